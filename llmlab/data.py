@@ -1,0 +1,318 @@
+"""The bundled corpus: short, simple English stories written by a program of this project.
+
+Chapter 3 explains the choice. A model of a million parameters cannot learn the
+whole of English, but it can learn a narrow language well: Eldan & Li (2023,
+"TinyStories: How Small Can Language Models Be and Still Speak Coherent
+English?") showed that very small models write fluent text when the training
+stories use the vocabulary of a young child. We cannot download their data here,
+so :func:`generate_stories` writes stories in that spirit from hand-written
+parts (characters, places, things, plots) with a seeded random generator. The
+text is the project's own and is dedicated to the public domain (CC0); see
+``llmlab/corpus/SOURCE.md``.
+
+The shipped file ``llmlab/corpus/stories.txt.gz`` is exactly
+``"\\n\\n".join(generate_stories(CORPUS_STORIES, seed=CORPUS_SEED))``; a test
+regenerates it and compares bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+from pathlib import Path
+
+CORPUS_DIR = Path(__file__).parent / "corpus"
+CORPUS_FILE = CORPUS_DIR / "stories.txt.gz"
+CORPUS_SEED = 2023
+CORPUS_STORIES = 24_000
+STORY_SEPARATOR = "\n\n"
+VALIDATION_FRACTION = 0.05
+
+# ---------------------------------------------------------------------------
+# The parts stories are made of. Every word a story can use appears below.
+# ---------------------------------------------------------------------------
+GIRLS = ["Lily", "Mia", "Anna", "Zoe", "Ella", "Lucy", "Sara", "Emma", "Rosie", "Amy", "Kate", "Jane"]
+BOYS = ["Tom", "Ben", "Sam", "Max", "Leo", "Jack", "Tim", "Finn", "Joe", "Bob", "Dan"]
+ANIMALS = [
+    ("cat", "fluffy"), ("dog", "happy"), ("bird", "little"), ("rabbit", "white"), ("bear", "big"),
+    ("fox", "clever"), ("frog", "green"), ("duck", "yellow"), ("mouse", "tiny"), ("owl", "wise"),
+    ("pig", "pink"), ("lion", "brave"), ("fish", "shiny"), ("turtle", "slow"), ("squirrel", "busy"),
+]
+ANIMAL_NAMES = ["Pip", "Spot", "Fluffy", "Bubbles", "Coco", "Sunny", "Momo", "Tiny", "Rex", "Daisy"]
+PLACES = [
+    ("park", "in the park"), ("garden", "in the garden"), ("forest", "in the forest"),
+    ("beach", "at the beach"), ("farm", "on the farm"), ("river", "by the river"),
+    ("hill", "on the hill"), ("kitchen", "in the kitchen"), ("school", "at school"),
+    ("town", "in the town"), ("lake", "by the lake"), ("yard", "in the yard"),
+]
+THINGS = [
+    ("ball", "red"), ("kite", "blue"), ("hat", "big"), ("box", "small"), ("cake", "sweet"),
+    ("boat", "toy"), ("book", "old"), ("flower", "pretty"), ("shell", "shiny"), ("apple", "red"),
+    ("car", "little"), ("drum", "loud"), ("doll", "soft"), ("cup", "blue"), ("key", "gold"),
+    ("stone", "smooth"), ("bell", "tiny"), ("balloon", "yellow"), ("train", "toy"), ("sock", "warm"),
+]
+FOODS = ["cookies", "soup", "bread", "apples", "pie", "cake", "berries", "carrots", "milk", "honey"]
+GAMES = ["tag", "hide and seek", "catch", "a game with a ball", "a jumping game"]
+FEELINGS_GOOD = ["happy", "glad", "proud", "excited", "calm"]
+FEELINGS_BAD = ["sad", "scared", "worried", "angry", "upset"]
+WEATHER = ["sunny", "warm", "windy", "cold", "bright"]
+TIMES = ["One day", "One morning", "One sunny day", "One evening", "Once upon a time", "Long ago"]
+
+
+class _Character:
+    """A story's character: a name, what it is, and the pronouns that refer to it."""
+
+    def __init__(self, rng: random.Random, avoid: set[str] = frozenset()) -> None:
+        roll = rng.random()
+        if roll < 0.35:
+            self.name = _pick(rng, GIRLS, avoid)
+            self.kind, self.adj = "girl", rng.choice(["little", "kind", "happy", "curious", "brave"])
+            self.he, self.him, self.his = "she", "her", "her"
+        elif roll < 0.7:
+            self.name = _pick(rng, BOYS, avoid)
+            self.kind, self.adj = "boy", rng.choice(["little", "kind", "happy", "curious", "brave"])
+            self.he, self.him, self.his = "he", "him", "his"
+        else:
+            self.kind, self.adj = rng.choice(ANIMALS)
+            self.name = _pick(rng, ANIMAL_NAMES, avoid)
+            if rng.random() < 0.5:
+                self.he, self.him, self.his = "she", "her", "her"
+            else:
+                self.he, self.him, self.his = "he", "him", "his"
+
+    @property
+    def He(self) -> str:  # noqa: N802 - reads like the sentence it builds
+        return self.he.capitalize()
+
+    @property
+    def His(self) -> str:  # noqa: N802
+        return self.his.capitalize()
+
+    def intro(self, rng: random.Random) -> str:
+        article = "an" if self.adj[0] in "aeiou" else "a"
+        return rng.choice([
+            f"there was {article} {self.adj} {self.kind} named {self.name}.",
+            f"there was {article} {self.adj} {self.kind}. {self.His} name was {self.name}.",
+            f"{article} {self.adj} {self.kind} named {self.name} lived near a {rng.choice(PLACES)[0]}.",
+        ])
+
+
+def _pick(rng: random.Random, options: list[str], avoid: set[str]) -> str:
+    choices = [o for o in options if o not in avoid]
+    return rng.choice(choices)
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def _opening(rng: random.Random, hero: _Character) -> list[str]:
+    time = rng.choice(TIMES)
+    return [f"{time}, {hero.intro(rng)}"]
+
+
+def _lost_and_found(rng, hero, friend, place, thing) -> list[str]:
+    name, adj = thing
+    where, spot = place
+    hidden = rng.choice(["under a tree", "behind a big rock", "in the tall grass", "under the bed",
+                         "in a small hole", "next to the door", "under some leaves"])
+    return [
+        f"{hero.name} had {_a(adj)} {name}. {hero.He} loved {hero.his} {name} very much.",
+        f"{hero.He} took the {name} to the {where} to play.",
+        f"But when it was time to go home, the {name} was gone!",
+        f"{hero.name} felt {rng.choice(FEELINGS_BAD)}. \"Where is my {name}?\" {hero.he} cried.",
+        f"{friend.name} the {friend.kind} saw {hero.him} and came to help.",
+        f"\"Do not be sad. I will help you look,\" said {friend.name}.",
+        f"They looked everywhere {spot}. At last, {friend.name} found the {name} {hidden}.",
+        f"{hero.name} was so {rng.choice(FEELINGS_GOOD)}. \"Thank you, {friend.name}!\" {hero.he} said.",
+        rng.choice([
+            f"From that day on, {hero.name} and {friend.name} were best friends.",
+            f"Then they played with the {name} together until the sun went down.",
+            f"{hero.name} gave {friend.name} a big hug, and they went home together.",
+        ]),
+    ]
+
+
+def _sharing(rng, hero, friend, place, thing) -> list[str]:
+    food = rng.choice(FOODS)
+    where, spot = place
+    return [
+        f"{hero.name} had a lot of {food}. {hero.He} wanted to eat them all.",
+        f"{hero.He} went to the {where} with {hero.his} {food}.",
+        f"{spot.capitalize()}, {hero.he} met {friend.name} the {friend.kind}.",
+        f"{friend.name} looked at the {food}. {friend.He} was very hungry.",
+        f"\"Can I have some {food}, please?\" asked {friend.name}.",
+        rng.choice([
+            f"At first, {hero.name} said no. But then {hero.he} saw that {friend.name} was {rng.choice(FEELINGS_BAD)}.",
+            f"{hero.name} thought for a moment. Then {hero.he} smiled.",
+        ]),
+        f"\"Yes, we can share,\" said {hero.name}. {hero.He} gave {friend.name} half of the {food}.",
+        f"They sat together and ate the {food}. The {food} tasted even better with a friend.",
+        rng.choice([
+            "Sharing made them both happy.",
+            f"{hero.name} learned that sharing is good.",
+            f"After that, {hero.name} always shared with {hero.his} friends.",
+        ]),
+    ]
+
+
+def _new_thing(rng, hero, friend, place, thing) -> list[str]:
+    task, fail, win = rng.choice([
+        ("climb the big tree", "slipped and fell down", "climbed all the way to the top"),
+        ("swim in the lake", "was afraid of the cold water", "swam to the other side"),
+        ("ride a bike", "fell off the bike", "rode the bike all the way home"),
+        ("fly a kite", "could not make the kite go up", "made the kite fly high in the sky"),
+        ("jump over the stream", "landed in the water", "jumped over the stream"),
+        ("bake a cake", "made a big mess", "baked a sweet cake"),
+    ])
+    return [
+        f"{hero.name} wanted to {task}. But {hero.he} had never done it before.",
+        f"The first time, {hero.he} {fail}. {hero.He} felt {rng.choice(FEELINGS_BAD)}.",
+        f"{friend.name} the {friend.kind} said, \"Do not give up. Try again!\"",
+        f"So {hero.name} tried again, and again. Every time, {hero.he} did a little better.",
+        f"At last, {hero.name} {win}!",
+        f"\"I did it!\" {hero.he} shouted. {friend.name} clapped and laughed.",
+        rng.choice([
+            f"{hero.name} learned that trying again is how we learn.",
+            f"{hero.name} was very {rng.choice(FEELINGS_GOOD)} of {hero.him}self.",
+            "That night, they both slept with big smiles.",
+        ]),
+    ]
+
+
+def _rainy_day(rng, hero, friend, place, thing) -> list[str]:
+    where, spot = place
+    game = rng.choice(GAMES)
+    return [
+        f"The sky was {rng.choice(WEATHER)}, so {hero.name} went to the {where} to play {game}.",
+        f"{friend.name} the {friend.kind} came to play too.",
+        f"Then big dark clouds came. Soon it started to rain.",
+        f"\"Oh no! Our game!\" said {hero.name}.",
+        rng.choice([
+            f"They ran home and played inside. They built a fort with boxes and blankets.",
+            f"They found a big tree and sat under it. They told each other stories while the rain fell.",
+            f"They jumped in the puddles and laughed. They got very wet, but they did not mind.",
+        ]),
+        f"When the rain stopped, they saw a big rainbow in the sky.",
+        rng.choice([
+            "It was the best day ever.",
+            f"\"Rain can be fun too,\" said {friend.name}.",
+            f"{hero.name} and {friend.name} smiled at the rainbow.",
+        ]),
+    ]
+
+
+def _helping(rng, hero, friend, place, thing) -> list[str]:
+    where, spot = place
+    trouble, fix = rng.choice([
+        ("had a hurt wing and could not fly", "kept the bird warm and gave it water until its wing was better"),
+        ("was stuck in a tree and could not get down", "got a long stick and helped it climb down"),
+        ("was lost and could not find its mom", "walked with it until they found its mom"),
+        ("was cold and wet from the rain", "gave it a warm blanket and some food"),
+    ])
+    animal = rng.choice(["bird", "kitten", "puppy", "duck", "bunny"])
+    if "wing" in trouble:
+        animal = "bird"
+    return [
+        f"{hero.name} was walking {spot} with {friend.name} the {friend.kind}.",
+        f"They heard a small sound. It was a little {animal}.",
+        f"The {animal} {trouble}.",
+        f"\"We must help it,\" said {hero.name}. {friend.name} agreed.",
+        f"So they {fix}.",
+        f"The {animal} was {rng.choice(FEELINGS_GOOD)}. It looked at them with big eyes.",
+        rng.choice([
+            f"{hero.name} and {friend.name} felt warm inside. Helping others is a good thing to do.",
+            f"After that, the {animal} came to visit them every day.",
+            f"They waved goodbye to the {animal}, and it waved back.",
+        ]),
+    ]
+
+
+def _fear(rng, hero, friend, place, thing) -> list[str]:
+    fear, truth = rng.choice([
+        ("the dark", "In the light, they saw that it was only a coat on a chair."),
+        ("a big dog", "The dog only wanted to play. It wagged its tail and licked their hands."),
+        ("a loud noise", "It was only the wind, and a door that went bang."),
+        ("a shadow on the wall", "It was only the shadow of a tree outside the window."),
+    ])
+    return [
+        f"{hero.name} was afraid of {fear}.",
+        f"One night, {hero.he} saw something strange. {hero.He} felt very {rng.choice(FEELINGS_BAD)}.",
+        f"{hero.He} called {hero.his} friend {friend.name} the {friend.kind}.",
+        f"\"Let us look together,\" said {friend.name}. \"Things are not so scary when you are not alone.\"",
+        f"They held hands and went to see. {truth}",
+        f"{hero.name} laughed. \"I was scared of nothing!\" {hero.he} said.",
+        rng.choice([
+            f"From then on, {hero.name} was not afraid of {fear}.",
+            f"{hero.name} learned to be brave, with a little help from a friend.",
+        ]),
+    ]
+
+
+def _gift(rng, hero, friend, place, thing) -> list[str]:
+    name, adj = thing
+    return [
+        f"It was {friend.name}'s birthday. {hero.name} wanted to give {friend.name} a gift.",
+        f"But {hero.name} had no money. {hero.He} thought and thought.",
+        rng.choice([
+            f"Then {hero.he} had an idea. {hero.He} made a card with a big {rng.choice(['sun', 'star', 'heart', 'tree'])} on it.",
+            f"Then {hero.he} had an idea. {hero.He} picked some pretty flowers.",
+            f"Then {hero.he} had an idea. {hero.He} gave {friend.name} {hero.his} {adj} {name}.",
+        ]),
+        f"{friend.name} the {friend.kind} was so {rng.choice(FEELINGS_GOOD)}. \"This is the best gift!\" {friend.he} said.",
+        f"\"A gift from the heart is the best gift of all,\" said {friend.name}'s mom.",
+        f"They ate cake and played {rng.choice(GAMES)} all day.",
+    ]
+
+
+PLOTS = [_lost_and_found, _sharing, _new_thing, _rainy_day, _helping, _fear, _gift]
+
+
+def generate_story(rng: random.Random) -> str:
+    """Write one short story with ``rng``: an opening, one of seven plots, and an ending."""
+    hero = _Character(rng)
+    friend = _Character(rng, avoid={hero.name})
+    place, thing = rng.choice(PLACES), rng.choice(THINGS)
+    plot = rng.choice(PLOTS)
+    sentences = _opening(rng, hero) + plot(rng, hero, friend, place, thing)
+    return " ".join(sentences)
+
+
+def generate_stories(n: int, seed: int = CORPUS_SEED) -> list[str]:
+    """Return ``n`` stories written with a generator seeded by ``seed`` (same seed, same stories)."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    rng = random.Random(seed)
+    return [generate_story(rng) for _ in range(n)]
+
+
+def write_corpus(path: Path = CORPUS_FILE, n: int = CORPUS_STORIES, seed: int = CORPUS_SEED) -> Path:
+    """Write the corpus file (gzip, deterministic bytes) and return its path."""
+    text = STORY_SEPARATOR.join(generate_stories(n, seed))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+        gz.write(text.encode("utf-8"))
+    return path
+
+
+def load_corpus(split: str = "all") -> list[str]:
+    """The bundled stories as a list of strings: split "train" (95%), "validation" (the last 5%) or "all"."""
+    allowed = ("all", "train", "validation")
+    if split not in allowed:
+        raise ValueError(f"split must be one of {allowed}, got {split!r}")
+    with gzip.open(CORPUS_FILE, "rt", encoding="utf-8") as f:
+        stories = f.read().split(STORY_SEPARATOR)
+    n_val = int(len(stories) * VALIDATION_FRACTION)
+    if split == "train":
+        return stories[: len(stories) - n_val]
+    if split == "validation":
+        return stories[len(stories) - n_val:]
+    return stories
+
+
+def corpus_vocabulary(stories: list[str] | None = None) -> set[str]:
+    """Lower-cased words (letters and apostrophes only) that occur in ``stories`` (default: the corpus)."""
+    import re
+
+    stories = load_corpus("all") if stories is None else stories
+    return {w for s in stories for w in re.findall(r"[a-z']+", s.lower())}
