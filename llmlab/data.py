@@ -24,7 +24,7 @@ from pathlib import Path
 CORPUS_DIR = Path(__file__).parent / "corpus"
 CORPUS_FILE = CORPUS_DIR / "stories.txt.gz"
 CORPUS_SEED = 2023
-CORPUS_STORIES = 24_000
+CORPUS_STORIES = 10_000
 STORY_SEPARATOR = "\n\n"
 VALIDATION_FRACTION = 0.05
 
@@ -52,6 +52,7 @@ THINGS = [
     ("stone", "smooth"), ("bell", "tiny"), ("balloon", "yellow"), ("train", "toy"), ("sock", "warm"),
 ]
 FOODS = ["cookies", "soup", "bread", "apples", "pie", "cake", "berries", "carrots", "milk", "honey"]
+SHARED_FOODS = ["cookies", "apples", "berries", "carrots", "grapes", "cherries", "nuts"]
 GAMES = ["tag", "hide and seek", "catch", "a game with a ball", "a jumping game"]
 FEELINGS_GOOD = ["happy", "glad", "proud", "excited", "calm"]
 FEELINGS_BAD = ["sad", "scared", "worried", "angry", "upset"]
@@ -134,7 +135,7 @@ def _lost_and_found(rng, hero, friend, place, thing) -> list[str]:
 
 
 def _sharing(rng, hero, friend, place, thing) -> list[str]:
-    food = rng.choice(FOODS)
+    food = rng.choice(SHARED_FOODS)
     where, spot = place
     return [
         f"{hero.name} had a lot of {food}. {hero.He} wanted to eat them all.",
@@ -265,16 +266,105 @@ def _gift(rng, hero, friend, place, thing) -> list[str]:
     ]
 
 
-PLOTS = [_lost_and_found, _sharing, _new_thing, _rainy_day, _helping, _fear, _gift]
+def _race(rng, hero, friend, place, thing) -> list[str]:
+    where, spot = place
+    return [
+        f"{hero.name} and {friend.name} the {friend.kind} liked to race.",
+        f"\"I am the fastest!\" said {friend.name}. \"Let us race to the big tree {spot}.\"",
+        f"They started to run. {friend.name} ran very fast and was far ahead.",
+        rng.choice([
+            f"But {friend.name} stopped to look at a pretty flower, and then {friend.he} sat down to rest.",
+            f"But {friend.name} stopped to eat some {rng.choice(FOODS)}, and then {friend.he} fell asleep.",
+        ]),
+        f"{hero.name} did not stop. {hero.He} kept going, step by step.",
+        f"When {friend.name} woke up, {hero.name} was already at the tree!",
+        rng.choice([
+            "Slow and steady wins the race.",
+            f"{friend.name} laughed and said, \"You won, {hero.name}. You never gave up.\"",
+            f"After that, they raced every day, and they always had fun.",
+        ]),
+    ]
+
+
+def _treasure(rng, hero, friend, place, thing) -> list[str]:
+    where, spot = place
+    found = rng.choice(["a box of old toys", "a shiny gold coin", "a letter from long ago",
+                        "a little bell", "a map of the town", "a bag of seeds"])
+    return [
+        f"{hero.name} found an old map {spot}. On the map there was a big red X.",
+        f"\"It is a treasure map!\" {hero.he} said. {hero.He} ran to get {friend.name} the {friend.kind}.",
+        f"They walked past the {rng.choice(PLACES)[0]} and over a little bridge.",
+        f"At last, they came to the X. They began to dig and dig.",
+        f"Under the ground they found {found}.",
+        rng.choice([
+            f"It was not gold, but they were very {rng.choice(FEELINGS_GOOD)}. The best treasure was the fun they had.",
+            f"They took it home and showed it to {hero.his} mom. She smiled and told them a story about it.",
+            f"They put it back in the ground for the next friends to find.",
+        ]),
+    ]
+
+
+def _new_friend(rng, hero, friend, place, thing) -> list[str]:
+    name, adj = thing
+    return [
+        f"A new {friend.kind} came to {hero.name}'s school. {friend.His} name was {friend.name}.",
+        f"{friend.name} was shy and sat alone. {friend.He} looked {rng.choice(FEELINGS_BAD)}.",
+        f"{hero.name} saw {friend.name} and walked over. \"Hi, I am {hero.name}. Do you want to play?\"",
+        f"{friend.name} smiled a little. \"Yes, please,\" {friend.he} said.",
+        f"They played with {hero.name}'s {adj} {name} and then they played {rng.choice(GAMES)}.",
+        rng.choice([
+            f"Soon {friend.name} was not shy any more. {friend.He} had a new friend.",
+            f"At the end of the day, {friend.name} said, \"Thank you for being my friend.\"",
+            f"From that day on, {hero.name} and {friend.name} sat together every day.",
+        ]),
+    ]
+
+
+def _cooking(rng, hero, friend, place, thing) -> list[str]:
+    food = rng.choice(["cake", "soup", "bread", "pie", "stew"])
+    steps = rng.sample(["mixed the flour and the milk", "cut the apples", "put in some honey",
+                        "added a little salt", "stirred the pot", "washed the carrots"], 2)
+    return [
+        f"{hero.name} wanted to make {food} for {hero.his} family.",
+        f"{hero.His} friend {friend.name} the {friend.kind} came to help {hero.him} in the kitchen.",
+        f"First they {steps[0]}. Then they {steps[1]}.",
+        rng.choice([
+            f"Oh no! They made a big mess. There was flour on the floor and on {friend.name}'s nose!",
+            f"They waited and waited. The kitchen smelled so good.",
+        ]),
+        f"At last, the {food} was ready. Everyone sat down to eat.",
+        f"\"This is the best {food} I have ever had,\" said {hero.his} dad.",
+        rng.choice([
+            f"{hero.name} and {friend.name} felt very {rng.choice(FEELINGS_GOOD)}.",
+            "Cooking together is fun, and eating together is even better.",
+        ]),
+    ]
+
+
+SCENES = [
+    "The sun was shining and the birds were singing.",
+    "The sky was blue and there was a soft wind.",
+    "It was a cold day, and the leaves were falling from the trees.",
+    "Everything was quiet, and the grass was wet.",
+    "It was a warm day, and the flowers were in bloom.",
+    "There were big white clouds in the sky.",
+]
+
+
+PLOTS = [_lost_and_found, _sharing, _new_thing, _rainy_day, _helping, _fear, _gift,
+         _race, _treasure, _new_friend, _cooking]
 
 
 def generate_story(rng: random.Random) -> str:
-    """Write one short story with ``rng``: an opening, one of seven plots, and an ending."""
+    """Write one short story with ``rng``: an opening, perhaps a scene, and one of the plots."""
     hero = _Character(rng)
     friend = _Character(rng, avoid={hero.name})
     place, thing = rng.choice(PLACES), rng.choice(THINGS)
     plot = rng.choice(PLOTS)
-    sentences = _opening(rng, hero) + plot(rng, hero, friend, place, thing)
+    sentences = _opening(rng, hero)
+    if rng.random() < 0.4:
+        sentences.append(rng.choice(SCENES))
+    sentences += plot(rng, hero, friend, place, thing)
     return " ".join(sentences)
 
 

@@ -1,0 +1,165 @@
+"""One small, readable training loop for causal language models (chapter 3).
+
+The zoo's recipes, the scaling sweep and the tuning chapters all train with
+:func:`train_causal_lm`. It follows the shape of nanoGPT's ``train.py``: sample
+random windows from one long stream of token ids, predict each next token, step
+AdamW on a warm-up-then-cosine learning-rate schedule, and log the loss.
+It runs on any device and can use bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .device import best_device
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run. Sizes are in tokens, rates per step."""
+
+    steps: int = 1000
+    batch_size: int = 32
+    seq_len: int = 128
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 50
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    eval_batches: int = 8
+    seed: int = 0
+    bf16: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "seq_len", "eval_every", "eval_batches"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.warmup_steps <= self.steps:
+            raise ValueError(f"warmup_steps must be in [0, steps={self.steps}], got {self.warmup_steps}")
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.seq_len
+
+
+@dataclass
+class TrainLog:
+    """What a run did: one row per evaluation, plus totals (seconds, tokens)."""
+
+    config: dict
+    rows: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    tokens_seen: int = 0
+
+    @property
+    def final_val_loss(self) -> float:
+        return self.rows[-1]["val_loss"]
+
+    def to_csv(self, path) -> None:
+        import csv
+
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.rows[0]))
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.lr * cfg.min_lr_ratio`` at the last step."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def random_batch(ids: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``batch_size`` windows of ``seq_len + 1`` tokens; return inputs and next-token targets, each (B, T)."""
+    if ids.numel() < seq_len + 2:
+        raise ValueError(f"need at least seq_len + 2 = {seq_len + 2} tokens, got {ids.numel()}")
+    starts = torch.randint(0, ids.numel() - seq_len - 1, (batch_size,), generator=generator)
+    windows = torch.stack([ids[s : s + seq_len + 1] for s in starts.tolist()])  # (B, T+1)
+    return windows[:, :-1], windows[:, 1:]
+
+
+def causal_lm_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy (nats per token) of predicting ``y`` from ``x``; both (B, T) token ids."""
+    logits = model(input_ids=x).logits  # (B, T, V)
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, ids: torch.Tensor, cfg: TrainConfig, device: torch.device) -> float:
+    """Mean loss (nats per token) over ``cfg.eval_batches`` fixed windows of ``ids``."""
+    model.eval()
+    g = torch.Generator().manual_seed(1234)  # the same windows at every evaluation
+    losses = []
+    for _ in range(cfg.eval_batches):
+        x, y = random_batch(ids, cfg.batch_size, cfg.seq_len, g)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            losses.append(causal_lm_loss(model, x.to(device), y.to(device)).item())
+    model.train()
+    return sum(losses) / len(losses)
+
+
+def train_causal_lm(
+    model: torch.nn.Module,
+    train_ids: torch.Tensor,
+    val_ids: torch.Tensor,
+    cfg: TrainConfig,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> TrainLog:
+    """Train ``model`` in place on 1-D streams of token ids; return the loss log (losses in nats per token).
+
+    ``progress`` shows a tqdm bar (turn it off in tests and in notebooks checked by nbval).
+    """
+    device = torch.device(device) if device is not None else best_device()
+    model.to(device).train()
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, betas=(0.9, 0.95),
+    )
+    log = TrainLog(config=asdict(cfg))
+    start = time.perf_counter()
+    bar = tqdm(range(cfg.steps), desc="training", disable=not progress)
+    running = None
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+        x, y = random_batch(train_ids, cfg.batch_size, cfg.seq_len, g)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = causal_lm_loss(model, x.to(device), y.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
+        log.tokens_seen += cfg.tokens_per_step
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            val = evaluate(model, val_ids, cfg, device)
+            log.rows.append({
+                "step": step + 1,
+                "tokens": log.tokens_seen,
+                "train_loss": round(running, 4),
+                "val_loss": round(val, 4),
+                "lr": learning_rate(step, cfg),
+                "seconds": round(time.perf_counter() - start, 1),
+            })
+            bar.set_postfix(train=f"{running:.3f}", val=f"{val:.3f}")
+    log.seconds = time.perf_counter() - start
+    model.eval()
+    return log

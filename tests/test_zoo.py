@@ -1,0 +1,109 @@
+"""The model zoo: bundled checkpoints load offline, match their recipes, and are good enough."""
+
+import json
+import time
+
+import pytest
+import torch
+from transformers import GPT2Config
+
+from llmlab import data, zoo
+
+BUNDLED = "stories-1m"
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def stories():
+    return zoo.load(BUNDLED, device="cpu")
+
+
+def test_available_lists_the_bundled_checkpoint_and_minilm():
+    names = zoo.available()
+    assert BUNDLED in names and "minilm" in names
+
+
+def test_recipe_config_matches_the_shipped_config():
+    shipped = GPT2Config.from_pretrained(zoo.model_dir(BUNDLED))
+    expected = zoo.RECIPES[BUNDLED].gpt2_config()
+    for key in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner",
+                "bos_token_id", "eos_token_id", "model_type"):
+        assert getattr(shipped, key) == getattr(expected, key), key
+
+
+def test_recipe_saved_beside_the_checkpoint_is_the_registered_recipe():
+    saved = zoo.recipe_of(BUNDLED)["recipe"]
+    recipe = zoo.RECIPES[BUNDLED]
+    assert saved["model"] == recipe.model and saved["vocab_size"] == recipe.vocab_size
+    assert all(saved["train"][k] == v for k, v in recipe.train.items())
+
+
+def test_a_short_rebuild_reproduces_the_shipped_tokenizer_and_config(tmp_path):
+    out = zoo.build(BUNDLED, tmp_path / "rebuilt", steps=2, device="cpu", progress=False)
+    rebuilt = json.loads((out / "tokenizer.json").read_text())["model"]["vocab"]
+    shipped = json.loads((zoo.model_dir(BUNDLED) / "tokenizer.json").read_text())["model"]["vocab"]
+    assert rebuilt == shipped
+    assert json.loads((out / "config.json").read_text()) == json.loads(
+        (zoo.model_dir(BUNDLED) / "config.json").read_text())
+
+
+def test_bundled_model_loads_with_auto_classes_from_safetensors(stories):
+    model, tokenizer = stories
+    assert type(model).__name__ == "GPT2LMHeadModel" and not model.training
+    assert (zoo.model_dir(BUNDLED) / "model.safetensors").exists()
+    assert not list(zoo.model_dir(BUNDLED).glob("*.bin"))
+    text = "Once upon a time, there was a little cat."
+    assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
+
+
+def test_unknown_name_names_the_bundled_alternatives():
+    with pytest.raises(zoo.ZooError, match=BUNDLED):
+        zoo.load("stories-9000b")
+
+
+def test_hub_model_offline_fails_at_once_naming_bundled_models():
+    start = time.perf_counter()
+    with pytest.raises(zoo.ZooError) as err:
+        zoo.load("hub:some-org/not-cached-model")
+    assert time.perf_counter() - start < 10
+    assert "offline" in str(err.value) and BUNDLED in str(err.value)
+
+
+def test_empty_hub_id_is_refused():
+    with pytest.raises(zoo.ZooError, match="needs a model id"):
+        zoo.load("hub:")
+
+
+def test_minilm_is_a_real_pretrained_encoder():
+    model, tokenizer = zoo.load("minilm", device="cpu")
+    batch = tokenizer(["The bank raised its rates.", "We sat on the river bank."], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    assert hidden.shape[-1] == 384 and model.config.num_hidden_layers == 6
+    # a pretrained model separates these sentences; a random one would not be this structured
+    assert tokenizer.tokenize("unbelievable") != ["unbelievable"]
+
+
+def test_bundled_model_is_far_better_than_chance_on_held_out_stories(stories):
+    from llmlab.metrics import perplexity
+
+    model, tokenizer = stories
+    ids = zoo.encode_stories(tokenizer, data.load_corpus("validation")[:200])
+    ppl = perplexity(model, ids, seq_len=128, device="cpu")
+    assert ppl < 4.0 < tokenizer.vocab_size  # chance would be the vocabulary size, 1024
+
+
+def test_samples_at_temperature_0_8_are_mostly_corpus_words(stories):
+    from llmlab.metrics import in_vocabulary_fraction
+    from llmlab.sampling import generate
+
+    model, tokenizer = stories
+    prompt = tokenizer(["Once upon a time"] * 8, return_tensors="pt")["input_ids"]
+    out = generate(model, prompt, max_new_tokens=60, do_sample=True, temperature=0.8,
+                   generator=torch.Generator().manual_seed(0))
+    texts = tokenizer.batch_decode(out, skip_special_tokens=True)
+    assert in_vocabulary_fraction(texts, data.corpus_vocabulary()) > 0.97
