@@ -197,6 +197,13 @@ def generate(
         )
     if input_ids.size(1) == 0:
         raise ValueError("input_ids must hold at least one token per row, got seq_len 0")
+    window = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if isinstance(window, int) and input_ids.size(1) + max_new_tokens > window:
+        raise ValueError(
+            f"prompt ({input_ids.size(1)} tokens) + max_new_tokens ({max_new_tokens}) = "
+            f"{input_ids.size(1) + max_new_tokens} exceeds the model's context window of {window} tokens; "
+            "shorten the prompt or lower max_new_tokens"
+        )
     if do_sample:  # under greedy these settings are ignored, as in HF
         _check_temperature(temperature)
         _check_top_k(top_k)

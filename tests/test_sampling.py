@@ -350,3 +350,11 @@ def test_bad_max_new_tokens_is_refused(model, prompts, max_new_tokens):
 def test_input_ids_must_be_a_2d_long_tensor(model, ids):
     with pytest.raises(ValueError, match=r"input_ids must be a 2-D LongTensor"):
         generate(model, ids, 3)
+
+
+def test_generating_past_the_context_window_is_refused_with_the_numbers(model, prompts):
+    window = model.config.n_positions
+    ok = window - prompts.size(1)
+    assert generate(model, prompts, max_new_tokens=ok).size(1) == window  # exactly full is allowed
+    with pytest.raises(ValueError, match=f"exceeds the model's context window of {window} tokens"):
+        generate(model, prompts, max_new_tokens=ok + 1)

@@ -1,0 +1,20 @@
+"""Helpers for the book's notebooks: put computed numbers into the prose.
+
+The book's prose quotes numbers that a cell computed, through myst-nb's ``glue``.
+On Colab or SageMaker, where the book's build tools are not installed, ``glue``
+does nothing and the notebook still runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def glue(name: str, value: Any, display: bool = False) -> Any:
+    """Record ``value`` under ``name`` for ``{glue:text}`name``` in the book's markdown; return it."""
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # outside the book build: nothing to record into
+        return value
+    _glue(name, value, display=display)
+    return value
