@@ -1,0 +1,58 @@
+# The two commands of the README:
+#   make book   install into .venv, then execute every chapter and build the HTML (_build/html)
+#   make test   install into .venv, then run the unit tests and validate every notebook (nbval)
+# Helpers: make install | headers | check-headers | clean
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := book
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The stamp is newer than pyproject.toml once its dependencies are installed, so a
+# second `make` skips the install; touching pyproject.toml reinstalls.
+STAMP := $(VENV)/.installed
+# Pinned on purpose: this is the local CPU wheel; any other torch spec downloads
+# gigabytes of CUDA packages. Colab and Studio Lab keep the torch they have.
+TORCH := torch==2.13.0
+
+# Seconds a notebook cell may run under nbval (the book build uses _config.yml's execute.timeout).
+CELL_TIMEOUT ?= 300
+NOTEBOOKS = $(sort $(wildcard chapters/*.ipynb)) \
+            $(sort $(shell find exercises -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null))
+PYTEST_ARGS ?=
+
+.PHONY: book test install headers check-headers clean
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build .
+
+# pytest's own exit status is kept: 5 (no tests collected) fails the target like any error.
+test: $(STAMP)
+	$(PY) -m pytest tests $(NOTEBOOKS) \
+	    --nbval --nbval-current-env \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	    --nbval-cell-timeout=$(CELL_TIMEOUT) \
+	    $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install "$(TORCH)"
+	$(PY) -m pip install -e ".[book,test]" "$(TORCH)"
+	touch $(STAMP)
+
+# Write or refresh the "Open in Colab / Studio Lab" and install cells of every notebook.
+headers: $(STAMP)
+	$(PY) tools/notebook_header.py
+
+check-headers: $(STAMP)
+	$(PY) tools/notebook_header.py --check
+
+clean:
+	rm -rf _build
