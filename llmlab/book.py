@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 
-def glue(name: str, value: Any, display: bool = False) -> Any:
-    """Record ``value`` under ``name`` for ``{glue:text}`name``` in the book's markdown; return it."""
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """Record ``value`` under ``name`` for ``{glue:text}`name``` in the book's markdown."""
     try:
         from myst_nb import glue as _glue
     except ImportError:  # outside the book build: nothing to record into
-        return value
+        return
     _glue(name, value, display=display)
-    return value

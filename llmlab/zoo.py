@@ -18,6 +18,7 @@ configuration and the seed. Chapter 3 walks through a recipe step by step.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -76,7 +77,7 @@ RECIPES: dict[str, Recipe] = {
         vocab_size=1024,
         model=dict(n_positions=256, n_embd=128, n_layer=4, n_head=4, n_inner=512,
                    resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
-        train=dict(steps=3000, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=100,
+        train=dict(steps=1200, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=100,
                    eval_every=100, eval_batches=8),
         seed=0,
     ),
@@ -201,13 +202,32 @@ def load(name: str, device: str | torch.device | None = None, **kwargs):
     ``kwargs`` go to ``from_pretrained`` (for example ``attn_implementation="eager"``
     to get attention weights, chapter 2).
     """
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
     if not isinstance(name, str) or not name:
         raise ZooError(f"model name must be a non-empty string, got {name!r}")
     device = torch.device(device) if device is not None else best_device()
-    if name.startswith(HUB_PREFIX):
-        return _load_hub(name[len(HUB_PREFIX):], device, **kwargs)
+    with _quiet_loading():
+        if name.startswith(HUB_PREFIX):
+            return _load_hub(name[len(HUB_PREFIX):], device, **kwargs)
+        return _load_local(name, device, **kwargs)
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """Hide transformers' per-file progress bars while loading (they clutter notebook outputs)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _load_local(name: str, device: torch.device, **kwargs):
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
     path = model_dir(name)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     if name == MINILM:
