@@ -80,12 +80,16 @@ def test_empty_hub_id_is_refused():
 
 def test_minilm_is_a_real_pretrained_encoder():
     model, tokenizer = zoo.load("minilm", device="cpu")
-    batch = tokenizer(["The bank raised its rates.", "We sat on the river bank."], return_tensors="pt", padding=True)
+    sentences = ["A man is playing a guitar.", "Someone is playing an instrument.", "The stock market fell sharply today."]
+    batch = tokenizer(sentences, return_tensors="pt", padding=True)
     with torch.no_grad():
-        hidden = model(**batch).last_hidden_state
+        hidden = model(**batch).last_hidden_state  # (3, T, 384)
     assert hidden.shape[-1] == 384 and model.config.num_hidden_layers == 6
-    # a pretrained model separates these sentences; a random one would not be this structured
-    assert tokenizer.tokenize("unbelievable") != ["unbelievable"]
+    mask = batch["attention_mask"][..., None]
+    emb = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)  # mean pooling
+    related, unrelated = (emb[0] @ emb[1]).item(), (emb[0] @ emb[2]).item()
+    assert related > unrelated + 0.3  # only a trained encoder puts the paraphrase this much closer
+    assert tokenizer.tokenize("tokenization") == ["token", "##ization"]  # WordPiece sub-words
 
 
 def test_bundled_model_is_far_better_than_chance_on_held_out_stories(stories):
@@ -94,7 +98,7 @@ def test_bundled_model_is_far_better_than_chance_on_held_out_stories(stories):
     model, tokenizer = stories
     ids = zoo.encode_stories(tokenizer, data.load_corpus("validation")[:200])
     ppl = perplexity(model, ids, seq_len=128, device="cpu")
-    assert ppl < 4.0 < tokenizer.vocab_size  # chance would be the vocabulary size, 1024
+    assert ppl < 2.0  # chance would be the vocabulary size, 1024; the 30-step trial model scores about 40
 
 
 def test_samples_at_temperature_0_8_are_mostly_corpus_words(stories):
