@@ -10,6 +10,7 @@ One module per idea; each chapter of the book imports what it explains:
 - ``metrics``   perplexity, entropy, distinct-n and repetition (chapters 3, 5)
 - ``plot``      shared figure style (every chapter)
 - ``widgets``   interactive panels (chapter 5)
+- ``book``      glue computed numbers into the book's prose (every chapter)
 """
 
 __version__ = "0.1.0"

@@ -146,7 +146,11 @@ def sample_next_token(
     """
     probs = next_token_distribution(logits, temperature, top_k, top_p)  # (..., V)
     flat = probs.reshape(-1, probs.size(-1))  # (N, V): multinomial wants 1-D or 2-D
-    ids = torch.multinomial(flat, num_samples=1, generator=generator)  # (N, 1)
+    if generator is not None and generator.device != flat.device:
+        # a CPU generator with a GPU model (or the reverse): draw where the generator lives
+        ids = torch.multinomial(flat.to(generator.device), num_samples=1, generator=generator).to(flat.device)
+    else:
+        ids = torch.multinomial(flat, num_samples=1, generator=generator)  # (N, 1)
     return ids.reshape(probs.shape[:-1])
 
 
