@@ -4,7 +4,8 @@ import math
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+
+from tiny_models import V, one_thread, tiny_gpt2  # noqa: F401 (one_thread is an autouse fixture)
 
 from llmlab.metrics import (
     distinct_n,
@@ -14,28 +15,6 @@ from llmlab.metrics import (
     perplexity,
     repeated_ngram_fraction,
 )
-
-V = 97
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine each
-    multi-threaded op can wait ~10 ms for a second core; restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny_gpt2(seed=0):
-    torch.manual_seed(seed)
-    config = GPT2Config(
-        vocab_size=V, n_positions=64, n_embd=32, n_layer=2, n_head=2,
-        bos_token_id=0, eos_token_id=0, initializer_range=0.3,
-    )
-    return GPT2LMHeadModel(config).eval()
-
 
 @pytest.fixture(scope="module")
 def model():

@@ -4,13 +4,14 @@ import math
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.generation.logits_process import (
     TemperatureLogitsWarper,
     TopKLogitsWarper,
     TopPLogitsWarper,
 )
 from transformers.utils import logging as hf_logging
+
+from tiny_models import V, one_thread, tiny_gpt2  # noqa: F401 (one_thread is an autouse fixture)
 
 from llmlab.metrics import entropy_bits
 from llmlab.sampling import (
@@ -24,30 +25,10 @@ from llmlab.sampling import (
     top_p_filter,
 )
 
-V = 97  # vocabulary of the tiny test model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine each
-    multi-threaded op can wait ~10 ms for a second core; restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def model():
-    """A tiny seeded GPT-2. initializer_range=0.3 (not 0.02) gives peaked, varied
-    logits, so greedy text changes token often instead of repeating one id."""
     hf_logging.set_verbosity_error()  # silence "attention mask not set" for unpadded batches
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=V, n_positions=64, n_embd=32, n_layer=2, n_head=2,
-        bos_token_id=0, eos_token_id=0, initializer_range=0.3,
-    )
-    return GPT2LMHeadModel(config).eval()
+    return tiny_gpt2()
 
 
 @pytest.fixture(scope="module")
