@@ -1,0 +1,280 @@
+"""The training-memory calculator (chapter 6; the multi-GPU chapter builds on it).
+
+All sizes are in **bytes** (divide by 1e9 for GB, by 2**30 for GiB).
+
+Training memory has two parts:
+
+* **Model states**, which grow with the number of parameters Ψ: the parameters,
+  their gradients and the optimizer's states. :func:`model_states_per_gpu`
+  counts them per GPU with the accounting of the ZeRO paper (Rajbhandari et al.
+  2020, "ZeRO: Memory Optimizations Toward Training Trillion Parameter Models"):
+  mixed-precision Adam keeps 16-bit parameters (2 bytes) and gradients (2 bytes)
+  plus K = 12 bytes of fp32 optimizer state (master weights, momentum, variance);
+  ZeRO stage 1 shards the optimizer states across the data-parallel GPUs, stage 2
+  also the gradients, stage 3 also the parameters. PyTorch FSDP's
+  ``FULL_SHARD`` is stage 3 and ``SHARD_GRAD_OP`` stage 2
+  (:data:`FSDP_STRATEGY_TO_ZERO_STAGE`).
+* **Activations**, which grow with batch size and sequence length: the tensors
+  the forward pass saves for the backward pass. :func:`activation_bytes` uses
+  Korthikanti et al. (2022, "Reducing Activation Recomputation in Large
+  Transformer Models"): s·b·h·(34 + 5·a·s/h) bytes per transformer layer.
+
+:func:`training_memory` adds the two. :func:`measure_model_states` counts the
+bytes a real model and optimizer hold, to check the prediction.
+
+How to extend (multi-GPU chapter): every breakdown is a :class:`ModelStates` /
+:class:`TrainingMemory` dataclass of byte counts per GPU; a new option (CPU
+offload, tensor parallelism) should add a keyword argument and, where memory
+moves elsewhere, a field saying where it went, keeping ``total`` = bytes on one GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+# bytes per parameter: (parameters, gradients, optimizer states per optimizer state tensor)
+PRECISIONS: dict[str, dict] = {
+    # fp32 everything: 4-byte weights and gradients; each optimizer state is fp32
+    "fp32": {"params": 4, "grads": 4, "state": 4, "master": 0},
+    # mixed precision (ZeRO's accounting): 16-bit weights and gradients, an fp32 master copy of the
+    # weights (4 bytes) and fp32 optimizer states, all counted as optimizer state (K = 12 for Adam)
+    "mixed": {"params": 2, "grads": 2, "state": 4, "master": 4},
+    # pure bf16: weights, gradients and optimizer states all 16-bit (what torch.optim does for bf16 params)
+    "bf16": {"params": 2, "grads": 2, "state": 2, "master": 0},
+}
+# number of state tensors, each the size of the parameters
+OPTIMIZER_STATES: dict[str, int] = {"adam": 2, "adamw": 2, "sgd_momentum": 1, "sgd": 0}
+FSDP_STRATEGY_TO_ZERO_STAGE = {"NO_SHARD": 0, "SHARD_GRAD_OP": 2, "FULL_SHARD": 3}
+ACTIVATION_METHODS = ("korthikanti", "selective", "full_recompute", "rule_of_thumb", "none")
+A100_80GB = 80e9  # bytes of memory on an NVIDIA A100 80GB
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number (>= 1), got {value!r}")
+    return int(value)
+
+
+def _check_precision(precision: str) -> dict:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
+
+
+def _check_optimizer(optimizer: str) -> int:
+    if optimizer not in OPTIMIZER_STATES:
+        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZER_STATES)}")
+    return OPTIMIZER_STATES[optimizer]
+
+
+@dataclass(frozen=True)
+class ModelStates:
+    """Bytes of model states held by one GPU."""
+
+    params: float
+    grads: float
+    optimizer: float
+
+    @property
+    def total(self) -> float:
+        return self.params + self.grads + self.optimizer
+
+
+def bytes_per_param(precision: str = "mixed", optimizer: str = "adam") -> ModelStates:
+    """Bytes per parameter of parameters, gradients and optimizer states, unsharded.
+
+    'fp32' Adam: 4 + 4 + 8; 'mixed' Adam: 2 + 2 + 12 (ZeRO's K = 12); 'bf16' Adam: 2 + 2 + 4.
+    """
+    p = _check_precision(precision)
+    n_states = _check_optimizer(optimizer)
+    return ModelStates(params=p["params"], grads=p["grads"], optimizer=p["master"] + n_states * p["state"])
+
+
+def model_states_per_gpu(n_params: float, n_gpus: int = 1, zero_stage: int = 0, precision: str = "mixed",
+                         optimizer: str = "adam") -> ModelStates:
+    """Bytes of parameters, gradients and optimizer states on each of ``n_gpus`` data-parallel GPUs.
+
+    ``zero_stage`` 0 replicates everything; 1 divides the optimizer states by
+    ``n_gpus``; 2 also the gradients; 3 also the parameters (ZeRO, Rajbhandari
+    et al. 2020). Example from that paper: 7.5B parameters, mixed-precision Adam,
+    64 GPUs: 120 GB at stage 0, 31.4 GB at stage 1, 16.6 GB at stage 2, 1.9 GB at stage 3.
+    """
+    if isinstance(n_params, bool) or not isinstance(n_params, (int, float)) or not n_params > 0:
+        raise ValueError(f"n_params must be a number of parameters > 0, got {n_params!r}")
+    n_gpus = _positive_int("n_gpus", n_gpus)
+    if isinstance(zero_stage, bool) or zero_stage not in (0, 1, 2, 3):
+        raise ValueError(f"zero_stage must be 0, 1, 2 or 3 (0 = plain data parallel), got {zero_stage!r}")
+    per = bytes_per_param(precision, optimizer)
+    return ModelStates(
+        params=n_params * per.params / (n_gpus if zero_stage >= 3 else 1),
+        grads=n_params * per.grads / (n_gpus if zero_stage >= 2 else 1),
+        optimizer=n_params * per.optimizer / (n_gpus if zero_stage >= 1 else 1),
+    )
+
+
+def activation_bytes(n_layers: int, hidden: int, n_heads: int, seq_len: int, batch_size: int = 1,
+                     method: str = "korthikanti") -> float:
+    """Bytes of activations a GPT-style transformer keeps for the backward pass (16-bit activations).
+
+    Korthikanti et al. (2022), per layer, with dropout, no tensor parallelism:
+    'korthikanti'     s·b·h·(34 + 5·a·s/h)  (everything stored, attention scores included);
+    'selective'       s·b·h·34              (attention scores recomputed, or FlashAttention);
+    'full_recompute'  s·b·h·2               (only each layer's input kept; the rest recomputed).
+    Multiplied by ``n_layers``; embeddings and the output layer are not included.
+    """
+    for name, value in (("n_layers", n_layers), ("hidden", hidden), ("n_heads", n_heads),
+                        ("seq_len", seq_len), ("batch_size", batch_size)):
+        _positive_int(name, value)
+    s, b, h, a = seq_len, batch_size, hidden, n_heads
+    if method == "korthikanti":
+        per_layer = s * b * h * (34 + 5 * a * s / h)
+    elif method == "selective":
+        per_layer = s * b * h * 34
+    elif method == "full_recompute":
+        per_layer = s * b * h * 2
+    else:
+        raise ValueError(f"unknown activation method {method!r}; allowed: 'korthikanti', 'selective', 'full_recompute'")
+    return n_layers * per_layer
+
+
+def gpt_param_count(n_layers: int, hidden: int, vocab_size: int, seq_len: int = 0) -> int:
+    """Parameters of a GPT-2-shaped model (MLP 4h, tied embeddings): 12·L·h² + 13·L·h + (V + s)·h + 2h."""
+    for name, value in (("n_layers", n_layers), ("hidden", hidden), ("vocab_size", vocab_size)):
+        _positive_int(name, value)
+    if seq_len < 0:
+        raise ValueError(f"seq_len must be >= 0 (0 = no learned positions), got {seq_len}")
+    L, h = n_layers, hidden
+    # per layer: QKV 3h²+3h, out proj h²+h, MLP 8h²+5h, two layer norms 4h
+    return L * (12 * h * h + 13 * h) + (vocab_size + seq_len) * h + 2 * h
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    """Bytes on one GPU during training: model states plus activations."""
+
+    params: float
+    grads: float
+    optimizer: float
+    activations: float
+
+    @property
+    def model_states(self) -> float:
+        return self.params + self.grads + self.optimizer
+
+    @property
+    def total(self) -> float:
+        return self.model_states + self.activations
+
+    def as_dict(self, unit: float = 1.0) -> dict[str, float]:
+        """Each part (and the total) divided by ``unit`` (e.g. 1e9 for GB)."""
+        out = {f.name: getattr(self, f.name) / unit for f in fields(self)}
+        out["total"] = self.total / unit
+        return out
+
+
+RULE_OF_THUMB_ACTIVATION_BYTES = 8  # per parameter: "activations and temporaries", high-end estimate (HF)
+
+
+def training_memory(n_params: float, *, precision: str = "mixed", optimizer: str = "adam",
+                    activations: str = "korthikanti", n_layers: int | None = None, hidden: int | None = None,
+                    n_heads: int | None = None, seq_len: int | None = None, batch_size: int = 1,
+                    n_gpus: int = 1, zero_stage: int = 0) -> TrainingMemory:
+    """Bytes of training memory per GPU: :func:`model_states_per_gpu` plus activations.
+
+    ``activations`` chooses how activations are estimated:
+    'korthikanti', 'selective', 'full_recompute' from the model shape
+    (``n_layers``, ``hidden``, ``n_heads``), ``seq_len`` and the per-GPU
+    ``batch_size`` (see :func:`activation_bytes`); 'rule_of_thumb' as 8 bytes
+    per parameter whatever the batch (the Hugging Face estimate); 'none' leaves
+    them out. ZeRO does not shard activations.
+    """
+    states = model_states_per_gpu(n_params, n_gpus, zero_stage, precision, optimizer)
+    if activations == "rule_of_thumb":
+        act = RULE_OF_THUMB_ACTIVATION_BYTES * n_params
+    elif activations == "none":
+        act = 0.0
+    elif activations in ("korthikanti", "selective", "full_recompute"):
+        missing = [k for k, v in (("n_layers", n_layers), ("hidden", hidden), ("n_heads", n_heads),
+                                  ("seq_len", seq_len)) if v is None]
+        if missing:
+            raise ValueError(f"activations={activations!r} needs the model shape: pass {', '.join(missing)}")
+        act = activation_bytes(n_layers, hidden, n_heads, seq_len, batch_size, activations)
+    else:
+        raise ValueError(f"unknown activations {activations!r}; allowed: {', '.join(ACTIVATION_METHODS)}")
+    return TrainingMemory(states.params, states.grads, states.optimizer, act)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+@dataclass(frozen=True)
+class MeasuredStates:
+    """Bytes actually held by a model's parameters, gradients and optimizer state tensors.
+
+    ``optimizer_scalars`` is the part of the optimizer bytes held in tensors with
+    one element (Adam's per-tensor ``step`` counters), which the per-parameter
+    accounting leaves out.
+    """
+
+    params: int
+    grads: int
+    optimizer: int
+    optimizer_scalars: int
+
+    @property
+    def total(self) -> int:
+        return self.params + self.grads + self.optimizer
+
+
+def measure_model_states(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> MeasuredStates:
+    """Sum the bytes of the unique parameters, their ``.grad`` and every tensor in ``optimizer.state``.
+
+    Tied parameters count once. Call it after ``optimizer.step()`` (before that,
+    Adam has not created its states).
+    """
+    params = list(model.parameters())  # unique: tied weights appear once
+    p_bytes = sum(_nbytes(p) for p in params)
+    g_bytes = sum(_nbytes(p.grad) for p in params if p.grad is not None)
+    o_bytes = scalars = 0
+    if optimizer is not None:
+        for state in optimizer.state.values():
+            for value in state.values():
+                if isinstance(value, torch.Tensor):
+                    o_bytes += _nbytes(value)
+                    if value.numel() == 1:
+                        scalars += _nbytes(value)
+    return MeasuredStates(p_bytes, g_bytes, o_bytes, scalars)
+
+
+def cuda_peak_training_bytes(model: torch.nn.Module, input_ids: torch.Tensor, autocast_bf16: bool = True) -> dict:
+    """On CUDA: ``torch.cuda.max_memory_allocated`` over one AdamW training step of a causal LM.
+
+    Returns bytes: 'before' (weights only), 'peak' (the highest point, reached in
+    the step) and 'after' (weights, gradients and Adam states at rest). Needs a
+    CUDA device; raises RuntimeError otherwise.
+    """
+    if not torch.cuda.is_available():
+        raise RuntimeError("cuda_peak_training_bytes needs a CUDA GPU; none is available")
+    device = torch.device("cuda")
+    model = model.to(device).train()
+    input_ids = input_ids.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast_bf16):
+        logits = model(input_ids=input_ids[:, :-1]).logits
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), input_ids[:, 1:].flatten())
+    loss.backward()
+    optimizer.step()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated(device)
+    del logits, loss
+    after = torch.cuda.memory_allocated(device)
+    return {"before": before, "peak": peak, "after": after}
