@@ -73,6 +73,22 @@ class TrainLog:
             writer.writerows(self.rows)
 
 
+def check_corpus(texts, what: str = "texts") -> None:
+    """Refuse a corpus that cannot be trained on: not a list of strings, empty, or with no text at all.
+
+    Called by :func:`llmlab.zoo.train_tokenizer` and :func:`llmlab.zoo.encode_stories` (chapter 3).
+    """
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, (list, tuple)):
+        raise ValueError(f"{what} must be a list of strings (one per document), got {type(texts).__name__}")
+    if not texts:
+        raise ValueError(f"{what} is empty: pass at least one document (a non-empty string)")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"{what} must hold only strings; item {i} is {type(text).__name__}")
+    if not any(text.strip() for text in texts):
+        raise ValueError(f"{what} holds only empty or whitespace strings: there is no text to learn from")
+
+
 def learning_rate(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.lr * cfg.min_lr_ratio`` at the last step."""
     if step < cfg.warmup_steps:
@@ -123,6 +139,16 @@ def train_causal_lm(
 
     ``progress`` shows a tqdm bar (turn it off in tests and in notebooks checked by nbval).
     """
+    for name, ids in (("train_ids", train_ids), ("val_ids", val_ids)):
+        if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+            raise ValueError(f"{name} must be a 1-D tensor of integer token ids (see zoo.encode_stories), got "
+                             f"{type(ids).__name__}{'' if not isinstance(ids, torch.Tensor) else f' {ids.dtype} of shape {tuple(ids.shape)}'}")
+    window = getattr(getattr(model, "config", None), "n_positions", None)
+    if isinstance(window, int) and window < 1:
+        raise ValueError(f"the model's context window (config.n_positions) must be >= 1 token, got {window}")
+    if isinstance(window, int) and cfg.seq_len > window:
+        raise ValueError(f"seq_len ({cfg.seq_len}) is longer than the model's context window "
+                         f"(config.n_positions = {window}); use seq_len <= {window}")
     device = torch.device(device) if device is not None else best_device()
     model.to(device).train()
     torch.manual_seed(cfg.seed)

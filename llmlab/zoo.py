@@ -90,6 +90,9 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
+    from .train import check_corpus
+
+    check_corpus(texts)
     if vocab_size < 257:
         raise ValueError(f"vocab_size must be >= 257 (256 bytes + {EOS}), got {vocab_size}")
     bpe = Tokenizer(models.BPE())
@@ -106,6 +109,9 @@ def train_tokenizer(texts: list[str], vocab_size: int):
 
 def encode_stories(tokenizer, stories: list[str]) -> torch.Tensor:
     """One long 1-D stream of token ids: each story followed by the end-of-text token."""
+    from .train import check_corpus
+
+    check_corpus(stories, "stories")
     eos = tokenizer.eos_token_id
     ids: list[int] = []
     for chunk in tokenizer(stories, add_special_tokens=False)["input_ids"]:
