@@ -115,25 +115,31 @@ def model_states_per_gpu(n_params: float, n_gpus: int = 1, zero_stage: int = 0, 
 
 
 def activation_bytes(n_layers: int, hidden: int, n_heads: int, seq_len: int, batch_size: int = 1,
-                     method: str = "korthikanti") -> float:
-    """Bytes of activations a GPT-style transformer keeps for the backward pass (16-bit activations).
+                     method: str = "korthikanti", bytes_per_value: int = 2) -> float:
+    """Bytes of activations a GPT-style transformer keeps for the backward pass.
 
-    Korthikanti et al. (2022), per layer, with dropout, no tensor parallelism:
+    Korthikanti et al. (2022), per layer, with dropout, no tensor parallelism,
+    16-bit activations (``bytes_per_value=2``):
     'korthikanti'     s·b·h·(34 + 5·a·s/h)  (everything stored, attention scores included);
     'selective'       s·b·h·34              (attention scores recomputed, or FlashAttention);
     'full_recompute'  s·b·h·2               (only each layer's input kept; the rest recomputed).
-    Multiplied by ``n_layers``; embeddings and the output layer are not included.
+    Of the 34·s·b·h, 2·s·b·h are one-byte dropout masks, and of the 5·a·s²·b, a·s²·b;
+    ``bytes_per_value`` (4 for fp32 activations) rescales the rest. Multiplied by
+    ``n_layers``; embeddings, the output layer and the loss are not included.
     """
     for name, value in (("n_layers", n_layers), ("hidden", hidden), ("n_heads", n_heads),
                         ("seq_len", seq_len), ("batch_size", batch_size)):
         _positive_int(name, value)
+    if bytes_per_value not in (1, 2, 4, 8):
+        raise ValueError(f"bytes_per_value must be 1, 2, 4 or 8 (bytes of one activation), got {bytes_per_value!r}")
     s, b, h, a = seq_len, batch_size, hidden, n_heads
+    k = bytes_per_value / 2  # the formula counts 2-byte values
     if method == "korthikanti":
-        per_layer = s * b * h * (34 + 5 * a * s / h)
+        per_layer = k * (32 * s * b * h + 4 * a * s * s * b) + (2 * s * b * h + a * s * s * b)
     elif method == "selective":
-        per_layer = s * b * h * 34
+        per_layer = k * 32 * s * b * h + 2 * s * b * h
     elif method == "full_recompute":
-        per_layer = s * b * h * 2
+        per_layer = k * 2 * s * b * h
     else:
         raise ValueError(f"unknown activation method {method!r}; allowed: 'korthikanti', 'selective', 'full_recompute'")
     return n_layers * per_layer
@@ -180,7 +186,8 @@ RULE_OF_THUMB_ACTIVATION_BYTES = 8  # per parameter: "activations and temporarie
 def training_memory(n_params: float, *, precision: str = "mixed", optimizer: str = "adam",
                     activations: str = "korthikanti", n_layers: int | None = None, hidden: int | None = None,
                     n_heads: int | None = None, seq_len: int | None = None, batch_size: int = 1,
-                    n_gpus: int = 1, zero_stage: int = 0) -> TrainingMemory:
+                    n_gpus: int = 1, zero_stage: int = 0,
+                    activation_bytes_per_value: int | None = None) -> TrainingMemory:
     """Bytes of training memory per GPU: :func:`model_states_per_gpu` plus activations.
 
     ``activations`` chooses how activations are estimated:
@@ -188,7 +195,9 @@ def training_memory(n_params: float, *, precision: str = "mixed", optimizer: str
     (``n_layers``, ``hidden``, ``n_heads``), ``seq_len`` and the per-GPU
     ``batch_size`` (see :func:`activation_bytes`); 'rule_of_thumb' as 8 bytes
     per parameter whatever the batch (the Hugging Face estimate); 'none' leaves
-    them out. ZeRO does not shard activations.
+    them out. ZeRO does not shard activations. Activations are 4-byte values
+    for precision 'fp32' and 2-byte otherwise, unless ``activation_bytes_per_value``
+    says otherwise (2 for fp32 weights under bf16 autocast).
     """
     states = model_states_per_gpu(n_params, n_gpus, zero_stage, precision, optimizer)
     if activations == "rule_of_thumb":
@@ -200,7 +209,8 @@ def training_memory(n_params: float, *, precision: str = "mixed", optimizer: str
                                   ("seq_len", seq_len)) if v is None]
         if missing:
             raise ValueError(f"activations={activations!r} needs the model shape: pass {', '.join(missing)}")
-        act = activation_bytes(n_layers, hidden, n_heads, seq_len, batch_size, activations)
+        per_value = activation_bytes_per_value or (4 if precision == "fp32" else 2)
+        act = activation_bytes(n_layers, hidden, n_heads, seq_len, batch_size, activations, per_value)
     else:
         raise ValueError(f"unknown activations {activations!r}; allowed: {', '.join(ACTIVATION_METHODS)}")
     return TrainingMemory(states.params, states.grads, states.optimizer, act)
@@ -278,3 +288,42 @@ def cuda_peak_training_bytes(model: torch.nn.Module, input_ids: torch.Tensor, au
     del logits, loss
     after = torch.cuda.memory_allocated(device)
     return {"before": before, "peak": peak, "after": after}
+
+
+def saved_activation_bytes(model: torch.nn.Module, input_ids: torch.Tensor) -> dict:
+    """Measure the activations a causal LM's forward pass and loss keep for backward, in bytes (any device).
+
+    Runs one forward pass and the cross-entropy loss on ``input_ids`` (B, T+1)
+    under ``torch.autograd.graph.saved_tensors_hooks`` and adds up the storage
+    of every tensor autograd saves, each storage once, leaving out the
+    parameters (they are model states, not activations). Returns 'total' and
+    'by_shape' (shape and dtype -> [count, bytes]).
+    """
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.size(1) < 2:
+        raise ValueError("input_ids must be a (batch, tokens) tensor with at least 2 tokens per row")
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, tuple[int, str]] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = (storage.nbytes(), f"{tuple(t.shape)} {str(t.dtype).removeprefix('torch.')}")
+        return t
+
+    was_training = model.training
+    model.train()
+    device = next(model.parameters()).device
+    ids = input_ids.to(device)
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            logits = model(input_ids=ids[:, :-1]).logits
+            loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), ids[:, 1:].flatten())
+        del loss, logits
+    finally:
+        model.train(was_training)
+    by_shape: dict[str, list[int]] = {}
+    for nbytes, key in saved.values():
+        entry = by_shape.setdefault(key, [0, 0])
+        entry[0] += 1
+        entry[1] += nbytes
+    return {"total": sum(n for n, _ in saved.values()), "by_shape": by_shape}

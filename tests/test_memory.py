@@ -49,6 +49,8 @@ def test_korthikanti_activation_formula():
     assert memory.activation_bytes(L, h, a, s, b, "full_recompute") == L * 2 * s * b * h
     # activations grow linearly with the batch
     assert memory.activation_bytes(L, h, a, s, 2 * b) == 2 * memory.activation_bytes(L, h, a, s, b)
+    # fp32 activations: the values double, the one-byte dropout masks (2 s b h + a s^2 b) do not
+    assert memory.activation_bytes(L, h, a, s, b, bytes_per_value=4) == L * (66 * s * b * h + 9 * a * s * s * b)
 
 
 def test_gpt_param_count_equals_a_real_gpt2():
@@ -84,6 +86,8 @@ def test_training_memory_needs_the_shape_for_activations():
         memory.training_memory(1e9)
     full = memory.training_memory(1e9, n_layers=24, hidden=2048, n_heads=16, seq_len=2048, batch_size=2)
     assert full.activations == memory.activation_bytes(24, 2048, 16, 2048, 2)
+    fp32 = memory.training_memory(1e9, precision="fp32", n_layers=24, hidden=2048, n_heads=16, seq_len=2048)
+    assert fp32.activations == memory.activation_bytes(24, 2048, 16, 2048, 1, bytes_per_value=4)
     assert full.model_states == 16e9
     assert memory.training_memory(1e9, activations="none").total == 16e9
 
@@ -108,6 +112,8 @@ def test_activation_and_training_memory_bad_input():
         memory.activation_bytes(2, 64, 2, 0)
     with pytest.raises(ValueError, match="batch_size must be a positive whole number"):
         memory.activation_bytes(2, 64, 2, 16, -1)
+    with pytest.raises(ValueError, match="bytes_per_value must be 1, 2, 4 or 8"):
+        memory.activation_bytes(2, 64, 2, 16, 1, bytes_per_value=3)
     with pytest.raises(ValueError, match="unknown activation method 'flash'"):
         memory.activation_bytes(2, 64, 2, 16, 1, "flash")
     with pytest.raises(ValueError, match="unknown activations 'lots'; allowed: korthikanti"):
@@ -124,3 +130,22 @@ def test_cuda_peak_is_at_least_the_model_states():
     n = sum(p.numel() for p in model.parameters())
     out = memory.cuda_peak_training_bytes(model, torch.randint(0, 64, (2, 9)))
     assert out["peak"] >= memory.model_states_per_gpu(n, precision="fp32").total
+
+
+def test_saved_activations_grow_linearly_with_batch_and_exclude_weights():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=2,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    model = GPT2LMHeadModel(config)
+    ids = torch.randint(0, 64, (4, 17))
+    one = memory.saved_activation_bytes(model, ids[:2])["total"]
+    two = memory.saved_activation_bytes(model, ids)["total"]
+    assert two == pytest.approx(2 * one, rel=0.02)
+    # the logits for the loss are saved: at least batch * tokens * vocab float32 values
+    assert one >= 2 * 16 * 64 * 4
+    weights = sum(p.numel() * 4 for p in model.parameters())
+    assert one < weights + 2 * memory.activation_bytes(2, 32, 2, 16, 2, bytes_per_value=4)
+    with pytest.raises(ValueError, match="input_ids must be a"):
+        memory.saved_activation_bytes(model, ids[0])
