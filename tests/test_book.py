@@ -4,7 +4,8 @@ every notebook starts with the current header (tools/notebook_header.py).
 
 The full build here does not execute the notebooks (nbval already runs them in
 ``make test``): it builds from the stored outputs with a copy of _config.yml whose
-``execute.execute_notebooks`` is ``off``.
+``execute.execute_notebooks`` is ``off`` (the ``built_book`` fixture in conftest.py,
+shared with tests/test_browser.py). It must build without a single Sphinx warning.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -98,6 +100,8 @@ def config_with_execution(path: Path, mode: str) -> Path:
     """Write a copy of our _config.yml with another execute_notebooks mode; return its path."""
     config = load_config()
     config["execute"]["execute_notebooks"] = mode
+    for name, folder in config["sphinx"].get("local_extensions", {}).items():  # relative to the config file
+        config["sphinx"]["local_extensions"][name] = str(ROOT / folder)
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
 
@@ -112,15 +116,6 @@ def load_header_tool():
 # ---------------------------------------------------------------- the real book
 
 
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    """Build the whole book once, from the stored notebook outputs (no execution)."""
-    tmp = tmp_path_factory.mktemp("book")
-    config = config_with_execution(tmp / "_config.yml", "off")
-    result = build(ROOT, config, tmp)
-    return result, tmp / "_build" / "html"
-
-
 def test_book_builds_without_executing(built_book):
     result, html_dir = built_book
     log = result.stdout + result.stderr
@@ -128,6 +123,13 @@ def test_book_builds_without_executing(built_book):
     assert "build succeeded" in log
     assert "Executing notebook" not in log, "the test build must use the stored outputs"
     assert (html_dir / "index.html").exists()
+
+
+def test_book_builds_without_sphinx_warnings(built_book):
+    result, _ = built_book
+    log = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # drop terminal colours
+    warnings = [line for line in log.splitlines() if re.search(r"\b(WARNING|ERROR|CRITICAL)\b:", line)]
+    assert not warnings, "\n".join(warnings)
 
 
 def test_glue_references_resolve(built_book):
@@ -177,10 +179,12 @@ def test_launch_links_only_point_at_existing_notebooks(built_book):
 
 
 def tiny_book(folder: Path, code: str) -> Path:
-    """A one-notebook book using our _config.yml's settings, with execution on."""
+    """A one-notebook book using our _config.yml's settings, with execution on, and our
+    execution statistics page."""
     folder.mkdir()
     config_with_execution(folder / "_config.yml", load_config()["execute"]["execute_notebooks"])
-    (folder / "_toc.yml").write_text("format: jb-book\nroot: page\n", encoding="utf-8")
+    (folder / "_toc.yml").write_text("format: jb-book\nroot: page\nchapters:\n  - file: stats\n", encoding="utf-8")
+    shutil.copy(ROOT / "chapters" / "execution_stats.md", folder / "stats.md")
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
@@ -213,6 +217,11 @@ def test_book_build_succeeds_when_cells_pass_and_glue_works(tmp_path):
     assert "Executing notebook" in result.stdout + result.stderr
     page = (tmp_path / "passing_out" / "_build" / "html" / "page.html").read_text(encoding="utf-8")
     assert re.search(r"The answer is <span[^>]*>42</span>", page)
+    # the execution statistics page lists the notebook the build ran, with its status
+    stats = (tmp_path / "passing_out" / "_build" / "html" / "stats.html").read_text(encoding="utf-8")
+    row = re.search(r'<tr[^>]*>\s*<td>.*?href="page\.html".*?</tr>', stats, re.S)
+    assert row, "the execution statistics table has no row for the executed notebook"
+    assert "✅" in row.group(0) and "force" in row.group(0), row.group(0)
 
 
 # ------------------------------------------------ headers and the repository URL
