@@ -1,13 +1,30 @@
 """Interactive panels for the notebooks (chapter 5: the sampling playground).
 
-Widgets need a running kernel. The static HTML book shows
-:func:`playground_snapshot` instead: the same drawing for a few fixed settings,
-labelled as a static rendering, next to the launch buttons that open the live one.
+ipywidgets panels need a running kernel: their Python callbacks do not run in the
+static HTML book. So every panel comes in two forms:
+
+- the live one (:func:`sampling_playground`), an ipywidgets panel for Jupyter, Colab
+  and Studio Lab, tagged ``remove-output`` in the chapter;
+- a kernel-free one for the HTML book (:func:`static_sampling_playground`), built on
+  :func:`static_explorer`: Python computes one *frame* (a bar chart and a line of
+  text) for every combination of the slider values, and a small self-contained
+  script (no library, no server, no network) shows the frame of the current slider
+  positions. It works in the static HTML, in Jupyter and in Colab alike.
+
+:func:`static_explorer` knows nothing about sampling: any panel whose sliders take a
+few values each (the sharding explorer: GPUs, ZeRO stage, precision, offload) can
+reuse it by writing a function from slider values to a frame.
+:func:`playground_snapshot` draws a few fixed settings with matplotlib, for print.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import html
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import matplotlib.pyplot as plt
 import torch
@@ -110,3 +127,193 @@ def sampling_playground(model, tokenizer, prompt: str = "Once upon a time, there
                     w.HBox([controls["top_p"], controls["max_new_tokens"]]), controls["seed"], out])
     display(panel)
     return panel
+
+
+# ------------------------------------------------------------ kernel-free panels
+
+
+@dataclass
+class Control:
+    """One slider of a :func:`static_explorer`: the values it steps through, in order.
+
+    ``labels`` are what the panel shows for each value (default: the values);
+    ``value`` is where the slider starts (default: the first value).
+    """
+
+    name: str
+    label: str
+    values: list[Any]
+    value: Any = None
+    labels: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.values:
+            raise ValueError(f"control {self.name!r} needs at least one value, got none")
+        if self.value is None:
+            self.value = self.values[0]
+        if self.value not in self.values:
+            raise ValueError(f"control {self.name!r} starts at {self.value!r}, which is not one of its values {self.values}")
+        if not self.labels:
+            self.labels = [f"{v:g}" if isinstance(v, float) else str(v) for v in self.values]
+        if len(self.labels) != len(self.values):
+            raise ValueError(f"control {self.name!r} has {len(self.values)} values but {len(self.labels)} labels")
+
+
+_EXPLORER_SCRIPT = r"""
+(function () {
+  var root = document.getElementById("%(id)s");
+  if (!root || root.getAttribute("data-ready")) return;
+  var spec = JSON.parse(root.querySelector("script.llmlab-explorer-data").textContent);
+  var inputs = root.querySelectorAll("input[data-control]");
+  var svg = root.querySelector("svg");
+  var NS = "http://www.w3.org/2000/svg";
+  function add(parent, name, attrs, text) {
+    var node = document.createElementNS(NS, name);
+    for (var k in attrs) node.setAttribute(k, attrs[k]);
+    if (text !== undefined) node.textContent = text;
+    parent.appendChild(node);
+    return node;
+  }
+  function draw() {
+    var key = [];
+    for (var i = 0; i < inputs.length; i++) {
+      key.push(inputs[i].value);
+      root.querySelector("output[data-control='" + inputs[i].getAttribute("data-control") + "']")
+        .textContent = spec.controls[i].labels[+inputs[i].value];
+    }
+    var frame = spec.frames[key.join(",")];
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var W = 680, H = 330, L = 56, R = 12, T = 34, B = 78, pw = W - L - R, ph = H - T - B;
+    var bars = frame.bars, n = bars.labels.length, ns = bars.series.length, ymax = bars.ymax;
+    add(svg, "text", {x: W / 2, y: 18, "text-anchor": "middle", "font-size": 13, "font-weight": "bold"}, frame.title);
+    for (var t = 0; t <= 4; t++) {
+      var v = ymax * t / 4, y = T + ph - ph * t / 4;
+      add(svg, "line", {x1: L, x2: L + pw, y1: y, y2: y, stroke: "#e2e8f0"});
+      add(svg, "text", {x: L - 6, y: y + 4, "text-anchor": "end", "font-size": 11}, +v.toPrecision(3));
+    }
+    add(svg, "text", {x: 14, y: T + ph / 2, "text-anchor": "middle", "font-size": 12,
+                      transform: "rotate(-90 14 " + (T + ph / 2) + ")"}, bars.ylabel || "");
+    var band = pw / n, base = new Array(n).fill(0);
+    for (var s = 0; s < ns; s++) {
+      var ser = bars.series[s];
+      for (var j = 0; j < n; j++) {
+        var val = ser.values[j], h = ph * Math.min(val, ymax) / ymax, x, w, y0;
+        if (bars.layout === "grouped") { w = band * 0.8 / ns; x = L + j * band + band * 0.1 + s * w; y0 = T + ph; }
+        else if (bars.layout === "stacked") { w = band * 0.7; x = L + j * band + band * 0.15; y0 = T + ph - ph * base[j] / ymax; base[j] += val; }
+        else { w = band * 0.8 * Math.pow(0.55, s); x = L + j * band + (band - w) / 2; y0 = T + ph; }
+        var rect = add(svg, "rect", {x: x, y: y0 - h, width: w, height: h, fill: ser.color});
+        add(rect, "title", {}, bars.labels[j] + ", " + ser.name + ": " + (+val.toPrecision(3)));
+      }
+      add(svg, "rect", {x: W - R - 250, y: T + 4 + 16 * s, width: 10, height: 10, fill: ser.color});
+      add(svg, "text", {x: W - R - 235, y: T + 13 + 16 * s, "font-size": 11}, ser.name);
+    }
+    for (var j = 0; j < n; j++) {
+      var cx = L + j * band + band / 2;
+      add(svg, "text", {x: cx, y: T + ph + 12, "text-anchor": "end", "font-size": 11,
+                        transform: "rotate(-50 " + cx + " " + (T + ph + 12) + ")"}, bars.labels[j]);
+    }
+    svg.setAttribute("aria-label", frame.title);
+    root.querySelector(".llmlab-explorer-prefix").textContent = frame.prefix || "";
+    root.querySelector(".llmlab-explorer-text").textContent = frame.text || "";
+  }
+  for (var i = 0; i < inputs.length; i++) inputs[i].addEventListener("input", draw);
+  draw();
+  root.setAttribute("data-ready", "true");
+})();
+"""
+
+
+def explorer_html(controls: list[Control], frame: Callable[..., dict], title: str, note: str = "") -> str:
+    """The HTML of a kernel-free panel: sliders, a bar chart and a line of text.
+
+    ``frame(**values)`` is called once for every combination of the controls' values
+    and returns ``{"title": str, "bars": {"labels": [...], "series": [{"name", "color",
+    "values"}], "ylabel": str, "layout": "overlay" | "grouped" | "stacked", "ymax":
+    float (optional: default, the largest value of all frames, so that moving a slider
+    never rescales the axis)}, "prefix": str, "text": str}`` (``text`` is shown in bold
+    after ``prefix``). All frames are embedded in the page as JSON: keep the number of
+    combinations in the hundreds.
+    """
+    names = [c.name for c in controls]
+    if len(set(names)) != len(names):
+        raise ValueError(f"control names must be unique, got {names}")
+    frames = {}
+    for combo in itertools.product(*(range(len(c.values)) for c in controls)):
+        values = {c.name: c.values[i] for c, i in zip(controls, combo)}
+        frames[",".join(map(str, combo))] = frame(**values)
+    peak = max((max(max(s["values"]) for s in f["bars"]["series"]) if f["bars"].get("layout") != "stacked"
+                else max(map(sum, zip(*(s["values"] for s in f["bars"]["series"])))) for f in frames.values()),
+               default=1.0)
+    for f in frames.values():
+        f["bars"].setdefault("ymax", peak or 1.0)
+        f["bars"].setdefault("layout", "overlay")
+    data = {"controls": [{"name": c.name, "labels": c.labels} for c in controls], "frames": frames}
+    payload = json.dumps(data, separators=(",", ":"), sort_keys=True)
+    safe_payload = payload.replace("</", "<\\/")  # a "</script>" inside a string must not end the tag
+    panel_id = "llmlab-explorer-" + hashlib.sha1((title + payload).encode()).hexdigest()[:12]
+    sliders = "".join(
+        f'<label style="margin-right:1.2em;white-space:nowrap">{html.escape(c.label)} '
+        f'<input type="range" data-control="{html.escape(c.name)}" min="0" max="{len(c.values) - 1}" '
+        f'step="1" value="{c.values.index(c.value)}" aria-label="{html.escape(c.label)}" style="vertical-align:middle"> '
+        f'<output data-control="{html.escape(c.name)}" style="display:inline-block;min-width:2.5em"></output></label>'
+        for c in controls)
+    return (
+        f'<div class="llmlab-explorer tex2jax_ignore mathjax_ignore" id="{panel_id}" '
+        f'data-frames="{len(frames)}" style="border:1px solid #cbd5e0;border-radius:6px;padding:0.6em;max-width:720px">'
+        f'<div style="font-weight:bold;margin-bottom:0.3em">{html.escape(title)}</div>'
+        f'<div class="llmlab-explorer-controls">{sliders}</div>'
+        f'<svg class="llmlab-explorer-chart" role="img" viewBox="0 0 680 330" width="100%" '
+        f'style="max-width:680px;font-family:sans-serif"></svg>'
+        f'<p style="font-family:monospace;font-size:0.9em;margin:0.3em 0"><span class="llmlab-explorer-prefix"></span>'
+        f'<b class="llmlab-explorer-text"></b></p>'
+        + (f'<p class="llmlab-explorer-note" style="font-size:0.85em;color:#4a5568;margin:0.3em 0 0">{html.escape(note)}</p>' if note else "")
+        + f'<script type="application/json" class="llmlab-explorer-data">{safe_payload}</script>'
+        f'<script>{_EXPLORER_SCRIPT % {"id": panel_id}}</script></div>'
+    )
+
+
+def static_explorer(controls: list[Control], frame: Callable[..., dict], title: str, note: str = ""):
+    """Display :func:`explorer_html` (an ``IPython.display.HTML`` object, shown when it is a cell's last value)."""
+    from IPython.display import HTML
+
+    return HTML(explorer_html(controls, frame, title, note))
+
+
+PLAYGROUND_GRID = dict(
+    temperature=[0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0],
+    top_k=[0, 1, 5, 10, 50],
+    top_p=[0.5, 0.7, 0.9, 1.0],
+)
+
+
+def static_sampling_playground(model, tokenizer, prompt: str, max_new_tokens: int = 30, seed: int = 0,
+                               grid: dict[str, list] | None = None):
+    """The sampling playground without a kernel: the next-token distribution and a sampled
+    continuation of ``prompt`` (seed ``seed``), precomputed for every combination of the
+    slider values in ``grid`` (default :data:`PLAYGROUND_GRID`, 140 combinations)."""
+    grid = grid or PLAYGROUND_GRID
+    controls = [
+        Control("temperature", "temperature", grid["temperature"], value=1.0 if 1.0 in grid["temperature"] else None),
+        Control("top_k", "top-k", grid["top_k"], labels=[str(k) if k else "off" for k in grid["top_k"]]),
+        Control("top_p", "top-p", grid["top_p"], value=1.0 if 1.0 in grid["top_p"] else None),
+    ]
+
+    def frame(temperature: float, top_k: int, top_p: float) -> dict:
+        dist = next_token(model, tokenizer, prompt, temperature, top_k, top_p)
+        text = sample_text(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed)
+        return {
+            "title": _title(temperature, top_k, top_p, dist.kept, dist.vocab_size),
+            "bars": {"labels": dist.labels, "ylabel": "probability", "layout": "overlay", "ymax": 1.0,
+                     "series": [{"name": "before filtering (T = 1)", "color": plot.REMOVED,
+                                 "values": [round(v, 4) for v in dist.before]},
+                                {"name": "after temperature, top-k, top-p", "color": plot.KEPT,
+                                 "values": [round(v, 4) for v in dist.after]}]},
+            "prefix": prompt, "text": text,
+        }
+
+    n = len(list(itertools.product(*grid.values())))
+    note = (f"Runs without a kernel: the chart and the sampled text were computed in advance for all {n} "
+            f"combinations of these slider values (prompt and seed {seed} fixed). For any value, any prompt "
+            "and other seeds, run the live playground: open this chapter in Colab or SageMaker Studio Lab "
+            "(links at the top of the page).")
+    return static_explorer(controls, frame, title=f"Sampling playground, prompt {prompt!r}", note=note)
