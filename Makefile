@@ -22,6 +22,10 @@ CELL_TIMEOUT ?= 300
 NOTEBOOKS = $(sort $(wildcard chapters/*.ipynb)) \
             $(sort $(shell find exercises -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null))
 PYTEST_ARGS ?=
+# tests/test_browser.py loads every page of the built book in Debian's Chromium, headless;
+# `make test` installs it with apt when it is missing (as root, or through sudo).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: book test install headers check-headers clean
 
@@ -29,14 +33,19 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build .
 
 # pytest's own exit status is kept: 5 (no tests collected) fails the target like any error.
-test: $(STAMP)
-	$(PY) -m pytest tests $(NOTEBOOKS) \
+test: $(STAMP) $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests $(NOTEBOOKS) \
 	    --nbval --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	    --nbval-cell-timeout=$(CELL_TIMEOUT) \
 	    $(PYTEST_ARGS)
 
 install: $(STAMP)
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "tests/test_browser.py needs Chromium at $(CHROMIUM): install it, or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-liberation
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
