@@ -130,11 +130,13 @@ class Browser:
         while time.monotonic() < deadline and self._receive(quiet) is not None:
             pass
 
-    def goto(self, url: str) -> list[dict]:
-        """Load ``url``; return the events it caused."""
+    def goto(self, url: str, redirects: bool = False) -> list[dict]:
+        """Load ``url`` (and, when it ``redirects``, the page it sends to); return the events it caused."""
         start = len(self.events)
         self.send("Page.navigate", url=url)
         self.wait_for_event("Page.loadEventFired")
+        if redirects and sum(e["method"] == "Page.loadEventFired" for e in self.events[start:]) < 2:
+            self.wait_for_event("Page.loadEventFired")
         # MathJax typesets after the load event; wait for its first pass.
         self.evaluate("window.MathJax && MathJax.startup && MathJax.startup.promise"
                       " ? MathJax.startup.promise.then(() => true) : true")
@@ -253,8 +255,12 @@ def browsed(built_book):
     seen = {"origin": origin, "html_dir": html_dir, "pages": {}, "explorers": []}
     try:
         for page in pages:
-            events = browser.goto(f"{origin}/{page}")
+            # a page that only forwards to another (index.html -> the root page) is followed
+            redirect = re.search(r'<meta http-equiv="refresh" content="\d+;\s*url=([^"]+)"',
+                                 (html_dir / page).read_text(encoding="utf-8"), re.I)
+            events = browser.goto(f"{origin}/{page}", redirects=bool(redirect))
             info = browser.evaluate(PAGE_SCRIPT)
+            info["redirect"] = redirect.group(1) if redirect else None
             info["errors"], info["outside"] = problems(events, origin)
             name = page.removesuffix(".html").replace("/", "__")
             browser.screenshot(ARTIFACTS / "pages" / f"{name}.png")
