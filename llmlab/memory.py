@@ -30,6 +30,7 @@ moves elsewhere, a field saying where it went, keeping ``total`` = bytes on one 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import torch
@@ -101,8 +102,9 @@ def model_states_per_gpu(n_params: float, n_gpus: int = 1, zero_stage: int = 0, 
     et al. 2020). Example from that paper: 7.5B parameters, mixed-precision Adam,
     64 GPUs: 120 GB at stage 0, 31.4 GB at stage 1, 16.6 GB at stage 2, 1.9 GB at stage 3.
     """
-    if isinstance(n_params, bool) or not isinstance(n_params, (int, float)) or not n_params > 0:
-        raise ValueError(f"n_params must be a number of parameters > 0, got {n_params!r}")
+    if (isinstance(n_params, bool) or not isinstance(n_params, (int, float)) or not n_params > 0
+            or not math.isfinite(n_params)):
+        raise ValueError(f"n_params must be a finite number of parameters > 0, got {n_params!r}")
     n_gpus = _positive_int("n_gpus", n_gpus)
     if isinstance(zero_stage, bool) or zero_stage not in (0, 1, 2, 3):
         raise ValueError(f"zero_stage must be 0, 1, 2 or 3 (0 = plain data parallel), got {zero_stage!r}")
@@ -200,6 +202,7 @@ def training_memory(n_params: float, *, precision: str = "mixed", optimizer: str
     says otherwise (2 for fp32 weights under bf16 autocast).
     """
     states = model_states_per_gpu(n_params, n_gpus, zero_stage, precision, optimizer)
+    _positive_int("batch_size", batch_size)
     if activations == "rule_of_thumb":
         act = RULE_OF_THUMB_ACTIVATION_BYTES * n_params
     elif activations == "none":

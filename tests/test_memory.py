@@ -93,8 +93,9 @@ def test_training_memory_needs_the_shape_for_activations():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(n_params=0), "n_params must be a number of parameters > 0"),
-    (dict(n_params=-5), "n_params must be a number of parameters > 0"),
+    (dict(n_params=0), "n_params must be a finite number of parameters > 0"),
+    (dict(n_params=-5), "n_params must be a finite number of parameters > 0"),
+    (dict(n_params=float("inf")), "n_params must be a finite number of parameters > 0"),
     (dict(n_params=1e9, n_gpus=0), "n_gpus must be a positive whole number"),
     (dict(n_params=1e9, n_gpus=2.5), "n_gpus must be a positive whole number"),
     (dict(n_params=1e9, zero_stage=4), "zero_stage must be 0, 1, 2 or 3"),
@@ -116,6 +117,8 @@ def test_activation_and_training_memory_bad_input():
         memory.activation_bytes(2, 64, 2, 16, 1, bytes_per_value=3)
     with pytest.raises(ValueError, match="unknown activation method 'flash'"):
         memory.activation_bytes(2, 64, 2, 16, 1, "flash")
+    with pytest.raises(ValueError, match="batch_size must be a positive whole number"):
+        memory.training_memory(1e9, activations="rule_of_thumb", batch_size=0)
     with pytest.raises(ValueError, match="unknown activations 'lots'; allowed: korthikanti"):
         memory.training_memory(1e9, activations="lots")
     with pytest.raises(ValueError, match="hidden must be a positive whole number"):
