@@ -335,3 +335,12 @@ def test_quantize_model_errors(tiny_gpt2):
         quant.quantize_model(tiny_gpt2, layers=["transformer.wte"])
     with pytest.raises(ValueError, match="expected nn.Linear or transformers Conv1D"):
         quant.Int8Linear.from_module(torch.nn.Embedding(3, 3))
+
+
+def test_state_bytes_of_torch_dynamic_model_is_one_byte_per_weight_plus_scale(tiny_gpt2):
+    tq = quant.torch_dynamic_quantize(tiny_gpt2, per_channel=False)
+    layers = quant.linear_layers(tiny_gpt2)
+    n_w = sum(tiny_gpt2.get_submodule(n).weight.numel() for n in layers)
+    # per tensor: each weight 1 byte, plus the weight's float64 scale and int64 zero point (16 bytes),
+    # plus the module's own float32 `scale` and int64 `zero_point` buffers (12 bytes) per layer
+    assert quant.state_bytes(tq) == quant.state_bytes(tiny_gpt2) - 4 * n_w + n_w + (16 + 12) * len(layers)
