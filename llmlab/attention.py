@@ -1,0 +1,272 @@
+"""Attention from scratch: masks, scaled dot-product and multi-head attention, positions (chapter 2).
+
+Written to be read top to bottom, in the spirit of nanoGPT's ``model.py``, and
+checked (``tests/test_attention.py``) against
+``torch.nn.functional.scaled_dot_product_attention``, ``torch.nn.MultiheadAttention``
+and the attention inside Hugging Face's GPT-2 and BERT given the same weights.
+
+Shapes in comments: B batch, H heads, T (or T_q, T_k) positions, C model width,
+D = C / H the width of one head. A *boolean mask* is True where a query may
+attend to a key, as in PyTorch's ``scaled_dot_product_attention``.
+
+The second half reads real models: :func:`attention_maps` returns the attention
+weights of every layer and head of a Hugging Face model (loaded with
+``attn_implementation="eager"``: the default ``"sdpa"`` computes attention
+without forming the weights and returns none), :func:`contextual_vector` the
+hidden state of one word in one sentence, and :func:`gpt2_forward` re-runs a
+whole GPT-2 model with this module's pieces, from token ids to logits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+# --------------------------------------------------------------------------- masks
+def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """(T_q, T_k) boolean mask: query i may attend to keys 0..i (plus any earlier keys when T_k > T_q).
+
+    With a cache of earlier keys (``t_k > t_q``), the queries are the *last* T_q
+    positions, the lower-right alignment that PyTorch's ``is_causal`` uses only
+    for T_q == T_k.
+    """
+    t_k = t_q if t_k is None else t_k
+    if t_q <= 0 or t_k < t_q:
+        raise ValueError(f"need 0 < t_q <= t_k, got t_q={t_q}, t_k={t_k}")
+    return torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril(diagonal=t_k - t_q)
+
+
+def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1, T_k) boolean mask from a tokenizer's (B, T_k) ``attention_mask`` (1 = real token, 0 = padding)."""
+    if attention_mask.dim() != 2:
+        raise ValueError(f"attention_mask must be (B, T), got shape {tuple(attention_mask.shape)}")
+    return attention_mask.bool()[:, None, None, :]
+
+
+# --------------------------------------------------------------------------- attention
+def scaled_dot_product_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q K^T / sqrt(D) + mask) V; returns ``(output, weights)``.
+
+    ``q`` is (..., T_q, D), ``k`` (..., T_k, D), ``v`` (..., T_k, D_v). ``mask`` is
+    boolean (True = may attend) or additive floats, broadcastable to (..., T_q, T_k);
+    ``is_causal`` adds :func:`causal_mask`. A query that may attend to nothing gets
+    zero weights and a zero output (PyTorch's fused kernels return NaN or zeros there).
+    """
+    if q.size(-1) != k.size(-1) or k.size(-2) != v.size(-2):
+        raise ValueError(f"need q (..., T_q, D), k (..., T_k, D), v (..., T_k, D_v); got "
+                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
+    scores = (q @ k.transpose(-2, -1)) * scale                         # (..., T_q, T_k)
+    allowed = torch.ones_like(scores, dtype=torch.bool)
+    if is_causal:
+        allowed = allowed & causal_mask(q.size(-2), k.size(-2), device=q.device)
+    if mask is not None:
+        if mask.dtype == torch.bool:
+            allowed = allowed & mask
+        else:
+            scores = scores + mask
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)            # rows with nothing allowed: 0
+    return weights @ v, weights                                         # (..., T_q, D_v), (..., T_q, T_k)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention (Vaswani et al. 2017): H heads of width D = C / H, side by side.
+
+    Each head projects the input to its own queries, keys and values, attends, and
+    the heads' outputs are concatenated and projected back to width C. Self-attention
+    passes one sequence; cross-attention (the decoder of an encoder-decoder) passes
+    the encoder's output as ``context``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, bias: bool = True, causal: bool = False) -> None:
+        super().__init__()
+        if d_model <= 0 or n_heads <= 0 or d_model % n_heads:
+            raise ValueError(f"d_model must be a positive multiple of n_heads, got d_model={d_model}, n_heads={n_heads}")
+        self.d_model, self.n_heads, self.causal = d_model, n_heads, causal
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, H, T, D)
+        b, t, _ = x.shape
+        return x.view(b, t, self.n_heads, self.d_model // self.n_heads).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None,
+                need_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``x`` (B, T, C) -> ``(output (B, T, C), weights (B, H, T, T_k))``.
+
+        ``context`` (B, T_k, C) supplies keys and values (default: ``x``);
+        ``attention_mask`` (B, T_k) marks real tokens 1 and padding 0.
+        ``need_weights=False`` calls PyTorch's fused kernel instead of the
+        from-scratch function: the same result, faster, and no weights (None).
+        """
+        context = x if context is None else context
+        q, k, v = self._split(self.q_proj(x)), self._split(self.k_proj(context)), self._split(self.v_proj(context))
+        mask = padding_mask(attention_mask) if attention_mask is not None else None
+        if need_weights:
+            out, weights = scaled_dot_product_attention(q, k, v, mask=mask, is_causal=self.causal)  # (B, H, T, D)
+        else:
+            if self.causal:
+                causal = causal_mask(q.size(-2), k.size(-2), device=q.device)
+                mask = causal if mask is None else mask & causal
+            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
+        out = out.transpose(1, 2).reshape(x.shape)                      # heads side by side: (B, T, C)
+        return self.out_proj(out), weights
+
+    # ---- the same weights as a library module ----
+    @classmethod
+    def from_torch(cls, mha: nn.MultiheadAttention, causal: bool = False) -> "MultiHeadAttention":
+        """A copy of a ``torch.nn.MultiheadAttention`` (batch_first, same width for q, k, v)."""
+        if not mha._qkv_same_embed_dim:
+            raise ValueError("only nn.MultiheadAttention with kdim == vdim == embed_dim is supported")
+        new = cls(mha.embed_dim, mha.num_heads, bias=mha.in_proj_bias is not None, causal=causal)
+        w = mha.in_proj_weight.detach().chunk(3)
+        b = mha.in_proj_bias.detach().chunk(3) if mha.in_proj_bias is not None else (None,) * 3
+        new._load(w, b, mha.out_proj.weight.detach(), mha.out_proj.bias)
+        return new.to(mha.in_proj_weight.dtype)
+
+    @classmethod
+    def from_gpt2(cls, attn: nn.Module) -> "MultiHeadAttention":
+        """A copy of a Hugging Face ``GPT2Attention`` (its ``c_attn`` is a Conv1D: weight (C, 3C), x @ W)."""
+        c = attn.embed_dim
+        new = cls(c, attn.num_heads, causal=True)
+        w = attn.c_attn.weight.detach().t().split(c)                   # three (C, C) in nn.Linear layout
+        b = attn.c_attn.bias.detach().split(c)
+        new._load(w, b, attn.c_proj.weight.detach().t(), attn.c_proj.bias)
+        return new.to(attn.c_attn.weight.dtype)
+
+    @classmethod
+    def from_bert(cls, attention: nn.Module) -> "MultiHeadAttention":
+        """A copy of a Hugging Face ``BertAttention`` (``layer.attention``: self-attention plus its output projection)."""
+        s, o = attention.self, attention.output.dense
+        new = cls(s.query.in_features, s.num_attention_heads)
+        new._load((s.query.weight, s.key.weight, s.value.weight), (s.query.bias, s.key.bias, s.value.bias),
+                  o.weight, o.bias)
+        return new.to(s.query.weight.dtype)
+
+    @torch.no_grad()
+    def _load(self, w, b, w_out, b_out) -> None:
+        for proj, weight, bias in zip((self.q_proj, self.k_proj, self.v_proj), w, b):
+            proj.weight.copy_(weight)
+            if bias is not None:
+                proj.bias.copy_(bias)
+        self.out_proj.weight.copy_(w_out)
+        if b_out is not None:
+            self.out_proj.bias.copy_(b_out)
+
+
+# --------------------------------------------------------------------------- positions
+def sinusoidal_positional_encoding(n_positions: int, d_model: int) -> torch.Tensor:
+    """(n_positions, d_model) encodings of Vaswani et al. (2017), added to the token embeddings.
+
+    PE[pos, 2i] = sin(pos / 10000^(2i / d_model)), PE[pos, 2i + 1] = cos(same angle):
+    each pair of dimensions turns at its own frequency, from one turn per 2*pi
+    positions down to one per 10000 * 2*pi.
+    """
+    if n_positions <= 0 or d_model <= 0 or d_model % 2:
+        raise ValueError(f"need n_positions > 0 and an even d_model > 0, got {n_positions} and {d_model}")
+    position = torch.arange(n_positions, dtype=torch.float64)[:, None]          # (T, 1)
+    rate = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # (C/2,)
+    pe = torch.zeros(n_positions, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(position * rate)
+    pe[:, 1::2] = torch.cos(position * rate)
+    return pe.float()
+
+
+# --------------------------------------------------------------------------- a whole decoder
+@torch.no_grad()
+def gpt2_forward(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
+    """Logits (B, T, V) of a Hugging Face GPT-2 model, recomputed step by step with this module.
+
+    The pipeline of chapter 2: token embedding lookup, plus learned position
+    embeddings; per block, x + attention(LayerNorm(x)) then x + MLP(LayerNorm(x));
+    a final LayerNorm; logits against the (tied) embedding table. Softmax over the
+    last dimension turns them into next-token probabilities.
+    """
+    gpt = model.transformer
+    t = input_ids.size(1)
+    if t > model.config.n_positions:
+        raise ValueError(f"{t} tokens do not fit the context window of {model.config.n_positions}")
+    x = gpt.wte.weight[input_ids] + gpt.wpe.weight[:t]                 # (B, T, C): an embedding is a table row
+    for block in gpt.h:
+        attn = MultiHeadAttention.from_gpt2(block.attn)
+        x = x + attn(F.layer_norm(x, (x.size(-1),), block.ln_1.weight, block.ln_1.bias, block.ln_1.eps))[0]
+        h = F.layer_norm(x, (x.size(-1),), block.ln_2.weight, block.ln_2.bias, block.ln_2.eps)
+        h = F.gelu(h @ block.mlp.c_fc.weight + block.mlp.c_fc.bias, approximate="tanh")  # (B, T, 4C)
+        x = x + h @ block.mlp.c_proj.weight + block.mlp.c_proj.bias
+    x = F.layer_norm(x, (x.size(-1),), gpt.ln_f.weight, gpt.ln_f.bias, gpt.ln_f.eps)
+    return x @ model.lm_head.weight.t()                                # (B, T, V)
+
+
+# --------------------------------------------------------------------------- reading real models
+@torch.no_grad()
+def attention_maps(model: nn.Module, tokenizer, text: str) -> tuple[torch.Tensor, list[str]]:
+    """Attention weights of every layer and head for ``text``: ``(weights (L, H, T, T), tokens)``.
+
+    Works for encoders and decoders (for an encoder-decoder, the encoder's
+    self-attention). The model must be loaded with ``attn_implementation="eager"``,
+    for example ``zoo.load("minilm", attn_implementation="eager")``: the default
+    ``"sdpa"`` never forms the weights and returns none.
+    """
+    batch = tokenizer(text, return_tensors="pt").to(model.device)
+    if model.config.is_encoder_decoder:
+        out = model.get_encoder()(**batch, output_attentions=True)
+    else:
+        out = model(**batch, output_attentions=True)
+    attentions = getattr(out, "encoder_attentions", None) or out.attentions
+    if not attentions or any(a is None for a in attentions):
+        impl = getattr(model.config, "_attn_implementation", "unknown")
+        raise ValueError(f"the model returned no attention weights (attn_implementation={impl!r}); "
+                         "load it with attn_implementation='eager' to get them")
+    weights = torch.stack([a[0] for a in attentions]).float().cpu()   # (L, H, T, T)
+    return weights, tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist())
+
+
+@torch.no_grad()
+def contextual_vector(model: nn.Module, tokenizer, text: str, word: str, layer: int | None = -1) -> torch.Tensor:
+    """The hidden state (C,) of ``word`` in ``text`` after ``layer`` (0 = the embeddings; -1 = the last layer).
+
+    ``layer=None`` returns every layer at once, (L + 1, C), from one forward pass.
+    The first whole-word occurrence of ``word`` (case-insensitive) is located by
+    characters; when the tokenizer splits it, its tokens' vectors are averaged.
+    """
+    import re
+
+    match = re.search(rf"\b{re.escape(word)}\b", text, flags=re.IGNORECASE)
+    if match is None:
+        raise ValueError(f"{word!r} does not occur as a word in {text!r}")
+    batch = tokenizer(text, return_tensors="pt", return_offsets_mapping=True)
+    offsets = batch.pop("offset_mapping")[0]                          # (T, 2) character spans
+    inside = (offsets[:, 0] < match.end()) & (offsets[:, 1] > match.start()) & (offsets[:, 1] > offsets[:, 0])
+    out = model(**batch.to(model.device), output_hidden_states=True)
+    states = out.encoder_hidden_states if getattr(out, "encoder_hidden_states", None) else out.hidden_states
+    vectors = torch.stack([h[0, inside.to(model.device)].mean(0) for h in states]).float().cpu()  # (L + 1, C)
+    return vectors if layer is None else vectors[layer]
+
+
+def plot_attention(ax, weights: torch.Tensor, tokens: list[str], title: str = "", labels: bool = True) -> None:
+    """Draw one (T, T) attention map: row = the query token, column = the key it attends to (0 to 1)."""
+    ax.imshow(weights.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.grid(False)
+    if labels:
+        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(tokens)), tokens, fontsize=7)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
