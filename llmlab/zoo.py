@@ -13,6 +13,11 @@ transformers Auto classes and the hub switched off. Each one is reproduced by
 one command, ``python -m llmlab.zoo build NAME``, which runs its
 :class:`Recipe`: the corpus, the tokenizer, the architecture, the training
 configuration and the seed. Chapter 3 walks through a recipe step by step.
+
+The three model families of chapter 2 each have a recipe: ``stories-1m`` (a
+decoder, causal language modeling), ``stories-encoder`` (masked language
+modeling) and ``stories-encoder-decoder`` (span corruption with sentinel
+tokens); :mod:`llmlab.objectives` builds their training examples.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from . import data
+from . import data, objectives
 from .device import best_device, seed_everything
 from .train import TrainConfig, TrainLog, train_causal_lm
 
@@ -36,6 +41,10 @@ MODELS_DIR = Path(__file__).parent / "models"
 EOS = "<|endoftext|>"
 HUB_PREFIX = "hub:"
 MINILM = "minilm"
+PAD = "[PAD]"          # encoder and encoder-decoder recipes: padding, distinct from end-of-text
+MASK = "[MASK]"        # masked language modeling
+SENTINEL = "<extra_id_{}>"  # span corruption (T5's names for its sentinel tokens)
+FAMILIES = {"decoder": "causal", "encoder": "masked", "encoder-decoder": "span-corruption"}
 
 
 class ZooError(LookupError):
@@ -54,6 +63,58 @@ class Recipe:
     seed: int = 0
     corpus: str = "stories"
     extra: dict = field(default_factory=dict)
+    family: str = "decoder"  # "decoder", "encoder" or "encoder-decoder" (chapter 2)
+    objective: str = "causal"  # "causal", "masked" or "span-corruption"
+
+    def __post_init__(self) -> None:
+        if FAMILIES.get(self.family) != self.objective:
+            raise ValueError(f"family and objective must be one of {FAMILIES}, got {self.family!r} and {self.objective!r}")
+
+    def tokenizer_options(self) -> dict:
+        """The special tokens :func:`train_tokenizer` adds for this family (ids 0, 1, 2, ... in this order)."""
+        if self.family == "encoder":
+            return {"pad_token": PAD, "mask_token": MASK}
+        if self.family == "encoder-decoder":
+            return {"pad_token": PAD, "sentinels": self.extra["sentinels"]}
+        return {}
+
+    def model_config(self):
+        """The transformers config of this family: GPT2Config, ModernBertConfig or PegasusConfig."""
+        if self.family == "decoder":
+            return self.gpt2_config()
+        eos_id, pad_id = 0, 1  # special tokens come first: end-of-text, then padding
+        if self.family == "encoder":
+            from transformers import ModernBertConfig
+
+            return ModernBertConfig(vocab_size=self.vocab_size, pad_token_id=pad_id, eos_token_id=eos_id,
+                                    **self.model)
+        from transformers import PegasusConfig
+
+        return PegasusConfig(vocab_size=self.vocab_size, pad_token_id=pad_id, eos_token_id=eos_id,
+                             decoder_start_token_id=pad_id, forced_eos_token_id=None, **self.model)
+
+    def build_model(self):
+        """A freshly initialised model of this recipe's family (seed first for reproducible weights)."""
+        from transformers import GPT2LMHeadModel, ModernBertForMaskedLM, PegasusForConditionalGeneration
+
+        cls = {"decoder": GPT2LMHeadModel, "encoder": ModernBertForMaskedLM,
+               "encoder-decoder": PegasusForConditionalGeneration}[self.family]
+        return cls(self.model_config())
+
+    def batch_fn(self, tokenizer, cfg: TrainConfig):
+        """``make_batch(stream, generator)`` for :func:`llmlab.objectives.train_objective` (encoder, encoder-decoder)."""
+        if self.objective == "masked":
+            return lambda stream, g: objectives.masked_lm_batch(
+                stream, cfg.batch_size, cfg.seq_len, g, mask_id=tokenizer.mask_token_id,
+                vocab_size=self.vocab_size, mask_prob=self.extra["mask_prob"],
+                special_ids=tokenizer.all_special_ids)
+        if self.objective == "span-corruption":
+            sentinels = tokenizer.convert_tokens_to_ids([SENTINEL.format(i) for i in range(self.extra["sentinels"])])
+            return lambda stream, g: objectives.span_corruption_batch(
+                stream, cfg.batch_size, cfg.seq_len, g, sentinel_ids=sentinels, eos_id=tokenizer.eos_token_id,
+                pad_id=tokenizer.pad_token_id, noise_density=self.extra["noise_density"],
+                mean_span_length=self.extra["mean_span_length"], min_seq_len=self.extra["min_seq_len"])
+        raise ValueError(f"the {self.objective!r} objective trains with llmlab.train.train_causal_lm")
 
     def gpt2_config(self):
         from transformers import GPT2Config
@@ -81,30 +142,83 @@ RECIPES: dict[str, Recipe] = {
                    eval_every=100, eval_batches=8),
         seed=0,
     ),
+    "stories-encoder": Recipe(
+        name="stories-encoder",
+        description=(
+            "An encoder of about 0.7 million parameters (ModernBERT's architecture: BERT with "
+            "pre-normalization and rotary positions), trained with masked language modeling on the "
+            "bundled story corpus (chapter 2). Fills in masked words from the context on both sides."
+        ),
+        vocab_size=1024,
+        model=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=192,
+                   max_position_embeddings=128, layer_types=["full_attention"] * 4,
+                   bos_token_id=None, cls_token_id=None, sep_token_id=None,
+                   embedding_dropout=0.0, mlp_dropout=0.0, attention_dropout=0.0),
+        train=dict(steps=2000, batch_size=16, seq_len=128, lr=3e-3, warmup_steps=100,
+                   eval_every=100, eval_batches=8),
+        seed=0,
+        extra=dict(mask_prob=0.3),
+        family="encoder",
+        objective="masked",
+    ),
+    "stories-encoder-decoder": Recipe(
+        name="stories-encoder-decoder",
+        description=(
+            "An encoder-decoder of about 0.7 million parameters (Pegasus's architecture: the original "
+            "Transformer with pre-normalization and sinusoidal positions), trained with T5's span "
+            "corruption (sentinel tokens) on the bundled story corpus (chapter 2). Restores dropped spans."
+        ),
+        vocab_size=1024,
+        model=dict(d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                   decoder_attention_heads=4, encoder_ffn_dim=160, decoder_ffn_dim=160,
+                   max_position_embeddings=128, scale_embedding=True,
+                   dropout=0.0, attention_dropout=0.0, activation_dropout=0.0),
+        train=dict(steps=3000, batch_size=64, seq_len=64, lr=5e-3, warmup_steps=100,
+                   eval_every=100, eval_batches=8),
+        seed=0,
+        extra=dict(noise_density=0.3, mean_span_length=3.0, min_seq_len=12, sentinels=16),
+        family="encoder-decoder",
+        objective="span-corruption",
+    ),
 }
 
 
 # --------------------------------------------------------------------------- tokenizers
-def train_tokenizer(texts: list[str], vocab_size: int):
-    """Train a byte-level BPE tokenizer (GPT-2's scheme) on ``texts``; return a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def train_tokenizer(texts: list[str], vocab_size: int, pad_token: str = EOS, mask_token: str | None = None,
+                    sentinels: int = 0):
+    """Train a byte-level BPE tokenizer (GPT-2's scheme) on ``texts``; return a transformers fast tokenizer.
+
+    Special tokens get the first ids: end-of-text (0), then ``pad_token`` when it
+    is not end-of-text, ``mask_token`` and ``sentinels`` sentinel tokens
+    ``<extra_id_0>``, ... (encoders and encoder-decoders, chapter 2). The mask and
+    sentinel tokens absorb the space before them, as RoBERTa's mask does, because
+    in training they replace whole tokens that start with a space.
+    """
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     from .train import check_corpus
 
     check_corpus(texts)
-    if vocab_size < 257:
-        raise ValueError(f"vocab_size must be >= 257 (256 bytes + {EOS}), got {vocab_size}")
+    extra = [t for t in (pad_token, mask_token) if t not in (None, EOS)]
+    sentinel_tokens = [SENTINEL.format(i) for i in range(sentinels)]
+    specials = [EOS, *[AddedToken(t, special=True, lstrip=t != pad_token) for t in extra + sentinel_tokens]]
+    if vocab_size < 256 + len(specials):
+        raise ValueError(f"vocab_size must be >= {256 + len(specials)} (256 bytes + {len(specials)} special tokens), "
+                         f"got {vocab_size}")
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=[EOS], min_frequency=2,
+        vocab_size=vocab_size, special_tokens=specials, min_frequency=2,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
     bpe.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=EOS, eos_token=EOS, pad_token=EOS,
-                                   model_max_length=10**6)
+    named = {"mask_token": mask_token} if mask_token else {}
+    if sentinel_tokens:
+        named["additional_special_tokens"] = sentinel_tokens
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=EOS, eos_token=EOS, pad_token=pad_token,
+                                   model_max_length=10**6, **named)
 
 
 def encode_stories(tokenizer, stories: list[str]) -> torch.Tensor:
@@ -128,23 +242,26 @@ def build(name: str, out_dir: str | Path | None = None, steps: int | None = None
     ``steps`` overrides the recipe's step count, for a quick trial; the saved
     recipe.json then records the override.
     """
-    from transformers import GPT2LMHeadModel
-
     recipe = _recipe(name)
     out = Path(out_dir) if out_dir is not None else MODELS_DIR / name
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(recipe.seed)
     train_stories, val_stories = data.load_corpus("train"), data.load_corpus("validation")
-    tokenizer = train_tokenizer(train_stories, recipe.vocab_size)
+    tokenizer = train_tokenizer(train_stories, recipe.vocab_size, **recipe.tokenizer_options())
     train_ids, val_ids = encode_stories(tokenizer, train_stories), encode_stories(tokenizer, val_stories)
     seed_everything(recipe.seed)
-    model = GPT2LMHeadModel(recipe.gpt2_config())
+    model = recipe.build_model()
     cfg = recipe.train_config()
     if steps is not None:
         cfg = TrainConfig(**{**asdict(cfg), "steps": steps, "warmup_steps": min(cfg.warmup_steps, steps)})
-    log = train_causal_lm(model, train_ids, val_ids, cfg, device=device, progress=progress)
+    if recipe.objective == "causal":
+        log = train_causal_lm(model, train_ids, val_ids, cfg, device=device, progress=progress)
+    else:
+        log = objectives.train_objective(model, recipe.batch_fn(tokenizer, cfg), train_ids, val_ids, cfg,
+                                         device=device, progress=progress)
     model.to("cpu")
-    model.generation_config.pad_token_id = tokenizer.eos_token_id
+    if recipe.family == "decoder":
+        model.generation_config.pad_token_id = tokenizer.eos_token_id
     model.save_pretrained(out)  # config.json, generation_config.json, model.safetensors
     tokenizer.save_pretrained(out)
     log.to_csv(out / "train_log.csv")
@@ -232,7 +349,8 @@ def _quiet_loading():
 
 
 def _load_local(name: str, device: torch.device, **kwargs):
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM,
+                              AutoModelForSeq2SeqLM, AutoTokenizer)
 
     path = model_dir(name)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -240,7 +358,12 @@ def _load_local(name: str, device: torch.device, **kwargs):
         model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True, **kwargs)
     else:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
-        auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+        if config.is_encoder_decoder:
+            auto = AutoModelForSeq2SeqLM
+        elif any(a.endswith("ForMaskedLM") for a in config.architectures or []):
+            auto = AutoModelForMaskedLM
+        else:
+            auto = AutoModelForCausalLM
         model = auto.from_pretrained(path, local_files_only=True, use_safetensors=True, **kwargs)
     return model.to(device).eval(), tokenizer
 
