@@ -9,7 +9,13 @@ One module per idea; each chapter of the book imports what it explains:
 - ``sampling``  greedy, temperature, top-k and top-p from scratch (chapter 5)
 - ``metrics``   perplexity, entropy, distinct-n and repetition (chapters 3, 5)
 - ``plot``      shared figure style (every chapter)
-- ``widgets``   interactive panels (chapter 5)
+- ``widgets``   interactive panels, live and kernel-free (chapter 5)
+- ``lifecycle`` context windows, the project lifecycle, model cards (chapter 1)
+- ``attention`` attention, masks and positions from scratch; attention maps (chapter 2)
+- ``objectives`` masked LM, causal LM and span-corruption training pairs (chapter 2)
+- ``quality``   quality filtering and deduplication of a corpus (chapter 3)
+- ``quant``     number formats and INT8 quantization (chapter 6)
+- ``memory``    the training-memory calculator and its measurements (chapters 6, 7)
 - ``book``      glue computed numbers into the book's prose (every chapter)
 """
 
