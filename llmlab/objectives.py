@@ -18,22 +18,19 @@ Positions that carry no target hold :data:`IGNORE_INDEX` (-100), the label that
 PyTorch's cross-entropy and the Hugging Face models skip.
 
 The batch builders and :func:`train_objective` are what the zoo recipes of the
-encoder and encoder-decoder use; the loop is :func:`llmlab.train.train_causal_lm`'s,
-with the batch and the loss supplied by the objective.
+encoder and encoder-decoder use; the loop is :func:`llmlab.train.train_loop`, the
+one :func:`llmlab.train.train_causal_lm` uses, with the batch and the loss supplied by
+the objective.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import asdict
 from typing import Callable, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from .device import best_device
-from .train import TrainConfig, TrainLog, learning_rate
+from .train import TrainConfig, TrainLog, train_loop
 
 IGNORE_INDEX = -100
 OBJECTIVES = ("causal", "masked", "span-corruption")
@@ -265,42 +262,14 @@ def train_objective(model: torch.nn.Module, make_batch: BatchFn, train_ids: torc
     batch's ``labels`` (positions holding :data:`IGNORE_INDEX` are skipped).
     """
     device = torch.device(device) if device is not None else best_device()
-    model.to(device).train()
-    torch.manual_seed(cfg.seed)
-    g = torch.Generator().manual_seed(cfg.seed)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=(0.9, 0.95),
-    )
-    log = TrainLog(config=asdict(cfg))
-    start = time.perf_counter()
-    running = None
-    for step in tqdm(range(cfg.steps), desc="training", disable=not progress):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg)
+
+    def batch_loss(g: torch.Generator) -> tuple[torch.Tensor, int]:
         batch = _to(make_batch(train_ids, g), device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = model(**batch).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
-        running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
-        log.tokens_seen += int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            val = evaluate_objective(model, make_batch, val_ids, cfg.eval_batches)
-            log.rows.append({
-                "step": step + 1,
-                "tokens": log.tokens_seen,
-                "train_loss": round(running, 4),
-                "val_loss": round(val, 4),
-                "lr": learning_rate(step, cfg),
-                "seconds": round(time.perf_counter() - start, 1),
-            })
-    log.seconds = time.perf_counter() - start
-    model.eval()
-    return log
+        n_tokens = int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()
+        return loss, n_tokens
+
+    return train_loop(model, cfg, device, batch_loss,
+                      lambda: evaluate_objective(model, make_batch, val_ids, cfg.eval_batches),
+                      progress, stop_on_nan=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -150,11 +151,37 @@ def train_causal_lm(
         raise ValueError(f"seq_len ({cfg.seq_len}) is longer than the model's context window "
                          f"(config.n_positions = {window}); use seq_len <= {window}")
     device = torch.device(device) if device is not None else best_device()
+
+    def batch_loss(g: torch.Generator) -> tuple[torch.Tensor, int]:
+        x, y = random_batch(train_ids, cfg.batch_size, cfg.seq_len, g)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            return causal_lm_loss(model, x.to(device), y.to(device)), cfg.tokens_per_step
+
+    return train_loop(model, cfg, device, batch_loss, lambda: evaluate(model, val_ids, cfg, device), progress)
+
+
+def train_loop(
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    device: torch.device,
+    batch_loss: Callable[[torch.Generator], tuple[torch.Tensor, int]],
+    val_loss: Callable[[], float],
+    progress: bool = True,
+    stop_on_nan: bool = False,
+) -> TrainLog:
+    """The loop every trainer in llmlab shares; returns the loss log (nats per token).
+
+    ``batch_loss(generator)`` draws one training batch with ``generator`` and returns
+    its loss and the number of tokens it trained on; ``val_loss()`` returns the
+    held-out loss. AdamW (no weight decay on biases and norms), warm-up then cosine
+    learning rate, gradient clipping, and an evaluation every ``cfg.eval_every``
+    steps. ``stop_on_nan`` raises as soon as the loss stops being finite.
+    """
     model.to(device).train()
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.lr, betas=(0.9, 0.95),
@@ -166,17 +193,17 @@ def train_causal_lm(
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, cfg)
-        x, y = random_batch(train_ids, cfg.batch_size, cfg.seq_len, g)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = causal_lm_loss(model, x.to(device), y.to(device))
+        loss, n_tokens = batch_loss(g)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
+        if stop_on_nan and not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
         running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
-        log.tokens_seen += cfg.tokens_per_step
+        log.tokens_seen += n_tokens
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            val = evaluate(model, val_ids, cfg, device)
+            val = val_loss()
             log.rows.append({
                 "step": step + 1,
                 "tokens": log.tokens_seen,

@@ -35,7 +35,7 @@ import torch
 
 from . import data, objectives
 from .device import best_device, seed_everything
-from .train import TrainConfig, TrainLog, train_causal_lm
+from .train import TrainConfig, train_causal_lm
 
 MODELS_DIR = Path(__file__).parent / "models"
 EOS = "<|endoftext|>"
