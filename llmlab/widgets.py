@@ -14,7 +14,6 @@ static HTML book. So every panel comes in two forms:
 :func:`static_explorer` knows nothing about sampling: any panel whose sliders take a
 few values each (the sharding explorer: GPUs, ZeRO stage, precision, offload) can
 reuse it by writing a function from slider values to a frame.
-:func:`playground_snapshot` draws a few fixed settings with matplotlib, for print.
 """
 
 from __future__ import annotations
@@ -70,25 +69,6 @@ def sample_text(model, tokenizer, prompt: str, max_new_tokens: int, temperature:
 
 def _title(temperature: float, top_k: int, top_p: float, kept: int, vocab: int) -> str:
     return f"T={temperature:g}, top-k={top_k or 'off'}, top-p={top_p:g}: {kept} of {vocab} tokens can be drawn"
-
-
-def playground_snapshot(model, tokenizer, prompt: str, settings: list[tuple[float, int, float]],
-                        max_new_tokens: int = 30, seed: int = 0):
-    """A static rendering of the playground: one panel per (temperature, top_k, top_p) setting.
-
-    Returns the figure and the sampled continuation of each setting.
-    """
-    fig, axes = plt.subplots(len(settings), 1, figsize=(7.5, 2.9 * len(settings)), squeeze=False)
-    samples = []
-    for ax, (t, k, p) in zip(axes[:, 0], settings):
-        dist = next_token(model, tokenizer, prompt, t, k, p)
-        plot.draw_distribution(ax, dist.labels, dist.before, dist.after,
-                               title=_title(t, k, p, dist.kept, dist.vocab_size))
-        samples.append(sample_text(model, tokenizer, prompt, max_new_tokens, t, k, p, seed))
-    axes[0, 0].legend(loc="upper right", fontsize=8)
-    fig.suptitle(f"Static rendering of the sampling playground for the prompt {prompt!r}", fontsize=10)
-    fig.tight_layout()
-    return fig, samples
 
 
 def sampling_playground(model, tokenizer, prompt: str = "Once upon a time, there was a little"):
