@@ -1,0 +1,115 @@
+"""Tests of llmlab.scaling (chapter 8): published figures, inverse relations, fits and bad input."""
+
+import math
+
+import numpy as np
+import pytest
+
+from llmlab import scaling
+
+
+def test_gpt3_training_compute_matches_brown_et_al():
+    # Brown et al. 2020, table D.1: GPT-3 175B, 300B tokens, 3.14e23 FLOPs, 3,640 PF-days.
+    flops = scaling.training_flops(175e9, 300e9)
+    assert flops == pytest.approx(3.14e23, rel=0.01)
+    assert scaling.pf_days(flops) == pytest.approx(3640, rel=0.01)
+    assert scaling.pf_days(8.64e19) == pytest.approx(1.0)
+
+
+def test_chinchilla_optimal_inverts_six_n_d():
+    # Chinchilla: 70B parameters on 1.4T tokens is 20 tokens per parameter (Hoffmann et al. 2022).
+    n, d = scaling.chinchilla_optimal(6 * 70e9 * 1.4e12)
+    assert n == pytest.approx(70e9, rel=1e-9) and d == pytest.approx(1.4e12, rel=1e-9)
+    n, d = scaling.chinchilla_optimal(1e21, tokens_per_param=5)
+    assert d / n == pytest.approx(5) and 6 * n * d == pytest.approx(1e21)
+
+
+def test_chinchilla_loss_by_hand():
+    # 1.69 + 406.4 / 70e9**0.34 + 410.7 / 1.4e12**0.28, worked out by hand: 1.69 + 0.0836 + 0.1631
+    assert scaling.chinchilla_loss(70e9, 1.4e12) == pytest.approx(1.9367, abs=5e-4)
+    # more parameters or more data never hurts, and the loss tends to E
+    assert scaling.chinchilla_loss(1e9, 1e11) > scaling.chinchilla_loss(2e9, 1e11) > scaling.chinchilla_loss(2e9, 2e11)
+    assert scaling.chinchilla_loss(1e30, 1e30) == pytest.approx(1.69, abs=1e-3)
+
+
+def test_training_days_matches_narayanan_et_al():
+    # Narayanan et al. 2021, section 5.1: GPT-3 (175B, 300B tokens) on 1024 A100s at 140 TFLOP/s: about 34 days;
+    # the 1T model on 450B tokens on 3072 A100s at 163 TFLOP/s: about 84 days.
+    assert scaling.training_days(175e9, 300e9, 1024, 140e12) == pytest.approx(34, abs=0.5)
+    assert scaling.training_days(1e12, 450e9, 3072, 163e12) == pytest.approx(84, abs=1)
+    # without recomputation the factor is 6 instead of 8
+    assert scaling.training_days(1, 86400, 1, 1, flops_per_token_factor=6) == pytest.approx(6)
+    x = scaling.achieved_flops_per_gpu(175e9, 300e9, 1024, 34.0)
+    assert x == pytest.approx(140e12, rel=0.02)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: scaling.training_flops(0, 1e9),
+    lambda: scaling.training_flops(1e9, -5),
+    lambda: scaling.training_flops(float("nan"), 1),
+    lambda: scaling.pf_days(0),
+    lambda: scaling.chinchilla_optimal(-1e20),
+    lambda: scaling.chinchilla_optimal(1e20, tokens_per_param=0),
+    lambda: scaling.chinchilla_loss(0, 1e9),
+    lambda: scaling.training_days(1e9, 1e9, 0, 1e12),
+    lambda: scaling.training_days(1e9, 1e9, 2.5, 1e12),
+    lambda: scaling.training_days(1e9, 1e9, 8, 0),
+    lambda: scaling.training_flops("many", 1),
+])
+def test_non_positive_inputs_raise(call):
+    with pytest.raises(ValueError, match="must be"):
+        call()
+
+
+def test_fit_power_law_recovers_exponent_within_interval():
+    rng = np.random.default_rng(0)
+    x = np.logspace(15, 18, 12)
+    y = 7.0 * x ** -0.05 * np.exp(rng.normal(0, 0.01, x.size))
+    fit = scaling.fit_power_law(x, y)
+    lo, hi = fit.ci["b"]
+    assert lo < -0.05 < hi and hi - lo < 0.02
+    assert fit.params["a"] == pytest.approx(7.0, rel=0.5)
+    exact = scaling.fit_power_law([1, 2, 4], [3, 12, 48])  # y = 3 x^2 exactly
+    assert exact.params["b"] == pytest.approx(2) and exact.params["a"] == pytest.approx(3)
+
+
+def test_fit_power_law_bad_input():
+    with pytest.raises(ValueError, match="at least 3 points"):
+        scaling.fit_power_law([1, 2], [1, 2])
+    with pytest.raises(ValueError, match="> 0"):
+        scaling.fit_power_law([1, 2, 0], [1, 2, 3])
+    with pytest.raises(ValueError, match="> 0"):
+        scaling.fit_power_law([1, 2, 3], [1, -2, 3])
+    with pytest.raises(ValueError, match="one value per point"):
+        scaling.fit_power_law([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="two different values"):
+        scaling.fit_power_law([2, 2, 2], [1, 2, 3])
+
+
+def test_fit_chinchilla_recovers_synthetic_law():
+    truth = {"E": 1.2, "A": 40.0, "B": 60.0, "alpha": 0.3, "beta": 0.35}
+    n, d = np.meshgrid(np.logspace(4, 7, 5), np.logspace(6, 9, 5))
+    n, d = n.ravel(), d.ravel()
+    rng = np.random.default_rng(1)
+    loss = np.array([scaling.chinchilla_loss(a, b, truth) for a, b in zip(n, d)]) * np.exp(rng.normal(0, 0.002, n.size))
+    fit = scaling.fit_chinchilla(n, d, loss, n_boot=30)
+    for k in ("E", "alpha", "beta"):
+        lo, hi = fit.ci[k]
+        assert lo - 0.02 <= truth[k] <= hi + 0.02, (k, fit)
+    assert fit.params["alpha"] == pytest.approx(0.3, abs=0.05)
+    assert fit.params["beta"] == pytest.approx(0.35, abs=0.05)
+
+
+def test_fit_chinchilla_needs_more_points_than_parameters():
+    with pytest.raises(ValueError, match="at least 6 points"):
+        scaling.fit_chinchilla([1e6] * 5, [1e8] * 5, [3.0] * 5)
+    with pytest.raises(ValueError, match="> 0"):
+        scaling.fit_chinchilla([1e6] * 6, [1e8] * 6, [3.0] * 5 + [0.0])
+
+
+def test_optimal_allocation_under_published_fit():
+    # equal exponents would give a constant ratio; with alpha > beta, N grows as C^(beta/(alpha+beta)) ~ C^0.45
+    n1, d1 = scaling.optimal_allocation(1e21)
+    n2, d2 = scaling.optimal_allocation(1e23)
+    assert 6 * n1 * d1 == pytest.approx(1e21)
+    assert math.log(n2 / n1) / math.log(100) == pytest.approx(0.28 / 0.62, abs=1e-9)
