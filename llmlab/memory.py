@@ -330,3 +330,152 @@ def saved_activation_bytes(model: torch.nn.Module, input_ids: torch.Tensor) -> d
         entry[0] += 1
         entry[1] += nbytes
     return {"total": sum(n for n, _ in saved.values()), "by_shape": by_shape}
+
+
+# --------------------------------------------------------------------------- multi-GPU strategies (chapter 7)
+
+#: the ZeRO stage each multi-GPU strategy of chapter 7 carries out (``hybrid`` shards like stage 3
+#: inside a group of ``sharding_factor`` GPUs and replicates across the groups)
+STRATEGY_ZERO_STAGE: dict[str, int] = {"ddp": 0, "zero1": 1, "zero2": 2, "zero3": 3, "hybrid": 3}
+
+
+def _check_strategy(strategy: str) -> int:
+    if strategy not in STRATEGY_ZERO_STAGE:
+        raise ValueError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGY_ZERO_STAGE)}")
+    return STRATEGY_ZERO_STAGE[strategy]
+
+
+def shard_group_size(strategy: str, n_gpus: int, sharding_factor: int | None = None) -> int:
+    """Over how many GPUs a strategy divides its sharded states (chapter 7).
+
+    ``ddp`` shards nothing (1); ``zero1``, ``zero2``, ``zero3`` divide over all ``n_gpus``;
+    ``hybrid`` divides over ``sharding_factor`` GPUs (1 = full replication, ``n_gpus`` =
+    full sharding), which must divide ``n_gpus``.
+    """
+    _check_strategy(strategy)
+    n_gpus = _positive_int("n_gpus", n_gpus)
+    if strategy == "hybrid":
+        if sharding_factor is None:
+            raise ValueError("strategy 'hybrid' needs a sharding_factor (1 = replicate, n_gpus = shard fully)")
+        f = _positive_int("sharding_factor", sharding_factor)
+        if f > n_gpus or n_gpus % f:
+            raise ValueError(f"sharding_factor must divide the number of GPUs ({n_gpus}); got {sharding_factor}")
+        return f
+    return 1 if strategy == "ddp" else n_gpus
+
+
+def strategy_states_per_gpu(n_params: float, strategy: str, n_gpus: int, sharding_factor: int | None = None,
+                            precision: str = "mixed", optimizer: str = "adam") -> ModelStates:
+    """:func:`model_states_per_gpu` for a named strategy of chapter 7: the ideal Ψ/N accounting.
+
+    Parameters are counted as held during the step (between forward and backward), when
+    ZeRO-2 / FSDP ``SHARD_GRAD_OP`` holds them whole and ZeRO-3 / ``FULL_SHARD`` one shard.
+    """
+    stage = _check_strategy(strategy)
+    return model_states_per_gpu(n_params, shard_group_size(strategy, n_gpus, sharding_factor), stage,
+                                precision, optimizer)
+
+
+def fsdp_shard_numel(shape: tuple[int, ...], n_shards: int, index: int) -> int:
+    """Elements of shard ``index`` of a tensor that FSDP2 splits on dim 0 into ``n_shards`` chunks.
+
+    Like ``torch.chunk``: every shard gets ceil(d0 / n) rows except the last ones, which get
+    what is left (possibly nothing); FSDP pads them for the collectives, not in the stored shard.
+    """
+    n_shards = _positive_int("n_shards", n_shards)
+    if not 0 <= index < n_shards:
+        raise ValueError(f"shard index must be in [0, {n_shards}), got {index}")
+    shape = tuple(shape)
+    if not shape:
+        return 1 if index == 0 else 0
+    rows = math.ceil(shape[0] / n_shards)
+    mine = max(0, min(rows, shape[0] - index * rows))
+    return mine * math.prod(shape[1:])
+
+
+def zero1_partition(numels: list[int], n_ranks: int) -> list[int]:
+    """The rank that ``torch.distributed.optim.ZeroRedundancyOptimizer`` gives each parameter.
+
+    Its greedy rule: parameters sorted by size, largest first (stable), each to the rank
+    with the fewest elements so far (lowest rank on a tie). Returns one rank per entry of
+    ``numels``, in the given order.
+    """
+    n_ranks = _positive_int("n_ranks", n_ranks)
+    order = sorted(range(len(numels)), key=lambda i: numels[i], reverse=True)
+    sizes = [0] * n_ranks
+    owner = [0] * len(numels)
+    for i in order:
+        r = sizes.index(min(sizes))
+        owner[i] = r
+        sizes[r] += numels[i]
+    return owner
+
+
+def rank_states_exact(param_shapes: list[tuple[int, ...]], strategy: str, world_size: int, rank: int,
+                      sharding_factor: int | None = None, precision: str = "fp32",
+                      optimizer: str = "adam") -> ModelStates:
+    """Bytes of model states on ``rank``, shard by shard, for the parameters of ``param_shapes`` (chapter 7).
+
+    What a run of ``llmlab.distributed`` measures: parameters as held between forward and
+    backward, gradients after backward, optimizer states after the step (one-element step
+    counters left out). ``zero1`` follows ZeroRedundancyOptimizer's greedy partition of whole
+    parameters (:func:`zero1_partition`); ``zero2``, ``zero3`` and ``hybrid`` follow FSDP2's
+    dim-0 chunks (:func:`fsdp_shard_numel`); a hybrid rank's shard is ``rank % sharding_factor``
+    (the mesh is ``arange(world_size).view(replicas, sharding_factor)``).
+    """
+    stage = _check_strategy(strategy)
+    n = shard_group_size(strategy, world_size, sharding_factor)
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+    per = bytes_per_param(precision, optimizer)
+    shapes = [tuple(s) for s in param_shapes]
+    full = [math.prod(s) for s in shapes]
+    if strategy == "zero1":
+        owner = zero1_partition(full, n)
+        mine = [f if o == rank else 0 for f, o in zip(full, owner)]
+    else:
+        mine = [fsdp_shard_numel(s, n, rank % n) for s in shapes]
+    return ModelStates(
+        params=per.params * sum(mine if stage >= 3 else full),
+        grads=per.grads * sum(mine if stage >= 2 else full),
+        optimizer=per.optimizer * sum(mine if stage >= 1 else full),
+    )
+
+
+@dataclass(frozen=True)
+class GpuMemory:
+    """Bytes on one GPU for the sharding explorer (chapter 7), and the bytes moved to CPU memory."""
+
+    params: float
+    grads: float
+    optimizer: float
+    activations: float
+    offloaded: float  # bytes in CPU memory instead (CPU offload)
+
+    @property
+    def total(self) -> float:
+        """Bytes on the GPU (the offloaded bytes are not)."""
+        return self.params + self.grads + self.optimizer + self.activations
+
+
+def sharded_gpu_memory(n_params: float, n_gpus: int, sharding_factor: int, zero_stage: int = 3,
+                       precision: str = "mixed", optimizer: str = "adam", offload: bool = False,
+                       activations: float = 0.0) -> GpuMemory:
+    """Per-GPU bytes with ZeRO stage ``zero_stage`` applied inside groups of ``sharding_factor`` GPUs.
+
+    ``sharding_factor`` 1 is full replication (DDP: nothing is sharded, whatever the stage),
+    ``n_gpus`` full sharding, anything between hybrid sharding (FSDP's HYBRID_SHARD: shard
+    within a group, replicate across groups). ``offload`` moves the gradients and optimizer
+    states (with the fp32 master weights) to CPU memory, as ZeRO-Offload does (Ren et al. 2021,
+    "ZeRO-Offload: Democratizing Billion-Scale Model Training"); parameters stay on the GPU.
+    ``activations`` (bytes per GPU) are added unchanged: sharding does not divide them.
+    """
+    n_gpus = _positive_int("n_gpus", n_gpus)
+    f = _positive_int("sharding_factor", sharding_factor)
+    if f > n_gpus or n_gpus % f:
+        raise ValueError(f"sharding_factor must divide the number of GPUs ({n_gpus}); got {sharding_factor}")
+    if activations < 0:
+        raise ValueError(f"activations must be >= 0 bytes, got {activations}")
+    s = model_states_per_gpu(n_params, f, zero_stage if f > 1 else 0, precision, optimizer)
+    moved = s.grads + s.optimizer if offload else 0.0
+    return GpuMemory(s.params, 0.0 if offload else s.grads, 0.0 if offload else s.optimizer, float(activations), moved)

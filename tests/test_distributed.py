@@ -1,0 +1,202 @@
+"""llmlab.distributed: real multi-process runs (gloo on CPU), checked against single-process
+training, against the library's own bookkeeping and against llmlab.memory's predictions."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import time
+
+import pytest
+import torch
+
+from llmlab import distributed, memory
+from llmlab._dist_worker import TinyGPT2
+
+# dims that do not divide by 2, so that FSDP's shards are uneven (padding)
+ODD = dict(vocab_size=301, n_positions=33, n_embd=36, n_layer=2, n_head=3, n_inner=144)
+
+
+@pytest.fixture(scope="module")
+def odd_run():
+    return distributed.run(distributed.STRATEGIES, 2, steps=3, batch_size=2, seq_len=16, model=ODD,
+                           sharding_factor=2, timeout_s=120)
+
+
+def test_ddp_gradients_equal_single_process_gradients_and_replicas_stay_identical(odd_run):
+    ref = odd_run.reference
+    assert ref["grad_max_abs"] > 1e-3  # gradients are not all zero
+    assert ref["grad_max_abs_diff"] < 1e-6 * max(1.0, ref["grad_max_abs"]) * 10
+    for r in odd_run.of("ddp"):
+        assert r.extra["max_param_diff_to_rank0"] == 0.0
+    assert odd_run.losses("ddp") == pytest.approx(ref["single_process_losses"], abs=1e-5)
+
+
+def test_all_strategies_follow_the_same_loss_curve(odd_run):
+    ddp = odd_run.losses("ddp")
+    assert ddp[0] == pytest.approx(math.log(ODD["vocab_size"]), abs=0.1)  # random init: about ln V
+    assert ddp[-1] < ddp[0]
+    for s in odd_run.strategies:
+        assert odd_run.losses(s) == pytest.approx(ddp, abs=1e-5), s
+
+
+def test_measured_bytes_per_rank_equal_the_shard_by_shard_prediction(odd_run):
+    shapes = [tuple(p.shape) for p in TinyGPT2(**ODD).parameters()]
+    n_params = memory.gpt_param_count(ODD["n_layer"], ODD["n_embd"], ODD["vocab_size"], ODD["n_positions"])
+    assert sum(math.prod(s) for s in shapes) == n_params
+    for r in odd_run.ranks:
+        f = 2 if r.strategy == "hybrid" else None
+        exact = memory.rank_states_exact(shapes, r.strategy, 2, r.rank, f, "fp32", "adam")
+        assert (r.params, r.grads, r.optimizer) == (exact.params, exact.grads, exact.optimizer), (r.strategy, r.rank)
+        ideal = memory.strategy_states_per_gpu(n_params, r.strategy, 2, f, "fp32", "adam")
+        # the ideal figure differs by at most one row per sharded tensor (uneven dim-0 chunks), or,
+        # for zero1, by the imbalance of whole parameters
+        slack = 16 * sum(math.prod(s[1:]) for s in shapes) if r.strategy != "zero1" else 16 * max(map(math.prod, shapes))
+        assert abs(r.model_states - ideal.total) <= slack
+    # the two ranks' shards add up to the whole model, for every sharded strategy
+    for s in ("zero1", "zero2", "zero3"):
+        assert sum(r.optimizer for r in odd_run.of(s)) == 8 * n_params
+    assert sum(r.params for r in odd_run.of("zero3")) == 4 * n_params
+    assert [r.params for r in odd_run.of("zero2")] == [4 * n_params] * 2  # whole from forward to backward
+
+
+def test_ddp_all_reduces_every_gradient_once_per_step(odd_run):
+    n_params = memory.gpt_param_count(ODD["n_layer"], ODD["n_embd"], ODD["vocab_size"], ODD["n_positions"])
+    comm = odd_run.of("ddp")[0].comm["bytes"]
+    assert comm == {"all_reduce@2": 4 * n_params}
+    zero3 = odd_run.of("zero3")[0].comm["bytes"]
+    # two all-gathers (forward, backward) and one reduce-scatter, each of the whole model plus padding
+    assert 2 * 4 * n_params <= zero3["all_gather_single@2"] <= 2 * 4 * n_params * 1.05
+    assert 4 * n_params <= zero3["reduce_scatter_single@2"] <= 4 * n_params * 1.05
+
+
+def test_a_failing_rank_ends_the_run_promptly_and_leaves_no_process():
+    t0 = time.perf_counter()
+    with pytest.raises(distributed.DistributedRunError, match="rank 1 of 2 failed") as err:
+        distributed.run(["ddp"], 2, fail_ranks=(1,), timeout_s=60)
+    assert time.perf_counter() - t0 < 30
+    assert "told to fail" in str(err.value)
+    assert len(err.value.pids) == 2
+    for pid in err.value.pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_run_past_its_timeout_is_stopped():
+    with pytest.raises(distributed.DistributedRunError, match="did not finish within") as err:
+        distributed.run(["ddp"], 2, timeout_s=0.5)
+    for pid in err.value.pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(strategies=["zero4"], world_size=2), "unknown strategy 'zero4'"),
+    (dict(strategies=["ddp"], world_size=distributed.max_world_size("gloo") + 1, backend="gloo"),
+     "more than this machine can run"),
+    (dict(strategies=["hybrid"], world_size=4, sharding_factor=3), "must divide world_size 4"),
+    (dict(strategies=["ddp"], world_size=2, sharding_factor=2), "applies to the 'hybrid' strategy only"),
+    (dict(strategies=["zero3"], world_size=2, backend="gloo", offload=True), "offload"),
+    (dict(strategies=["ddp"], world_size=0), "world_size must be a whole number >= 1"),
+    (dict(strategies=["ddp"], world_size=2, seq_len=1000), "seq_len must be <= n_positions"),
+    (dict(strategies=["ddp"], world_size=2, backend="mpi"), "unknown backend"),
+])
+def test_bad_arguments_raise_before_any_process_starts(monkeypatch, kwargs, message):
+    if kwargs.get("world_size") == 4 and distributed.max_world_size("gloo") < 4:
+        pytest.skip("this machine cannot run 4 ranks")
+
+    def no_process(*a, **k):
+        raise AssertionError("a process was started")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    with pytest.raises(ValueError, match=message):
+        distributed.run(**kwargs)
+
+
+def test_max_world_size_is_two_ranks_per_core():
+    assert distributed.max_world_size("gloo") == 2 * len(os.sched_getaffinity(0))
+
+
+def test_free_port_can_be_bound():
+    import socket
+    port = distributed.free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+
+
+def test_tiny_gpt2_computes_what_hugging_face_gpt2_computes():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    cfg = dict(vocab_size=97, n_positions=16, n_embd=24, n_layer=2, n_head=3, n_inner=40)
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(**cfg, activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0,
+                                    attn_pdrop=0.0)).eval()
+    ours = TinyGPT2(**cfg).eval()
+    sd = hf.state_dict()
+    new = {"wte.weight": sd["transformer.wte.weight"], "wpe.weight": sd["transformer.wpe.weight"],
+           "ln_f.weight": sd["transformer.ln_f.weight"], "ln_f.bias": sd["transformer.ln_f.bias"]}
+    for i in range(cfg["n_layer"]):
+        p = f"transformer.h.{i}."
+        for ours_name, hf_name in (("qkv", "attn.c_attn"), ("proj", "attn.c_proj"), ("fc", "mlp.c_fc"),
+                                   ("fc_out", "mlp.c_proj")):
+            new[f"h.{i}.{ours_name}.weight"] = sd[p + hf_name + ".weight"].T  # Conv1D is (in, out)
+            new[f"h.{i}.{ours_name}.bias"] = sd[p + hf_name + ".bias"]
+        for ln in ("ln_1", "ln_2"):
+            new[f"h.{i}.{ln}.weight"], new[f"h.{i}.{ln}.bias"] = sd[p + ln + ".weight"], sd[p + ln + ".bias"]
+    ours.load_state_dict(new)
+    ids = torch.randint(0, cfg["vocab_size"], (2, 16), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids), hf(input_ids=ids).logits, atol=1e-5, rtol=1e-5)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in hf.parameters())
+
+
+def test_fsdp_shards_are_torch_chunk_pieces():
+    for rows in (1, 5, 7, 8, 1001):
+        for n in (1, 2, 3, 4):
+            pieces = torch.arange(rows * 3).view(rows, 3).chunk(n)
+            sizes = [p.numel() for p in pieces] + [0] * (n - len(pieces))
+            assert [memory.fsdp_shard_numel((rows, 3), n, i) for i in range(n)] == sizes
+
+
+def test_zero1_partition_balances_whole_parameters_greedily():
+    assert memory.zero1_partition([10, 7, 5, 3, 1], 2) == [0, 1, 1, 0, 1]  # 10+3 | 7+5+1
+    assert memory.zero1_partition([4, 4, 4], 4) == [0, 1, 2]
+
+
+def test_sharding_factor_one_is_ddp_and_full_factor_is_the_zero_stage():
+    ddp = memory.model_states_per_gpu(7e9, 1, 0)
+    assert memory.sharded_gpu_memory(7e9, 64, 1, zero_stage=3).params == ddp.params
+    z3 = memory.model_states_per_gpu(7e9, 64, 3)
+    m = memory.sharded_gpu_memory(7e9, 64, 64, zero_stage=3)
+    assert (m.params, m.grads, m.optimizer) == (z3.params, z3.grads, z3.optimizer)
+    hybrid = memory.sharded_gpu_memory(7e9, 64, 8, zero_stage=3)
+    assert hybrid.params == pytest.approx(7e9 * 2 / 8)
+    off = memory.sharded_gpu_memory(7e9, 64, 8, zero_stage=3, offload=True)
+    assert off.grads == off.optimizer == 0 and off.offloaded == pytest.approx(hybrid.grads + hybrid.optimizer)
+    with pytest.raises(ValueError, match="must divide"):
+        memory.sharded_gpu_memory(7e9, 64, 3)
+
+
+def test_textbook_communication_volumes():
+    assert distributed.textbook_comm_bytes("ddp", 100, 4) == pytest.approx(2 * 400 * 3 / 4)
+    assert distributed.textbook_comm_bytes("zero3", 100, 4) == pytest.approx(3 * 400 * 3 / 4)
+    assert distributed.textbook_comm_bytes("hybrid", 100, 4, 4) == distributed.textbook_comm_bytes("zero3", 100, 4)
+
+
+def test_static_explorer_has_a_few_hundred_distinct_frames():
+    html = distributed.static_sharding_explorer().data
+    assert 'data-frames="720"' in html
+    assert len(html) < 1_000_000
+    a, _ = distributed.explorer_memory("175B", 64, 1, 3, "mixed", False)
+    b, _ = distributed.explorer_memory("175B", 64, 64, 3, "mixed", False)
+    assert a.total > distributed.GPU_BYTES > b.total
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 CUDA GPUs")
+def test_nccl_run_measures_peak_memory_and_matches_prediction():
+    r = distributed.run(["ddp", "zero3"], 2, backend="nccl", steps=2)
+    for x in r.ranks:
+        exact = memory.rank_states_exact(r.param_shapes, x.strategy, 2, x.rank, None, "fp32", "adam")
+        assert x.model_states == exact.total
+        assert x.peak_cuda_bytes >= exact.total
