@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make book   install into .venv, then execute every chapter and build the HTML (_build/html)
 #   make test   install into .venv, then run the unit tests and validate every notebook (nbval)
-# Helpers: make install | headers | check-headers | clean
+# Helpers: make install | headers | check-headers | exercises | clean
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -19,15 +19,17 @@ TORCH := torch==2.13.0
 
 # Seconds a notebook cell may run under nbval (the book build uses _config.yml's execute.timeout).
 CELL_TIMEOUT ?= 300
+# nbval runs the chapters and the exercises' solution notebooks; the student notebooks
+# have blanks that fail their checks on purpose (tests/test_exercises.py runs them).
 NOTEBOOKS = $(sort $(wildcard chapters/*.ipynb)) \
-            $(sort $(shell find exercises -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null))
+            $(sort $(wildcard exercises/solutions/*.ipynb))
 PYTEST_ARGS ?=
 # tests/test_browser.py loads every page of the built book in Debian's Chromium, headless;
 # `make test` installs it with apt when it is missing (as root, or through sudo).
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test install headers check-headers clean
+.PHONY: book test install headers check-headers exercises clean
 
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build .
@@ -62,6 +64,12 @@ headers: $(STAMP)
 
 check-headers: $(STAMP)
 	$(PY) tools/notebook_header.py --check
+
+# Regenerate the student and solution notebooks and the book pages from exercises/src/,
+# then re-execute the solution notebooks so that their stored outputs are current.
+exercises: $(STAMP)
+	$(PY) tools/make_exercises.py
+	$(PY) tools/execute_notebooks.py $(sort $(wildcard exercises/solutions/*.ipynb))
 
 clean:
 	rm -rf _build
