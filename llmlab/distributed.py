@@ -390,8 +390,9 @@ def textbook_comm_bytes(strategy: str, n_params: int, world_size: int, sharding_
 
 
 def comm_table(result: RunResult):
-    """Per strategy (rank 0, last step): bytes handed to each collective (counted in the workers),
-    the bytes a ring implementation sends per rank for them (derived), and the textbook figure."""
+    """Per strategy (rank 0, last step): the collectives called (``kind@group size xcalls``), the bytes
+    handed to them (counted in the workers), the bytes a ring implementation sends per rank for them
+    (derived) and the textbook figure (:func:`textbook_comm_bytes`)."""
     import pandas as pd
 
     rows = []
@@ -403,7 +404,8 @@ def comm_table(result: RunResult):
             name, _, n = key.partition("@")
             n = int(n or result.world_size)
             sent += _RING_FACTOR[name] * b * (n - 1) / n
-        rows.append(dict(strategy=s, collectives=", ".join(f"{k} x{r0.comm['calls'][k]}" for k in sorted(counted)),
+        names = {k: k.replace("_single", "").replace("_into_tensor", "") for k in counted}
+        rows.append(dict(strategy=s, collectives=", ".join(f"{names[k]} x{r0.comm['calls'][k]}" for k in sorted(counted)),
                          handed_to_collectives=sum(counted.values()), ring_bytes_sent=round(sent),
                          textbook_bytes_sent=round(textbook_comm_bytes(s, result.n_params, result.world_size,
                                                                        result.sharding_factor))))
