@@ -24,9 +24,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
 
 #: Seconds in a day, and FLOPs in one petaFLOP/s-day (10^15 FLOP/s for 86,400 s).
 SECONDS_PER_DAY = 86_400
@@ -208,23 +212,24 @@ def fit_chinchilla(n_params: Sequence[float], n_tokens: Sequence[float], loss: S
         e, log_a, log_b, alpha, beta = theta
         return np.exp(e) + np.exp(log_a - alpha * ln_n) + np.exp(log_b - beta * ln_d)
 
-    def solve(idx) -> np.ndarray:
+    lower, upper = [-10, -20, -20, 0.0, 0.0], [10, 60, 60, 3.0, 3.0]
+
+    def solve(idx, starts) -> np.ndarray:
         best = None
-        for alpha0 in (0.2, 0.4, 0.7):
-            for beta0 in (0.2, 0.4, 0.7):
-                for e0 in (0.5 * ls[idx].min(), 0.9 * ls[idx].min()):
-                    theta0 = np.array([math.log(e0), math.log(ls[idx].mean()) + alpha0 * ln_n[idx].mean(),
-                                       math.log(ls[idx].mean()) + beta0 * ln_d[idx].mean(), alpha0, beta0])
-                    r = least_squares(lambda th: np.log(model(th, ln_n[idx], ln_d[idx])) - np.log(ls[idx]), theta0,
-                                      bounds=([-10, -20, -20, 0.0, 0.0], [10, 60, 60, 3.0, 3.0]))
-                    if best is None or r.cost < best.cost:
-                        best = r
+        for theta0 in starts:
+            r = least_squares(lambda th: np.log(model(th, ln_n[idx], ln_d[idx])) - np.log(ls[idx]), theta0,
+                              bounds=(lower, upper))
+            if best is None or r.cost < best.cost:
+                best = r
         return best.x
 
-    everything = np.arange(ns.size)
-    theta = solve(everything)
+    grid = [np.array([math.log(e0), math.log(ls.mean()) + a0 * ln_n.mean(), math.log(ls.mean()) + b0 * ln_d.mean(), a0, b0])
+            for a0 in (0.2, 0.4, 0.7) for b0 in (0.2, 0.4, 0.7) for e0 in (0.5 * ls.min(), 0.9 * ls.min())]
+    theta = solve(np.arange(ns.size), grid)
     rng = np.random.default_rng(seed)
-    boots = np.array([solve(rng.integers(0, ns.size, ns.size)) for _ in range(n_boot)]) if n_boot else np.empty((0, 5))
+    # each resample starts from the full-data optimum (and one grid point, in case the optimum moved far)
+    boots = (np.array([solve(rng.integers(0, ns.size, ns.size), [theta, grid[4]]) for _ in range(n_boot)])
+             if n_boot else np.empty((0, 5)))
 
     def natural(th) -> np.ndarray:
         return np.array([math.exp(th[0]), math.exp(th[1]), math.exp(th[2]), th[3], th[4]])
@@ -253,3 +258,199 @@ def optimal_allocation(compute_flops: float, fit: dict | None = None) -> tuple[f
     g = (a * p["A"] / (b * p["B"])) ** (1.0 / (a + b))
     n = g * (c / 6.0) ** (b / (a + b))
     return n, c / (6.0 * n)
+
+
+def tokens_per_param_at(compute_flops: float, fit: Fit) -> tuple[float, tuple[float, float]]:
+    """Compute-optimal tokens per parameter at ``compute_flops`` under a :func:`fit_chinchilla` fit,
+    with the interval spanned by its bootstrap resamples (same ``level``)."""
+    n, d = optimal_allocation(compute_flops, fit.params)
+    boot = fit.extra.get("bootstrap")
+    if boot is None or len(boot) == 0:
+        return d / n, (d / n, d / n)
+    ratios = []
+    for e, a, b, alpha, beta in boot:
+        nb, db = optimal_allocation(compute_flops, {"E": e, "A": a, "B": b, "alpha": alpha, "beta": beta})
+        ratios.append(db / nb)
+    lo, hi = np.quantile(ratios, [0.5 - fit.level / 2, 0.5 + fit.level / 2])
+    return d / n, (float(lo), float(hi))
+
+
+# ------------------------------------------------------------------ the sweep (recipe)
+
+#: Model sizes of the sweep: GPT-2 architecture, the stories-1m tokenizer (1,024 tokens),
+#: context 128. Name -> (n_embd, n_layer, n_head); the MLP is 4 * n_embd wide.
+SWEEP_SIZES: dict[str, tuple[int, int, int]] = {
+    "s0": (8, 1, 2), "s1": (16, 1, 2), "s2": (24, 2, 2), "s3": (32, 3, 4),
+    "s4": (48, 3, 4), "s5": (64, 4, 4), "s6": (96, 4, 4),
+}
+#: Compute budgets (FLOPs, 6ND) and the sizes trained at each: an IsoFLOP design, as in
+#: Hoffmann et al. 2022's approach 2, shifted to our scale (two orders of magnitude).
+SWEEP_PLAN: list[tuple[float, list[str]]] = [
+    (1e10, ["s0", "s1", "s2", "s3"]),
+    (3e10, ["s0", "s1", "s2", "s3", "s4"]),
+    (1e11, ["s0", "s1", "s2", "s3", "s4"]),
+    (3e11, ["s1", "s2", "s3", "s4", "s5"]),
+    (1e12, ["s2", "s3", "s4", "s5", "s6"]),
+    (2e12, ["s4", "s5", "s6"]),
+]
+SWEEP_BATCH, SWEEP_SEQ_LEN, SWEEP_LR, SWEEP_EVAL_BATCHES = 8, 128, 3e-3, 32
+RESULTS_DIR = Path(__file__).parent / "results"
+SWEEP_CSV = RESULTS_DIR / "scaling_sweep.csv"
+
+
+def sweep_model(size: str):
+    """A freshly initialised (seed 0) GPT-2 decoder of sweep size ``size`` (a key of :data:`SWEEP_SIZES`)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    if size not in SWEEP_SIZES:
+        raise ValueError(f"unknown sweep size {size!r}; sizes: {sorted(SWEEP_SIZES)}")
+    d, layers, heads = SWEEP_SIZES[size]
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=1024, n_positions=SWEEP_SEQ_LEN, n_embd=d, n_layer=layers, n_head=heads,
+                     n_inner=4 * d, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0, eos_token_id=0)
+    return GPT2LMHeadModel(cfg)
+
+
+def count_params(model) -> dict[str, int]:
+    """All parameters (tied embedding once), and those outside the token and position embeddings."""
+    total = sum(p.numel() for p in model.parameters())
+    emb = model.transformer.wte.weight.numel() + model.transformer.wpe.weight.numel()
+    return {"n_params": total, "n_non_embedding": total - emb}
+
+
+def sweep_data():
+    """(train_ids, val_ids): the bundled story corpus encoded with the stories-1m tokenizer (chapter 3)."""
+    from . import data, zoo
+
+    _, tokenizer = zoo.load("stories-1m", device="cpu")
+    return (zoo.encode_stories(tokenizer, data.load_corpus("train")),
+            zoo.encode_stories(tokenizer, data.load_corpus("validation")))
+
+
+def sweep_config(size: str, compute_flops: float) -> tuple[int, "TrainConfig"]:
+    """(n_params, TrainConfig) of the run of ``size`` at ``compute_flops``: D = C / (6 N) tokens, rounded to whole steps."""
+    from .train import TrainConfig
+
+    c = _positive("compute_flops", compute_flops)
+    n = count_params(sweep_model(size))["n_params"]
+    steps = max(1, round(c / (6 * n) / (SWEEP_BATCH * SWEEP_SEQ_LEN)))
+    return n, TrainConfig(steps=steps, batch_size=SWEEP_BATCH, seq_len=SWEEP_SEQ_LEN, lr=SWEEP_LR,
+                          warmup_steps=min(50, steps // 10), eval_every=steps, eval_batches=SWEEP_EVAL_BATCHES, seed=0)
+
+
+def code_version() -> str:
+    """The git commit of the llmlab checkout (with ``+dirty`` when llmlab has uncommitted changes), or 'unknown'."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "llmlab/train.py", "llmlab/scaling.py"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head + ("+dirty" if dirty else "")) if head else "unknown"
+
+
+def machine() -> str:
+    """A one-line description of the CPU (model name, cores) and torch's thread count."""
+    import os
+    import platform
+
+    import torch
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}; {os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+
+
+def run_point(size: str, compute_flops: float, train_ids, val_ids) -> dict:
+    """Train sweep size ``size`` for the budget ``compute_flops`` on the CPU; return its CSV row."""
+    import time
+
+    from .train import train_causal_lm
+
+    n, cfg = sweep_config(size, compute_flops)
+    model = sweep_model(size)
+    counts = count_params(model)
+    cpu0 = time.process_time()
+    log = train_causal_lm(model, train_ids, val_ids, cfg, device="cpu", progress=False)
+    d, layers, heads = SWEEP_SIZES[size]
+    tokens = cfg.steps * cfg.tokens_per_step
+    return {"size": size, "n_embd": d, "n_layer": layers, "n_head": heads, **counts,
+            "budget_flops": compute_flops, "tokens": tokens, "flops": training_flops(n, tokens),
+            "tokens_per_param": round(tokens / n, 3), "steps": cfg.steps, "batch_size": cfg.batch_size,
+            "seq_len": cfg.seq_len, "lr": cfg.lr, "val_loss": log.final_val_loss,
+            "train_loss": log.rows[-1]["train_loss"], "wall_seconds": round(log.seconds, 2),
+            "cpu_seconds": round(time.process_time() - cpu0, 2)}
+
+
+def run_sweep(out: str | Path = SWEEP_CSV, plan: list[tuple[float, list[str]]] | None = None,
+              progress: bool = True) -> Path:
+    """Run every (budget, size) of ``plan`` (default :data:`SWEEP_PLAN`) and write one CSV row per run.
+
+    Rows are written as they finish; each records the code version and the machine.
+    """
+    import csv
+    import time
+
+    plan = SWEEP_PLAN if plan is None else plan
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    train_ids, val_ids = sweep_data()
+    meta = {"code_version": code_version(), "machine": machine()}
+    start = time.perf_counter()
+    with open(out, "w", newline="") as f:
+        writer = None
+        for budget, sizes in plan:
+            for size in sizes:
+                row = {**run_point(size, budget, train_ids, val_ids), **meta}
+                if writer is None:
+                    writer = csv.DictWriter(f, fieldnames=list(row))
+                    writer.writeheader()
+                writer.writerow(row)
+                f.flush()
+                if progress:
+                    print(f"C={budget:.0e} {size} N={row['n_params']} D={row['tokens']} loss={row['val_loss']:.4f} "
+                          f"cpu={row['cpu_seconds']:.1f}s wall={row['wall_seconds']:.1f}s "
+                          f"(total {time.perf_counter() - start:.0f}s)", flush=True)
+    return out
+
+
+def load_sweep(path: str | Path = SWEEP_CSV):
+    """The shipped sweep (or another CSV written by :func:`run_sweep`) as a pandas DataFrame."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no sweep at {path}; run `python -m llmlab.scaling sweep` to make it")
+    return pd.read_csv(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llmlab.scaling sweep [--out PATH] [--budgets 3e10 1e11]``: the chapter 8 sweep."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m llmlab.scaling", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sw = sub.add_parser("sweep", help="train every model of the sweep and write the CSV")
+    sw.add_argument("--out", default=str(SWEEP_CSV))
+    sw.add_argument("--budgets", nargs="*", type=float, help="only these budgets of SWEEP_PLAN (FLOPs)")
+    args = parser.parse_args(argv)
+    plan = SWEEP_PLAN if not args.budgets else [(c, s) for c, s in SWEEP_PLAN if c in args.budgets]
+    if not plan:
+        parser.error(f"no budget of SWEEP_PLAN matches {args.budgets}; budgets: {[c for c, _ in SWEEP_PLAN]}")
+    print(run_sweep(args.out, plan))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
