@@ -406,3 +406,90 @@ def corpus_vocabulary(stories: list[str] | None = None) -> set[str]:
 
     stories = load_corpus("all") if stories is None else stories
     return {w for s in stories for w in re.findall(r"[a-z']+", s.lower())}
+
+
+# ---------------------------------------------------------------------------
+# The in-context task family of chapter 4.
+#
+# Every "review" is a short sentence built from three independent choices: an
+# opinion word (positive or negative), a subject (food or music) and whether it
+# says "very". A labelling *rule* reads one of the three, and the two *label
+# words* are drawn afresh from LABEL_POOL for every episode, in a random order.
+# The query never says which rule or which words are in force, so without
+# demonstrations (or an instruction that states them) the best possible accuracy
+# is chance, 50%: this is true by construction, not a property of any model.
+# ---------------------------------------------------------------------------
+ICL_POSITIVE = ["good", "great", "lovely", "tasty", "nice", "fine", "super", "sweet"]
+ICL_NEGATIVE = ["bad", "awful", "boring", "dull", "poor", "sour", "nasty", "weak"]
+ICL_FOOD = ["soup", "pizza", "bread", "pie", "salad", "cake", "stew", "rice"]
+ICL_MUSIC = ["song", "album", "band", "show", "tune", "choir", "concert", "drummer"]
+ICL_EMPHASIS = "very"
+LABEL_POOL = ["red", "blue", "green", "gold", "up", "down", "left", "right",
+              "yes", "no", "sun", "moon", "cat", "dog", "one", "two"]
+# rule name -> (what the rule reads, how the instruction names class 0 and class 1)
+ICL_RULES: dict[str, tuple[str, tuple[str, str]]] = {
+    "sentiment": ("positive", ("positive", "negative")),
+    "topic": ("food", ("about food", "about music")),
+    "emphasis": ("very", ("says very", "does not say very")),
+}
+
+
+def icl_review(rng: random.Random) -> tuple[str, dict[str, int]]:
+    """One short review and its class under every rule (0 or 1, the order of ICL_RULES' classes).
+
+    Chapter 4. The three features are drawn independently with probability 1/2 each,
+    so knowing the class under one rule says nothing about the class under another.
+    """
+    positive, food, very = rng.random() < 0.5, rng.random() < 0.5, rng.random() < 0.5
+    opinion = rng.choice(ICL_POSITIVE if positive else ICL_NEGATIVE)
+    subject = rng.choice(ICL_FOOD if food else ICL_MUSIC)
+    text = f"the {subject} was {ICL_EMPHASIS + ' ' if very else ''}{opinion}"
+    return text, {"sentiment": 0 if positive else 1, "topic": 0 if food else 1, "emphasis": 0 if very else 1}
+
+
+def icl_instruction(rule: str, labels: tuple[str, str]) -> str:
+    """The sentence that states ``rule`` and its label words in words (the instruction of chapter 4)."""
+    if rule not in ICL_RULES:
+        raise ValueError(f"rule must be one of {sorted(ICL_RULES)}, got {rule!r}")
+    first, second = ICL_RULES[rule][1]
+    if rule == "emphasis":  # "if the review says very", not "if the review is says very"
+        return f"Say {labels[0]} if the review {first} and {labels[1]} if it {second}."
+    return f"Say {labels[0]} if the review is {first} and {labels[1]} if it is {second}."
+
+
+def icl_episode(rng: random.Random, n_items: int, rule: str | None = None,
+                labels: tuple[str, str] | None = None) -> dict:
+    """One episode of the task family: a rule, two label words and ``n_items`` labelled reviews.
+
+    Chapter 4. ``rule`` and ``labels`` are drawn from ``rng`` when not given (the
+    rule uniformly from ICL_RULES, the two label words without replacement from
+    LABEL_POOL, so which word names which class is random too). Returns a dict with
+    ``rule``, ``labels`` (label word of class 0, of class 1), ``instruction`` and
+    ``items``: a list of (review, label word) pairs.
+    """
+    if not isinstance(n_items, int) or n_items < 1:
+        raise ValueError(f"n_items must be a positive int, got {n_items!r}")
+    if rule is None:
+        rule = rng.choice(sorted(ICL_RULES))
+    elif rule not in ICL_RULES:
+        raise ValueError(f"rule must be one of {sorted(ICL_RULES)}, got {rule!r}")
+    if labels is None:
+        labels = tuple(rng.sample(LABEL_POOL, 2))
+    elif len(labels) != 2 or labels[0] == labels[1]:
+        raise ValueError(f"labels must be two different words, got {labels!r}")
+    items = []
+    for _ in range(n_items):
+        text, classes = icl_review(rng)
+        items.append((text, labels[classes[rule]]))
+    return {"rule": rule, "labels": tuple(labels), "instruction": icl_instruction(rule, labels), "items": items}
+
+
+def icl_vocabulary() -> list[str]:
+    """Every word the task family can write (reviews, label words, instructions), for tokenizers and tests."""
+    import re
+
+    words = set(ICL_POSITIVE + ICL_NEGATIVE + ICL_FOOD + ICL_MUSIC + LABEL_POOL + [ICL_EMPHASIS, "the", "was"])
+    for rule in ICL_RULES:
+        words.update(re.findall(r"[A-Za-z]+", icl_instruction(rule, ("x", "y"))))
+    words -= {"x", "y"}
+    return sorted(words)

@@ -180,6 +180,37 @@ RECIPES: dict[str, Recipe] = {
         family="encoder-decoder",
         objective="span-corruption",
     ),
+    "icl-small": Recipe(
+        name="icl-small",
+        description=(
+            "A GPT-2-architecture decoder of about 0.2 million parameters trained on the in-context task "
+            "family of chapter 4 (llmlab.data.icl_episode): short reviews, a hidden labelling rule and label "
+            "words drawn per episode, loss on the label words only. Learns the task from the examples in its prompt."
+        ),
+        vocab_size=452,
+        model=dict(n_positions=256, n_embd=64, n_layer=3, n_head=4, n_inner=256,
+                   resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
+        train=dict(steps=1500, batch_size=32, seq_len=256, lr=3e-3, warmup_steps=100,
+                   eval_every=100, eval_batches=1),
+        seed=0,
+        corpus="icl",
+        extra=dict(n_items=9, instruction_fraction=0.25, tokenizer_episodes=2000, val_episodes=256),
+    ),
+    "icl-1m": Recipe(
+        name="icl-1m",
+        description=(
+            "A GPT-2-architecture decoder of about one million parameters trained like icl-small on the "
+            "in-context task family of chapter 4; the larger of the two sizes the chapter compares."
+        ),
+        vocab_size=452,
+        model=dict(n_positions=256, n_embd=128, n_layer=4, n_head=4, n_inner=512,
+                   resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
+        train=dict(steps=1500, batch_size=32, seq_len=256, lr=2e-3, warmup_steps=100,
+                   eval_every=100, eval_batches=1),
+        seed=0,
+        corpus="icl",
+        extra=dict(n_items=9, instruction_fraction=0.25, tokenizer_episodes=2000, val_episodes=256),
+    ),
 }
 
 
@@ -245,6 +276,8 @@ def build(name: str, out_dir: str | Path | None = None, steps: int | None = None
     recipe = _recipe(name)
     out = Path(out_dir) if out_dir is not None else MODELS_DIR / name
     out.mkdir(parents=True, exist_ok=True)
+    if recipe.corpus == "icl":
+        return _build_icl(recipe, out, steps, device, progress)
     seed_everything(recipe.seed)
     train_stories, val_stories = data.load_corpus("train"), data.load_corpus("validation")
     tokenizer = train_tokenizer(train_stories, recipe.vocab_size, **recipe.tokenizer_options())
@@ -277,6 +310,109 @@ def build(name: str, out_dir: str | Path | None = None, steps: int | None = None
         "final_val_loss": log.final_val_loss,
         "torch_version": torch.__version__,
         "device": str(device or best_device()),
+    }
+    (out / "recipe.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return out
+
+
+def icl_texts(recipe: Recipe, n: int, seed: int) -> tuple[list[str], list[list[tuple[int, int]]]]:
+    """``n`` training texts of an ``icl-*`` recipe (chapter 4) and the character spans of their label words.
+
+    Each text is one episode of :func:`llmlab.data.icl_episode` with ``extra["n_items"]``
+    solved items; a fraction ``extra["instruction_fraction"]`` of them starts with the
+    instruction that states the rule and its label words.
+    """
+    import random
+
+    from . import icl
+
+    rng = random.Random(seed)
+    texts, spans = [], []
+    for _ in range(n):
+        episode = data.icl_episode(rng, recipe.extra["n_items"])
+        text, label_spans = icl.episode_text(episode, instruction=rng.random() < recipe.extra["instruction_fraction"])
+        texts.append(text)
+        spans.append(label_spans)
+    return texts, spans
+
+
+def encode_icl(tokenizer, texts: list[str], spans: list[list[tuple[int, int]]], window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids (N, T) padded with end-of-text, and targets (N, T) that are -100 except on label-word tokens.
+
+    ``targets[i, t]`` is the token the model must predict at position ``t`` (the next
+    one); only label words count, so the loss measures the in-context task alone.
+    """
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    length = max(map(len, enc["input_ids"]))
+    if length > window:
+        raise ValueError(f"training texts need {length} tokens but the model's window is {window}; raise n_positions")
+    ids = torch.full((len(texts), length), tokenizer.eos_token_id, dtype=torch.long)
+    targets = torch.full((len(texts), length), -100, dtype=torch.long)
+    for i, (row, offsets) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
+        row_t, offsets_t = torch.tensor(row), torch.tensor(offsets).view(-1, 2)
+        ids[i, :len(row)] = row_t
+        is_label = torch.zeros(len(row), dtype=torch.bool)
+        for a, b in spans[i]:  # a token belongs to a label word when their character ranges overlap
+            is_label |= (offsets_t[:, 0] < b) & (offsets_t[:, 1] > a)
+        is_label[0] = False  # nothing predicts the first token
+        targets[i, :len(row) - 1] = torch.where(is_label[1:], row_t[1:], -100)
+    return ids, targets
+
+
+def _build_icl(recipe: Recipe, out: Path, steps: int | None, device: str | None, progress: bool) -> Path:
+    """Train an ``icl-*`` recipe: a GPT-2 decoder on in-context episodes, loss on label words only (chapter 4)."""
+    from .train import train_loop
+
+    extra = recipe.extra
+    seed_everything(recipe.seed)
+    tokenizer_texts, _ = icl_texts(recipe, extra["tokenizer_episodes"], recipe.seed)
+    tokenizer = train_tokenizer(tokenizer_texts, recipe.vocab_size)
+    window = recipe.model["n_positions"]
+    val_ids, val_targets = encode_icl(tokenizer, *icl_texts(recipe, extra["val_episodes"], recipe.seed + 1), window)
+    seed_everything(recipe.seed)
+    model = recipe.build_model()
+    cfg = recipe.train_config()
+    if steps is not None:
+        cfg = TrainConfig(**{**asdict(cfg), "steps": steps, "warmup_steps": min(cfg.warmup_steps, steps)})
+    device = torch.device(device) if device is not None else best_device()
+
+    def label_loss(ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = model(input_ids=ids.to(device)).logits
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.to(device).flatten(),
+                                                 ignore_index=-100)
+
+    def batch_loss(g: torch.Generator) -> tuple[torch.Tensor, int]:
+        # fresh episodes every step, drawn from a seed the loop's generator gives (reproducible)
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
+        ids, targets = encode_icl(tokenizer, *icl_texts(recipe, cfg.batch_size, seed), window)
+        return label_loss(ids, targets), int(ids.ne(tokenizer.eos_token_id).sum())
+
+    @torch.no_grad()
+    def val_loss() -> float:
+        model.eval()
+        losses = [label_loss(val_ids[i:i + cfg.batch_size], val_targets[i:i + cfg.batch_size]).item()
+                  for i in range(0, val_ids.shape[0], cfg.batch_size)]
+        model.train()
+        return sum(losses) / len(losses)
+
+    log = train_loop(model, cfg, device, batch_loss, val_loss, progress)
+    model.to("cpu")
+    model.generation_config.pad_token_id = tokenizer.eos_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    log.to_csv(out / "train_log.csv")
+    saved = asdict(recipe)
+    saved["train"] = {k: v for k, v in asdict(cfg).items() if k != "seed"}
+    meta = {
+        "recipe": saved,
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "train_episodes": cfg.steps * cfg.batch_size,
+        "tokens_seen": log.tokens_seen,
+        "train_seconds": round(log.seconds, 1),
+        "final_val_loss": log.final_val_loss,
+        "torch_version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
     }
     (out / "recipe.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out

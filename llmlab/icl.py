@@ -1,0 +1,371 @@
+"""Prompting and in-context learning: prompt builders and the accuracy-versus-shots curve (chapter 4).
+
+A *k-shot prompt* puts ``k`` solved examples (demonstrations) in front of the
+query, in one layout, the *template*::
+
+    Classify this review: the soup was very tasty
+    Sentiment: positive
+
+    Classify this review: the song was dull
+    Sentiment:
+
+The model's answer is read off by *scoring*: for each candidate label word, the
+log-probability the model gives to that word right after the prompt; the
+prediction is the candidate with the highest score (Brown et al. 2020 score
+classification tasks this way). :func:`accuracy_vs_shots` repeats that over many
+episodes of a task and reports accuracy per shot count with a Wilson confidence
+interval. Every prompt counts its tokens, so the chapter can show how much of the
+context window the examples use, and a prompt that does not fit is refused.
+
+The builders are independent of any particular model: the same calls run on the
+bundled ``icl-*`` models (trained on :func:`llmlab.data.icl_episode`) and on a hub
+model such as FLAN-T5 (chapter 4's optional section).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import string
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+
+from . import data
+
+INPUT, LABEL = "input", "label"
+REVIEW_TEMPLATE = "Classify this review: {input}\nSentiment: {label}"
+SEPARATOR = "\n\n"  # between the instruction, the demonstrations and the query
+
+
+class PromptTooLong(ValueError):
+    """A prompt (plus its longest candidate label) needs more tokens than the model's context window."""
+
+
+# --------------------------------------------------------------------------- templates
+def check_template(template: str) -> tuple[str, str]:
+    """Split ``template`` at its label slot; return (text before ``{label}``, text after it).
+
+    A template must have exactly one ``{input}`` slot (the query goes there) followed by
+    exactly one ``{label}`` slot, and no other slots. Raises ValueError otherwise.
+    """
+    if not isinstance(template, str):
+        raise ValueError(f"template must be a string with {{{INPUT}}} and {{{LABEL}}} slots, got {type(template).__name__}")
+    try:
+        slots = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as err:
+        raise ValueError(f"template is not a valid format string ({err}): {template!r}") from None
+    if slots.count(INPUT) != 1:
+        raise ValueError(f"template needs exactly one {{{INPUT}}} slot for the query, found {slots.count(INPUT)}: "
+                         f"{template!r}; for example {REVIEW_TEMPLATE!r}")
+    if slots.count(LABEL) != 1:
+        raise ValueError(f"template needs exactly one {{{LABEL}}} slot for the answer, found {slots.count(LABEL)}: "
+                         f"{template!r}; for example {REVIEW_TEMPLATE!r}")
+    if set(slots) != {INPUT, LABEL}:
+        raise ValueError(f"template may only use the slots {{{INPUT}}} and {{{LABEL}}}, found {sorted(set(slots))}")
+    before, after = template.split("{" + LABEL + "}")
+    if "{" + INPUT + "}" not in before:
+        raise ValueError(f"the {{{INPUT}}} slot must come before the {{{LABEL}}} slot: {template!r}")
+    return before, after
+
+
+def format_example(template: str, text: str, label: str) -> str:
+    """One solved example (a demonstration): the template with both slots filled."""
+    check_template(template)
+    return template.format(input=text, label=label)
+
+
+def query_prefix(template: str, text: str) -> tuple[str, str]:
+    """The query with its label slot left empty, and the text that goes before a label word.
+
+    A trailing space of the template (``"Sentiment: "``) is moved onto the label word
+    (``" positive"``), because byte-level BPE tokenizers attach a space to the word after it.
+    """
+    before, _ = check_template(template)
+    query = before.format(input=text)
+    stripped = query.rstrip(" ")
+    return stripped, query[len(stripped):]
+
+
+# --------------------------------------------------------------------------- prompts
+@dataclass
+class Prompt:
+    """A k-shot prompt ready for scoring, with its token counts (chapter 4).
+
+    ``text`` ends where the label word should begin; ``answer_prefix`` goes before a
+    label word (usually one space). Token counts include only what the tokenizer
+    produces for each part (no special tokens).
+    """
+
+    text: str
+    answer_prefix: str
+    k: int
+    instruction_tokens: int
+    example_tokens: int
+    query_tokens: int
+    window: int | None = None
+
+    @property
+    def n_tokens(self) -> int:
+        return self.instruction_tokens + self.example_tokens + self.query_tokens
+
+    @property
+    def window_fraction(self) -> float | None:
+        """The share of the context window the whole prompt uses (None when the window is unknown)."""
+        return None if self.window is None else self.n_tokens / self.window
+
+
+def _n_tokens(tokenizer, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+
+def build_prompt(
+    query: str,
+    examples: Sequence[tuple[str, str]] = (),
+    k: int | None = None,
+    template: str = REVIEW_TEMPLATE,
+    instruction: str | None = None,
+    tokenizer=None,
+    window: int | None = None,
+    labels: Sequence[str] = (),
+) -> Prompt | str:
+    """A zero-, one- or few-shot prompt: optional instruction, the first ``k`` examples, then the query.
+
+    ``examples`` are (input text, label word) pairs; ``k`` defaults to all of them and
+    must not exceed how many there are. Without a ``tokenizer`` the prompt text is
+    returned. With one, a :class:`Prompt` is returned with the number of tokens of the
+    instruction, of the examples and of the query; if ``window`` (the model's context,
+    in tokens) is given, a prompt whose tokens plus those of its longest candidate in
+    ``labels`` exceed it raises :class:`PromptTooLong`.
+    """
+    check_template(template)
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError(f"query must be a non-empty string, got {query!r}")
+    examples = list(examples)
+    k = len(examples) if k is None else k
+    if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+        raise ValueError(f"k (the number of examples) must be an int >= 0, got {k!r}")
+    if k > len(examples):
+        raise ValueError(f"k={k} examples asked for, but only {len(examples)} are available; "
+                         f"pass more examples or use k <= {len(examples)}")
+    for i, example in enumerate(examples[:k]):
+        if not (isinstance(example, (tuple, list)) and len(example) == 2 and all(isinstance(s, str) for s in example)):
+            raise ValueError(f"example {i} must be an (input text, label word) pair of strings, got {example!r}")
+    head = instruction + SEPARATOR if instruction else ""
+    shots = "".join(format_example(template, text, label) + SEPARATOR for text, label in examples[:k])
+    query_text, answer_prefix = query_prefix(template, query)
+    text = head + shots + query_text
+    if tokenizer is None:
+        return text
+    total = _n_tokens(tokenizer, text)
+    instruction_tokens = _n_tokens(tokenizer, head)
+    example_tokens = _n_tokens(tokenizer, head + shots) - instruction_tokens
+    prompt = Prompt(text, answer_prefix, k, instruction_tokens, example_tokens,
+                    total - instruction_tokens - example_tokens, window)
+    if window is not None:
+        longest = max((_n_tokens(tokenizer, answer_prefix + label) for label in labels), default=0)
+        if prompt.n_tokens + longest > window:
+            raise PromptTooLong(
+                f"the prompt needs {prompt.n_tokens} tokens ({k} examples use {example_tokens}) plus {longest} for "
+                f"the label, but the context window holds {window}; use fewer or shorter examples")
+    return prompt
+
+
+def context_window(model) -> int | None:
+    """The number of positions a model can attend to (GPT-2's n_positions and its kin), or None if unbounded."""
+    config = model.config
+    for key in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None  # relative positions (T5): no fixed window
+
+
+# --------------------------------------------------------------------------- scoring
+@torch.no_grad()
+def score_labels(model, tokenizer, prompts: Sequence[Prompt | str], candidates: Sequence[Sequence[str]],
+                 answer_prefix: str = " ", batch_size: int = 64) -> torch.Tensor:
+    """Log-probability (nats, summed over its tokens) of each candidate label right after each prompt.
+
+    Returns a (number of prompts, number of candidates) tensor. Works for decoders
+    (the label continues the prompt) and encoder-decoders such as FLAN-T5 (the
+    prompt is the encoder input, the label the decoder output). Padding is on the
+    right for decoders, so positions are the same as for an unpadded prompt.
+    """
+    if len(prompts) != len(candidates):
+        raise ValueError(f"need one list of candidates per prompt, got {len(prompts)} prompts and {len(candidates)}")
+    n_cand = {len(c) for c in candidates}
+    if len(n_cand) != 1 or 0 in n_cand:
+        raise ValueError("every prompt needs the same, non-zero number of candidate labels")
+    for cands in candidates:
+        if len(set(cands)) != len(cands) or not all(isinstance(c, str) and c.strip() for c in cands):
+            raise ValueError(f"candidate labels must be different non-empty strings, got {list(cands)!r}")
+    pairs = []  # (prompt ids, label ids), one per prompt and candidate, in order
+    for prompt, cands in zip(prompts, candidates):
+        text = prompt.text if isinstance(prompt, Prompt) else prompt
+        prefix = prompt.answer_prefix if isinstance(prompt, Prompt) else answer_prefix
+        p_ids = tokenizer(text, add_special_tokens=model.config.is_encoder_decoder)["input_ids"]
+        for c in cands:
+            if model.config.is_encoder_decoder:
+                l_ids = tokenizer(c, add_special_tokens=False)["input_ids"]
+            else:
+                full = tokenizer(text + prefix + c, add_special_tokens=False)["input_ids"]
+                if full[: len(p_ids)] == p_ids:
+                    l_ids = full[len(p_ids):]
+                else:  # the label merged with the end of the prompt: tokenize it on its own
+                    l_ids = tokenizer(prefix + c, add_special_tokens=False)["input_ids"]
+            pairs.append((p_ids, l_ids))
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    if model.config.is_encoder_decoder:
+        scores = []
+        for start in range(0, len(pairs), batch_size):
+            scores.extend(_score_seq2seq(model, pairs[start:start + batch_size], pad, device))
+        return torch.tensor(scores).view(len(prompts), -1)
+    # Decoders: one sequence per prompt when every candidate is a single token (one forward
+    # pass reads all of them); otherwise one sequence per prompt and candidate.
+    per_prompt = len(pairs) // len(prompts)
+    jobs = []  # (token ids, [(index into pairs, position of the logits that predict the label's first token)])
+    for i in range(len(prompts)):
+        group = pairs[i * per_prompt:(i + 1) * per_prompt]
+        p_ids = group[0][0]
+        if all(len(l) == 1 for _, l in group):
+            jobs.append((p_ids, [(i * per_prompt + j, len(p_ids) - 1) for j in range(per_prompt)]))
+        else:
+            jobs.extend((p + l, [(i * per_prompt + j, len(p) - 1)]) for j, (p, l) in enumerate(group))
+    scores = [0.0] * len(pairs)
+    for start in range(0, len(jobs), batch_size):
+        _score_decoder(model, jobs[start:start + batch_size], pairs, scores, pad, device)
+    return torch.tensor(scores).view(len(prompts), -1)
+
+
+def _score_decoder(model, jobs, pairs, scores: list[float], pad: int, device) -> None:
+    length = max(len(ids) for ids, _ in jobs)
+    ids = torch.full((len(jobs), length), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, (seq, _) in enumerate(jobs):
+        ids[row, :len(seq)] = torch.tensor(seq)
+        mask[row, :len(seq)] = 1
+    logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1).cpu()
+    for row, (_, reads) in enumerate(jobs):
+        for index, first in reads:
+            label = pairs[index][1]
+            positions = torch.arange(first, first + len(label))  # the logits that predict each label token
+            scores[index] = logp[row, positions, torch.tensor(label)].sum().item()
+
+
+def _score_seq2seq(model, chunk, pad: int, device) -> list[float]:
+    enc_len, dec_len = max(len(p) for p, _ in chunk), max(len(l) for _, l in chunk)
+    ids = torch.full((len(chunk), enc_len), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    labels = torch.full((len(chunk), dec_len), -100, dtype=torch.long)
+    for i, (p, l) in enumerate(chunk):
+        ids[i, :len(p)], mask[i, :len(p)] = torch.tensor(p), 1
+        labels[i, :len(l)] = torch.tensor(l)
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).logits
+    logp = torch.log_softmax(logits.float(), -1).cpu()
+    picked = logp.gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+    return (picked * (labels != -100)).sum(-1).tolist()
+
+
+# --------------------------------------------------------------------------- the task and the curve
+@dataclass
+class ICLTask:
+    """A source of in-context episodes over the reviews of :func:`llmlab.data.icl_review` (chapter 4).
+
+    ``rule`` fixes the labelling rule (``None``: a random rule per episode, the hidden-rule
+    task the bundled models were trained on); ``labels`` fixes the label words of class 0
+    and class 1 (``None``: two words drawn per episode from ``data.LABEL_POOL``);
+    ``instruction`` puts the sentence that states the rule and its labels in front.
+    """
+
+    rule: str | None = None
+    labels: tuple[str, str] | None = None
+    instruction: bool = False
+    template: str = REVIEW_TEMPLATE
+
+    def __post_init__(self) -> None:
+        check_template(self.template)
+        if self.rule is not None and self.rule not in data.ICL_RULES:
+            raise ValueError(f"rule must be None (random per episode) or one of {sorted(data.ICL_RULES)}, "
+                             f"got {self.rule!r}")
+        if self.labels is not None:
+            labels = tuple(self.labels)
+            if len(labels) == 0:
+                raise ValueError("labels is empty: give the two label words (class 0, class 1), or None to draw them")
+            if len(labels) != 2 or len(set(labels)) != 2 or not all(isinstance(w, str) and w.strip() for w in labels):
+                raise ValueError(f"labels must be two different non-empty words, got {self.labels!r}")
+            self.labels = labels
+
+    def episode(self, rng: random.Random, k: int) -> dict:
+        """``k`` demonstrations and one query of one episode (rule and label words fixed within it)."""
+        episode = data.icl_episode(rng, k + 1, self.rule, self.labels)
+        *demos, (query, answer) = episode["items"]
+        return {**episode, "demos": demos, "query": query, "answer": answer}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95% with z = 1.96); Wilson (1927)."""
+    if n <= 0 or not 0 <= successes <= n:
+        raise ValueError(f"need n > 0 and 0 <= successes <= n, got successes={successes}, n={n}")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_vs_shots(model, tokenizer, task: ICLTask, shots: Sequence[int] = (0, 1, 2, 4, 8), n: int = 200,
+                      seed: int = 0, batch_size: int = 64):
+    """Accuracy of ``model`` on ``n`` episodes of ``task`` for each number of demonstrations in ``shots``.
+
+    Chapter 4. The same ``n`` episodes serve every shot count (a k-shot prompt uses the
+    first k demonstrations of the episode), so differences between shot counts are not
+    differences between episode draws. A prediction is the candidate label word of its
+    episode with the highest score (:func:`score_labels`); chance is 1/2. Returns a
+    pandas DataFrame with one row per shot count: ``shots``, ``n``, ``correct``,
+    ``accuracy``, ``ci_low``, ``ci_high`` (95% Wilson interval) and ``prompt_tokens``
+    (mean tokens per prompt).
+    """
+    import pandas as pd
+
+    if not isinstance(task, ICLTask):
+        raise ValueError(f"task must be an llmlab.icl.ICLTask, got {type(task).__name__}")
+    shots = list(shots)
+    if not shots or any(not isinstance(k, int) or isinstance(k, bool) or k < 0 for k in shots):
+        raise ValueError(f"shots must be a non-empty list of ints >= 0, got {shots!r}")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n (episodes per shot count) must be a positive int, got {n!r}")
+    rng = random.Random(seed)
+    episodes = [task.episode(rng, max(shots)) for _ in range(n)]
+    window = context_window(model)
+    rows = []
+    for k in shots:
+        prompts = [build_prompt(e["query"], e["demos"], k, task.template, e["instruction"] if task.instruction else None,
+                                tokenizer, window, e["labels"]) for e in episodes]
+        scores = score_labels(model, tokenizer, prompts, [list(e["labels"]) for e in episodes], batch_size=batch_size)
+        predicted = scores.argmax(-1).tolist()
+        correct = sum(e["labels"][p] == e["answer"] for e, p in zip(episodes, predicted))
+        low, high = wilson_interval(correct, n)
+        rows.append({"shots": k, "n": n, "correct": correct, "accuracy": correct / n, "ci_low": low,
+                     "ci_high": high, "prompt_tokens": sum(p.n_tokens for p in prompts) / n})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- training text (the zoo's recipes)
+def episode_text(episode: dict, template: str = REVIEW_TEMPLATE, instruction: bool = False) -> tuple[str, list[tuple[int, int]]]:
+    """An episode written out in full (every item solved), and the character spans of its label words.
+
+    The ``icl-*`` recipes train on these texts with the loss on the label words only,
+    so every item is predicted from the items before it: one text teaches 0-shot,
+    1-shot, ... at once.
+    """
+    before, after = check_template(template)
+    text = episode["instruction"] + SEPARATOR if instruction else ""
+    spans = []
+    for i, (review, label) in enumerate(episode["items"]):
+        query, prefix = query_prefix(template, review)
+        text += query + prefix
+        spans.append((len(text), len(text) + len(label)))
+        text += label + after.format() + (SEPARATOR if i + 1 < len(episode["items"]) else "")
+    return text, spans
