@@ -55,3 +55,53 @@ def test_random_batch_gathers_the_same_windows_as_slicing():
     for row, s in zip(x, starts.tolist()):
         assert torch.equal(row, ids[s : s + 10])
     assert torch.equal(y, x + 7)
+
+
+def test_mfu_is_model_flops_over_peak_and_refuses_non_positive():
+    from llmlab import bench
+
+    assert bench.mfu(1_000_000, 10_000, 1.2e11) == pytest.approx(6e10 / 1.2e11)
+    with pytest.raises(ValueError, match="peak_flops must be > 0"):
+        bench.mfu(10, 10, 0)
+    with pytest.raises(ValueError, match="n_params"):
+        bench.mfu(0, 10, 1e9)
+
+
+def test_matmul_flops_is_a_plausible_rate():
+    from llmlab import bench
+
+    rate = bench.matmul_flops(size=128, repeats=2, tries=2)
+    assert 1e7 < rate < 1e15  # between a very slow phone and a whole GPU node
+    with pytest.raises(ValueError, match="positive"):
+        bench.matmul_flops(size=0)
+
+
+def test_plain_loop_learns_a_repeating_pattern():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from llmlab import bench
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=16, n_positions=32, n_embd=32, n_layer=1, n_head=2,
+                                       bos_token_id=0, eos_token_id=0))
+    ids = torch.tensor([1, 2, 3, 4, 5, 6, 7] * 200)
+    assert bench.plain_loop(model, ids, steps=60, batch_size=8, seq_len=16, lr=1e-2) < 0.3
+
+
+def test_chapter_times_without_a_build_record_is_empty(tmp_path):
+    from llmlab import bench
+
+    assert bench.chapter_times_from_build(tmp_path / "missing.pickle") == {}
+    (tmp_path / "broken.pickle").write_bytes(b"not a pickle")
+    assert bench.chapter_times_from_build(tmp_path / "broken.pickle") == {}
+
+
+def test_report_names_both_loops_and_their_ratio():
+    from llmlab import bench
+
+    loop = lambda tps: {"tokens_per_second": tps, "tokens_per_cpu_second": tps * 2, "mfu": 0.1, "mfu_cpu_time": 0.2}
+    text = bench.report({"device": "cpu", "threads": 1, "load_average": None, "matmul_flops": 1e11,
+                         "model": {"size": "s5", "n_params": 10, "steps": 1, "batch_size": 1, "seq_len": 1},
+                         "loops": {"llmlab.train": loop(300.0), "plain PyTorch loop": loop(200.0)},
+                         "chapters": {"chapters/05_sampling": 12.5}, "chapters_source": "last make book build"})
+    assert "1.50x wall" in text and "100.0 GFLOP/s" in text and "12.5 s" in text
