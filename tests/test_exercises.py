@@ -42,7 +42,7 @@ EXERCISES = [(name, e.key) for name, s in SOURCES.items() for e in s.exercises()
 # ------------------------------------------------------------------ generated files and structure
 def test_there_are_sources_for_the_written_chapters():
     assert {"01_lifecycle", "02_transformers", "03_pretraining", "05_sampling",
-            "06_memory_quantization"} <= set(SOURCES)
+            "06_memory_quantization", "07_multi_gpu"} <= set(SOURCES)
     for name, source in SOURCES.items():
         assert 3 <= len(source.exercises()) <= 6, name
 
@@ -361,6 +361,22 @@ def test_int8_feedback(capsys):
         "largest finite fp16 value": 65504.0, "largest finite bf16 value": 3.39e38, "fraction bits of bf16": 7,
         "spacing of fp16 values just above 1": 2 ** -10,
         "bytes of a 7e9-parameter model's weights in int8": 7}, capsys=capsys)
+
+
+def test_multi_gpu_feedback(capsys):
+    assert "stage 0" in feedback(ex.check_max_params, lambda b, n, s: b / 16, capsys=capsys)
+
+    def array_split(shape, n, i):  # leftover rows one per shard: not how torch.chunk cuts
+        if not shape:
+            return 1 if i == 0 else 0
+        return math.prod(shape[1:]) * (shape[0] // n + (i < shape[0] % n))
+    assert "torch.chunk" in feedback(ex.check_fsdp_shard, array_split, capsys=capsys)
+    floor_rows = lambda shape, n, i: (shape[0] // n) * math.prod(shape[1:]) if shape else 1
+    assert "exactly one shard" in feedback(ex.check_fsdp_shard, floor_rows, capsys=capsys)
+    assert "within a group" in feedback(ex.check_hybrid_states, lambda p, n, f: 16 * p / n, capsys=capsys)
+    assert "(n - 1) / n" in feedback(ex.check_comm_bytes, lambda s, p, n, b: (3 if s == "zero3" else 2) * p * b,
+                                     capsys=capsys)
+    assert "second time" in feedback(ex.check_comm_bytes, lambda s, p, n, b: 2 * p * b * (n - 1) / n, capsys=capsys)
 
 
 def test_a_function_that_raises_is_reported_with_its_error(capsys):
