@@ -417,13 +417,12 @@ def comm_table(result: RunResult):
 #: model shapes for the explorer: (parameters, layers, hidden size, attention heads)
 EXPLORER_MODELS: dict[str, tuple[float, int, int, int]] = {
     "1.3B": (1.3e9, 24, 2048, 24),     # GPT-3 XL (Brown et al. 2020, Table 2.1)
-    "6.7B": (6.7e9, 32, 4096, 32),     # GPT-3 6.7B (same table)
     "13B": (13e9, 40, 5140, 40),       # GPT-3 13B (same table)
     "175B": (175e9, 96, 12288, 96),    # GPT-3 (same table)
     "530B": (530e9, 105, 20480, 128),  # Megatron-Turing NLG (Smith et al. 2022)
 }
 EXPLORER_GPUS = (8, 64, 512)
-EXPLORER_SHARDING = (1, 8, 64, 512)
+EXPLORER_SHARDING = (1, 8, 0)  # 0: all the GPUs (full sharding)
 EXPLORER_PRECISIONS = ("mixed", "fp32")
 GPU_BYTES = 80e9  # an 80 GB GPU (A100 80GB, H100 80GB)
 _COLORS = {"parameters": "#4c78a8", "gradients": "#f58518", "optimizer states": "#54a24b",
@@ -432,7 +431,7 @@ _COLORS = {"parameters": "#4c78a8", "gradients": "#f58518", "optimizer states": 
 
 def explorer_memory(model: str, n_gpus: int, sharding_factor: int, zero_stage: int, precision: str,
                     offload: bool, seq_len: int = 2048, micro_batch: int = 1) -> tuple[memory.GpuMemory, int]:
-    """Per-GPU bytes for the explorer and the sharding factor used (clamped to ``n_gpus``).
+    """Per-GPU bytes for the explorer and the sharding factor used (0 or above ``n_gpus``: all of them).
 
     Activations: Korthikanti et al. (2022) with full activation checkpointing (each layer's
     input kept, s·b·h values per layer; 2-byte values under mixed precision, 4-byte under fp32),
@@ -442,7 +441,7 @@ def explorer_memory(model: str, n_gpus: int, sharding_factor: int, zero_stage: i
     if model not in EXPLORER_MODELS:
         raise ValueError(f"unknown model {model!r}; allowed: {', '.join(EXPLORER_MODELS)}")
     n_params, layers, hidden, heads = EXPLORER_MODELS[model]
-    f = min(sharding_factor, n_gpus)
+    f = n_gpus if sharding_factor == 0 else min(sharding_factor, n_gpus)
     act = memory.activation_bytes(layers, hidden, heads, seq_len, micro_batch, "full_recompute",
                                   4 if precision == "fp32" else 2)
     return memory.sharded_gpu_memory(n_params, n_gpus, f, zero_stage, precision, "adam", offload, act), f
@@ -451,43 +450,40 @@ def explorer_memory(model: str, n_gpus: int, sharding_factor: int, zero_stage: i
 def _frame(model: str, n_gpus: int, sharding_factor: int, zero_stage: int, precision: str, offload: bool) -> dict:
     m, f = explorer_memory(model, n_gpus, sharding_factor, zero_stage, precision, offload)
     gb = 1e9
-    fits = m.total <= GPU_BYTES
-    kind = "replicated (DDP)" if f == 1 else ("fully sharded" if f == n_gpus else f"hybrid, groups of {f}")
+    kind = "DDP" if f == 1 else ("fully sharded" if f == n_gpus else f"hybrid, groups of {f}")
     parts = [("parameters", m.params), ("gradients", m.grads), ("optimizer states", m.optimizer),
              ("activations", m.activations)]
-    series = [{"name": name, "color": _COLORS[name], "values": [round(v / gb, 3), 0.0]} for name, v in parts]
-    series.append({"name": f"capacity ({GPU_BYTES / gb:.0f} GB)", "color": _COLORS["capacity"],
-                   "values": [0.0, GPU_BYTES / gb]})
+    series = [{"name": name, "color": _COLORS[name], "values": [float(f"{v / gb:.3g}"), 0]} for name, v in parts]
+    series.append({"name": "80 GB GPU", "color": _COLORS["capacity"], "values": [0, GPU_BYTES / gb]})
     return {
-        "title": f"{model}, {n_gpus} GPUs, {kind}, stage {zero_stage if f > 1 else 0}: "
-                 f"{m.total / gb:,.1f} GB per GPU, {'fits' if fits else 'does NOT fit'}",
+        "title": f"{model} on {n_gpus} GPUs, {kind}: {m.total / gb:,.1f} GB per GPU, "
+                 f"{'fits' if m.total <= GPU_BYTES else 'does NOT fit'}",
         "bars": {"labels": ["one GPU", "capacity"], "ylabel": "GB per GPU", "layout": "stacked",
-                 "ymax": max(GPU_BYTES, m.total) / gb * 1.05, "series": series},
-        "prefix": (f"sharding factor {f}" + (f" (asked {sharding_factor}, only {n_gpus} GPUs)" if f != sharding_factor
-                                             else "") + f"; {precision}; offload {'on' if offload else 'off'}; "
-                   + (f"{m.offloaded / gb:,.1f} GB per GPU moved to CPU memory; " if offload else "")),
-        "text": f"{m.total / gb:,.1f} GB of {GPU_BYTES / gb:.0f} GB",
+                 "ymax": float(f"{max(GPU_BYTES, m.total) / gb * 1.05:.3g}"), "series": series},
+        "prefix": f"ZeRO stage {zero_stage if f > 1 else 0} in groups of {f}; " + (
+            f"{m.offloaded / gb:,.1f} GB per GPU in CPU memory; " if offload else ""),
+        "text": f"{m.total / gb:,.1f} of 80 GB",
     }
 
 
 def static_sharding_explorer():
     """The sharding explorer without a kernel: per-GPU memory precomputed for every slider position
-    (5 models x 3 GPU counts x 4 sharding factors x 3 ZeRO stages x 2 precisions x 2 offload)."""
+    (4 models x 3 GPU counts x 3 sharding factors x 3 ZeRO stages x 2 precisions x 2 offload = 432)."""
     from .widgets import Control, static_explorer
 
     controls = [
         Control("model", "model", list(EXPLORER_MODELS), value="13B"),
         Control("n_gpus", "GPUs", list(EXPLORER_GPUS)),
-        Control("sharding_factor", "sharding factor", list(EXPLORER_SHARDING), value=8),
+        Control("sharding_factor", "sharding factor", list(EXPLORER_SHARDING), value=8,
+                labels=["1 (DDP)", "8 (a node)", "all"]),
         Control("zero_stage", "ZeRO stage", [1, 2, 3], value=3),
         Control("precision", "precision", list(EXPLORER_PRECISIONS)),
         Control("offload", "CPU offload", [False, True], labels=["off", "on"]),
     ]
     n = math.prod(len(c.values) for c in controls)
     note = (f"Runs without a kernel: all {n} combinations were computed in advance with llmlab.memory "
-            "(Adam, sequence 2048, one sequence per GPU, activation checkpointing). A sharding factor above "
-            "the number of GPUs is clamped to it. Other values: run the live explorer (Colab or Studio Lab "
-            "links at the top of the page).")
+            "(Adam, sequence 2048, one sequence per GPU, activation checkpointing). Other values: run the "
+            "live explorer (Colab or Studio Lab links at the top of the page).")
     return static_explorer(controls, _frame, title="Sharding explorer: memory per GPU", note=note)
 
 
