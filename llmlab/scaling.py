@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .train import TrainConfig
 
 #: Seconds in a day, and FLOPs in one petaFLOP/s-day (10^15 FLOP/s for 86,400 s).
@@ -454,3 +456,194 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ------------------------------------------------------------------ the compute-budget slider
+
+#: Well-known models: parameters and training tokens as published. GPT-3: Brown et al. 2020; Chinchilla:
+#: Hoffmann et al. 2022; LLaMA-65B: Touvron et al. 2023, "LLaMA: Open and Efficient Foundation Language
+#: Models"; BloombergGPT: Wu et al. 2023, "BloombergGPT: A Large Language Model for Finance".
+LANDMARKS: dict[str, tuple[float, float]] = {
+    "GPT-3": (175e9, 300e9),
+    "Chinchilla": (70e9, 1.4e12),
+    "LLaMA-65B": (65.2e9, 1.4e12),
+    "BloombergGPT": (50.6e9, 569e9),
+}
+
+
+@dataclass
+class BudgetPlan:
+    """What a compute budget buys: Chinchilla-optimal size and data, predicted loss, time on a GPU cluster."""
+
+    compute_flops: float
+    n_params: float
+    n_tokens: float
+    predicted_loss: float
+    days: float
+    gpu_hours: float
+
+    def __str__(self) -> str:
+        return (f"{self.compute_flops:.2g} FLOPs ({pf_days(self.compute_flops):,.0f} PF-days): "
+                f"{self.n_params / 1e9:,.3g}B parameters on {self.n_tokens / 1e9:,.3g}B tokens, "
+                f"predicted loss {self.predicted_loss:.3f}; {self.days:,.3g} days "
+                f"({self.gpu_hours:,.3g} GPU-hours)")
+
+
+def plan_budget(compute_flops: float, n_gpus: int = 1024, flops_per_gpu: float = 150e12,
+                tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM,
+                flops_per_token_factor: float = 8.0) -> BudgetPlan:
+    """The compute-optimal model for ``compute_flops`` (6ND FLOPs) and how long it trains (Narayanan et al. 2021)."""
+    n, d = chinchilla_optimal(compute_flops, tokens_per_param)
+    days = training_days(n, d, n_gpus, flops_per_gpu, flops_per_token_factor)
+    return BudgetPlan(compute_flops, n, d, chinchilla_loss(n, d), days, days * 24 * n_gpus)
+
+
+def gpu_hours_to_flops(gpu_hours: float, flops_per_gpu: float = 150e12, flops_per_token_factor: float = 8.0) -> float:
+    """The 6ND training compute that ``gpu_hours`` buy at ``flops_per_gpu`` achieved FLOP/s each
+    (hardware FLOPs times 6 / factor: recomputation spends 8ND of hardware work on 6ND of training)."""
+    return _positive("gpu_hours", gpu_hours) * 3600 * _positive("flops_per_gpu", flops_per_gpu) * 6.0 / \
+        _positive("flops_per_token_factor", flops_per_token_factor)
+
+
+def draw_budget(ax, plan: BudgetPlan, tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM) -> None:
+    """Parameters against tokens (log-log): IsoFLOP lines, the compute-optimal line, the landmarks and ``plan``."""
+    n = np.logspace(7, 12.5, 50)
+    for c in (1e19, 1e21, 1e23, 1e25):
+        ax.plot(n, c / (6 * n), color="#cbd5e0", lw=0.8)
+        x = min(2e12, c / (6 * 2e8))  # where the line leaves the bottom of the axes, or the right edge
+        ax.text(x, c / (6 * x), f"{c:.0e} FLOPs", fontsize=7, color="#718096", va="bottom", ha="right")
+    ax.plot(n, tokens_per_param * n, color="#2b6cb0", lw=1.5, label=f"compute-optimal, {tokens_per_param:g} tokens/param")
+    for name, (p, t) in LANDMARKS.items():
+        ax.plot(p, t, "o", color="#718096")
+        offset = {"Chinchilla": (-60, 6), "LLaMA-65B": (6, -2), "BloombergGPT": (-78, -4)}.get(name, (6, 2))
+        ax.annotate(name, (p, t), textcoords="offset points", xytext=offset, fontsize=8)
+    ax.plot(plan.n_params, plan.n_tokens, "*", color="#c53030", ms=14, label="your budget")
+    ax.set(xscale="log", yscale="log", xlim=(1e7, 3e12), ylim=(1e8, 1e14), xlabel="parameters N",
+           ylabel="training tokens D", title=f"{plan.compute_flops:.1g} FLOPs buys {plan.n_params / 1e9:.3g}B "
+                                            f"parameters on {plan.n_tokens / 1e9:.3g}B tokens")
+    ax.legend(loc="upper left", fontsize=8)
+
+
+def budget_slider():
+    """A live compute-budget panel (ipywidgets; needs a kernel): budget in FLOPs or GPU-hours in;
+    compute-optimal parameters, tokens, predicted loss and training days out, with the landmarks marked."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    budget = w.FloatSlider(value=23, min=18, max=26, step=0.1, description="log10 budget", readout_format=".1f")
+    unit = w.ToggleButtons(options=["FLOPs", "GPU-hours"], value="FLOPs", description="budget in")
+    gpus = w.IntSlider(value=1024, min=8, max=8192, step=8, description="GPUs")
+    tflops = w.FloatSlider(value=150, min=30, max=400, step=10, description="TFLOP/s/GPU")
+    ratio = w.FloatSlider(value=20, min=1, max=100, step=1, description="tokens/param")
+    text, out = w.HTML(), w.Output()
+
+    def update(*_):
+        c = 10 ** budget.value
+        if unit.value == "GPU-hours":
+            c = gpu_hours_to_flops(c, tflops.value * 1e12)
+        plan = plan_budget(c, gpus.value, tflops.value * 1e12, ratio.value)
+        text.value = f"<code>{plan}</code>"
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            draw_budget(ax, plan, ratio.value)
+            plt.show()
+
+    for control in (budget, unit, gpus, tflops, ratio):
+        control.observe(update, names="value")
+    update()
+    display(w.VBox([w.HBox([budget, unit]), w.HBox([gpus, tflops, ratio]), text, out]))
+
+
+STATIC_BUDGETS = [float(f"{m}e{e}") for e in range(19, 25) for m in (1, 3)] + [1e25]
+STATIC_GPUS = [64, 512, 1024, 4096]
+STATIC_TFLOPS = [100, 150, 200]
+
+
+def static_budget_slider():
+    """The compute-budget panel without a kernel (llmlab.widgets.static_explorer): one frame per
+    (budget, GPUs, per-GPU throughput); bars compare the plan with GPT-3, Chinchilla, LLaMA-65B and BloombergGPT."""
+    from .widgets import Control, static_explorer
+
+    controls = [
+        Control("budget", "budget (FLOPs)", STATIC_BUDGETS, value=1e23, labels=[f"{c:.0e}" for c in STATIC_BUDGETS]),
+        Control("gpus", "GPUs", STATIC_GPUS, value=1024),
+        Control("tflops", "TFLOP/s per GPU", STATIC_TFLOPS, value=150),
+    ]
+    names = list(LANDMARKS)
+
+    def frame(budget: float, gpus: int, tflops: int) -> dict:
+        plan = plan_budget(budget, gpus, tflops * 1e12)
+        params = [plan.n_params] + [LANDMARKS[k][0] for k in names]
+        tokens = [plan.n_tokens] + [LANDMARKS[k][1] for k in names]
+        return {
+            "title": f"{budget:.0e} FLOPs: {plan.n_params / 1e9:.3g}B parameters, {plan.n_tokens / 1e9:.3g}B tokens, "
+                     f"{plan.days:,.3g} days",
+            "bars": {"labels": ["your budget"] + names, "ylabel": "log10 of the count", "layout": "grouped",
+                     "ymax": 14.0,
+                     "series": [{"name": "parameters (log10)", "color": "#2b6cb0",
+                                 "values": [round(math.log10(v), 3) for v in params]},
+                                {"name": "training tokens (log10)", "color": "#dd6b20",
+                                 "values": [round(math.log10(v), 3) for v in tokens]}]},
+            "prefix": f"{gpus} GPUs at {tflops} TFLOP/s each, 20 tokens per parameter: ",
+            "text": str(plan),
+        }
+
+    n = len(STATIC_BUDGETS) * len(STATIC_GPUS) * len(STATIC_TFLOPS)
+    note = (f"Runs without a kernel: all {n} frames were computed in advance by llmlab.scaling.plan_budget "
+            "(Chinchilla's 20 tokens per parameter, their fitted loss, 8 T P / (n X) training days). "
+            "For budgets in GPU-hours and other ratios, run the live panel above in Colab or Studio Lab.")
+    return static_explorer(controls, frame, title="What a compute budget buys", note=note)
+
+
+# ------------------------------------------------------------------ analysing the sweep
+
+
+def isoflop_minima(sweep) -> "pd.DataFrame":
+    """Hoffmann et al. 2022's approach 2: at each budget, fit loss = a (ln N)^2 + b ln N + c over the sizes
+    trained and take its minimum. One row per budget with at least 3 sizes: budget_flops, n_opt, tokens_opt
+    (= C / 6 N_opt), tokens_per_param, loss_opt, and interior (the minimum lies inside the sizes trained)."""
+    import pandas as pd
+
+    rows = []
+    for budget, group in sweep.groupby("budget_flops"):
+        if len(group) < 3:
+            continue
+        x, y = np.log(group["n_params"].to_numpy(float)), group["val_loss"].to_numpy(float)
+        a, b, c = np.polyfit(x, y, 2)
+        if a <= 0:  # no minimum: the curve bends the wrong way
+            continue
+        x_opt = -b / (2 * a)
+        n_opt = math.exp(x_opt)
+        d_opt = budget / (6 * n_opt)
+        rows.append({"budget_flops": budget, "n_opt": n_opt, "tokens_opt": d_opt, "tokens_per_param": d_opt / n_opt,
+                     "loss_opt": a * x_opt**2 + b * x_opt + c, "interior": bool(x.min() <= x_opt <= x.max()),
+                     "curvature": a})
+    return pd.DataFrame(rows)
+
+
+def frontier(sweep) -> "pd.DataFrame":
+    """The best run at each budget (the lower envelope of loss against compute)."""
+    best = sweep.loc[sweep.groupby("budget_flops")["val_loss"].idxmin()]
+    return best.sort_values("budget_flops").reset_index(drop=True)
+
+
+def rerun(points: list[tuple[str, float]], sweep=None) -> "pd.DataFrame":
+    """Train the sweep points ``[(size, budget), ...]`` again and set them beside the shipped values
+    (columns val_loss, shipped_val_loss, deviation = val_loss - shipped_val_loss, nats per token)."""
+    import pandas as pd
+
+    sweep = load_sweep() if sweep is None else sweep
+    train_ids, val_ids = sweep_data()
+    rows = []
+    for size, budget in points:
+        shipped = sweep[(sweep["size"] == size) & np.isclose(sweep["budget_flops"], budget)]
+        if shipped.empty:
+            raise ValueError(f"({size!r}, {budget:g}) is not a point of the shipped sweep; see SWEEP_PLAN")
+        row = run_point(size, budget, train_ids, val_ids)
+        rows.append({"size": size, "budget_flops": budget, "n_params": row["n_params"], "tokens": row["tokens"],
+                     "val_loss": row["val_loss"], "shipped_val_loss": float(shipped["val_loss"].iloc[0]),
+                     "deviation": row["val_loss"] - float(shipped["val_loss"].iloc[0]),
+                     "cpu_seconds": row["cpu_seconds"]})
+    return pd.DataFrame(rows)

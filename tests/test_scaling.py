@@ -113,3 +113,81 @@ def test_optimal_allocation_under_published_fit():
     n2, d2 = scaling.optimal_allocation(1e23)
     assert 6 * n1 * d1 == pytest.approx(1e21)
     assert math.log(n2 / n1) / math.log(100) == pytest.approx(0.28 / 0.62, abs=1e-9)
+
+
+def test_isoflop_minima_finds_the_bottom_of_a_known_valley():
+    import pandas as pd
+
+    rows = []
+    for budget, n_best in ((1e12, 5e4), (1e13, 2e5)):
+        for n in np.logspace(np.log10(n_best) - 1, np.log10(n_best) + 1, 5):
+            rows.append({"budget_flops": budget, "n_params": n, "val_loss": 3 + 0.1 * np.log(n / n_best) ** 2})
+    minima = scaling.isoflop_minima(pd.DataFrame(rows))
+    assert list(minima["n_opt"]) == pytest.approx([5e4, 2e5], rel=1e-6)
+    assert list(minima["tokens_opt"]) == pytest.approx([1e12 / 3e5, 1e13 / 12e5], rel=1e-6)
+    assert minima["interior"].all() and list(minima["loss_opt"]) == pytest.approx([3, 3])
+
+
+def test_frontier_keeps_the_best_run_of_each_budget():
+    import pandas as pd
+
+    sweep = pd.DataFrame({"budget_flops": [1, 1, 2, 2], "val_loss": [3.0, 2.0, 1.5, 1.7], "size": list("abcd")})
+    assert list(scaling.frontier(sweep)["size"]) == ["b", "c"]
+
+
+def test_tokens_per_param_with_equal_exponents_is_a_constant():
+    # alpha = beta: N_opt = (A/B)^(1/(2 alpha)) sqrt(C/6) and D/N = (B/A)^(1/alpha), whatever the budget
+    fit = scaling.Fit(params={"E": 1.0, "A": 100.0, "B": 400.0, "alpha": 0.5, "beta": 0.5}, stderr={}, ci={}, n_points=6)
+    for c in (1e15, 1e20):
+        ratio, (lo, hi) = scaling.tokens_per_param_at(c, fit)
+        assert ratio == pytest.approx(16.0) and lo == hi == pytest.approx(16.0)
+
+
+def test_sweep_config_spends_the_budget_in_whole_steps():
+    n, cfg = scaling.sweep_config("s2", 1e11)
+    tokens = cfg.steps * cfg.tokens_per_step
+    assert abs(6 * n * tokens - 1e11) <= 6 * n * cfg.tokens_per_step / 2  # rounded to the nearest step
+    assert cfg.eval_every == cfg.steps and cfg.warmup_steps <= cfg.steps
+    with pytest.raises(ValueError, match="unknown sweep size"):
+        scaling.sweep_model("s99")
+    with pytest.raises(ValueError, match="compute_flops"):
+        scaling.sweep_config("s2", 0)
+
+
+def test_plan_budget_and_gpu_hours():
+    plan = scaling.plan_budget(6 * 70e9 * 1.4e12, n_gpus=1000, flops_per_gpu=1e14)
+    assert plan.n_params == pytest.approx(70e9) and plan.n_tokens == pytest.approx(1.4e12)
+    assert plan.days == pytest.approx(8 * 70e9 * 1.4e12 / (1000 * 1e14) / 86400)
+    assert plan.gpu_hours == pytest.approx(plan.days * 24 * 1000)
+    # one GPU-hour at 1e14 FLOP/s is 3.6e17 hardware FLOPs; recomputation leaves 6/8 of it for 6ND
+    assert scaling.gpu_hours_to_flops(1, 1e14) == pytest.approx(3.6e17 * 0.75)
+    with pytest.raises(ValueError, match="gpu_hours"):
+        scaling.gpu_hours_to_flops(0)
+
+
+def test_static_budget_slider_has_a_frame_per_combination():
+    html = scaling.static_budget_slider().data
+    n = len(scaling.STATIC_BUDGETS) * len(scaling.STATIC_GPUS) * len(scaling.STATIC_TFLOPS)
+    assert f'data-frames="{n}"' in html
+    for name in scaling.LANDMARKS:
+        assert name in html
+
+
+def test_shipped_sweep_records_code_version_and_machine_and_two_orders_of_compute():
+    sweep = scaling.load_sweep()
+    assert {"code_version", "machine", "n_params", "tokens", "flops", "val_loss"} <= set(sweep.columns)
+    assert sweep["code_version"].str.len().min() >= 7 and (sweep["machine"].str.len() > 0).all()
+    assert sweep["flops"].max() / sweep["flops"].min() >= 100
+    assert (sweep["flops"] / sweep["budget_flops"]).between(0.9, 1.1).all()
+    planned = {(size, c) for c, sizes in scaling.SWEEP_PLAN for size in sizes}
+    assert set(zip(sweep["size"], sweep["budget_flops"])) == planned
+
+
+def test_a_tiny_sweep_point_trains_and_reports_its_row():
+    import torch
+
+    ids = torch.randint(0, 1024, (20_000,), generator=torch.Generator().manual_seed(0))
+    row = scaling.run_point("s0", 2e9, ids, ids)
+    assert row["n_params"] == scaling.count_params(scaling.sweep_model("s0"))["n_params"]
+    assert row["flops"] == pytest.approx(6 * row["n_params"] * row["tokens"])
+    assert 0 < row["val_loss"] < 8
