@@ -175,6 +175,25 @@ def test_launch_links_only_point_at_existing_notebooks(built_book):
             assert (ROOT / path).exists(), f"{page.relative_to(html_dir)} links to missing {path}"
 
 
+def test_exercise_pages_hide_solutions_and_link_the_student_notebook(built_book):
+    _, html_dir = built_book
+    owner, repo, branch = repository()
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [e for e in toc_entries(toc) if re.fullmatch(r"exercises/\d\d_\w+", e)]
+    assert pages, "no exercise page in _toc.yml"
+    assert "exercises/teachers" in toc_entries(toc)
+    for entry in pages:
+        page = html.unescape((html_dir / f"{entry}.html").read_text(encoding="utf-8"))
+        exercises = len(re.findall(r'<div class="[^"]*\bexercise\b[^"]*"', page))
+        solutions = re.findall(r'<div class="([^"]*\bsolution\b[^"]*)"', page)
+        assert exercises >= 3, f"{entry}: {exercises} exercise blocks"
+        assert len(solutions) == exercises, f"{entry}: {len(solutions)} solutions for {exercises} exercises"
+        assert all("dropdown" in classes.split() for classes in solutions), f"{entry}: a solution is not folded"
+        student = f"exercises/student/{entry.removeprefix('exercises/')}.ipynb"
+        fields = dict(owner=owner, repo=repo, branch=branch, path=student)
+        assert f'href="{COLAB.format(**fields)}"' in page, f"{entry}: no Colab link to {student}"
+
+
 # ------------------------------------------------- a failing cell fails the build
 
 
