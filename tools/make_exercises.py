@@ -286,7 +286,9 @@ def build_page(source: Source) -> str:
                 if answer != student:
                     solution.append(_code_block(answer))
         block = "\n\n".join(b for b in body if b)
-        parts.append(f"::::{{exercise}} {exercise.title}\n:label: {label}\n\n*About {exercise.minutes} minutes.*"
+        number = f"{int(source.name[:2])}.{number}"  # numbered within the chapter, not across the book
+        parts.append(f"::::{{exercise}} {number} {exercise.title}\n:label: {label}\n:nonumber:\n\n"
+                     f"*About {exercise.minutes} minutes.*"
                      f"\n\n{block}\n::::")
         if solution:
             parts.append(f"::::{{solution}} {label}\n:class: dropdown\n\n" + "\n\n".join(solution) + "\n::::")

@@ -17,7 +17,7 @@ from llmlab import exercises as ex
 from llmlab.device import seed_everything
 
 seed_everything(0)
-logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, -3.0])  # one row of logits to try the exercises on
+logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, -3.0])  # one row to try things on
 
 # %% [markdown] {"exercise": "temperature", "minutes": 10}
 # ## Temperature, then softmax
