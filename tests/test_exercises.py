@@ -424,3 +424,9 @@ def test_parse_reads_cells_options_and_markdown(tmp_path):
     src.write_text("stray text\n# %%\nx = 1\n", encoding="utf-8")
     with pytest.raises(ValueError, match="before the first"):
         gen.parse(src)
+
+
+def test_a_result_of_an_unexpected_kind_is_reported_not_raised(capsys):
+    out = feedback(ex.check_zeropoint_int8, lambda x: (torch.zeros_like(x, dtype=torch.int8), 0.1, "zero"),
+                   capsys=capsys)
+    assert "zero_point" in out or "could not be compared" in out
