@@ -496,12 +496,13 @@ def sharding_explorer():
 
     gpus = w.SelectionSlider(options=[2 ** k for k in range(11)], value=64, description="GPUs")
     factor = w.SelectionSlider(options=[2 ** k for k in range(7)], value=8, description="sharding factor")
+    # sliders only: their saved views render in the static HTML without extra icon fonts
     controls = dict(
-        model=w.Dropdown(options=list(EXPLORER_MODELS), value="13B", description="model"),
+        model=w.SelectionSlider(options=list(EXPLORER_MODELS), value="13B", description="model"),
         n_gpus=gpus, sharding_factor=factor,
         zero_stage=w.IntSlider(value=3, min=1, max=3, description="ZeRO stage"),
-        precision=w.Dropdown(options=list(memory.PRECISIONS), value="mixed", description="precision"),
-        offload=w.Checkbox(value=False, description="CPU offload"),
+        precision=w.SelectionSlider(options=list(memory.PRECISIONS), value="mixed", description="precision"),
+        offload=w.SelectionSlider(options=[("off", False), ("on", True)], value=False, description="CPU offload"),
         seq_len=w.SelectionSlider(options=[512, 1024, 2048, 4096, 8192], value=2048, description="sequence"),
         micro_batch=w.IntSlider(value=1, min=1, max=16, description="micro-batch"),
     )
