@@ -22,6 +22,8 @@ Checks by chapter:
   :func:`check_positional_encoding`, :func:`check_families_quiz`
 - 3 (pre-training): :func:`check_causal_lm_loss`, :func:`check_perplexity`,
   :func:`check_exact_duplicates`, :func:`check_shingles_jaccard`
+- 4 (prompting): :func:`check_few_shot_prompt`, :func:`check_max_shots`, :func:`check_label_log_prob`,
+  :func:`check_wilson_interval`, :func:`check_icl_quiz`
 - 5 (sampling): :func:`check_temperature`, :func:`check_top_k`, :func:`check_top_p`,
   :func:`check_entropy`, :func:`check_sampling_quiz`
 - 6 (memory and quantization): :func:`check_model_states`, :func:`check_gpt_param_count`,
@@ -48,6 +50,7 @@ __all__ = [
     "check_model_states", "check_gpt_param_count", "check_absmax_int8", "check_zeropoint_int8",
     "check_formats_quiz",
     "check_max_params", "check_fsdp_shard", "check_hybrid_states", "check_comm_bytes", "check_fsdp_quiz",
+    "check_few_shot_prompt", "check_max_shots", "check_label_log_prob", "check_wilson_interval", "check_icl_quiz",
 ]
 
 PASS, FAIL = "\u2705", "\u274c"  # check mark, cross
@@ -1120,3 +1123,174 @@ _FSDP_KEY = {
 def check_fsdp_quiz(answers: dict) -> bool:
     """Chapter 7 quiz: ZeRO stages, FSDP sharding strategies, data parallelism."""
     return _quiz("fsdp_quiz", answers, _FSDP_KEY)
+
+
+# =========================================================================== chapter 4
+_REVIEWS = [("The soup was warm and the staff were kind.", "positive"),
+            ("The room was cold and the bed was broken.", "negative"),
+            ("A lovely walk by the river with friends.", "positive"),
+            ("The train was late again and nobody said sorry.", "negative"),
+            ("Best cake I have had in years.", "positive"),
+            ("The film was long and dull.", "negative")]
+
+
+def check_few_shot_prompt(fn: Callable) -> bool:
+    """Chapter 4. ``fn(query, examples, k) -> str``: the first ``k`` (text, label) examples, each as
+    ``"Classify this review: {text}\\nSentiment: {label}"``, each followed by a blank line, then the query
+    as ``"Classify this review: {query}\\nSentiment:"`` (no trailing space). Compared with
+    ``llmlab.icl.build_prompt``."""
+    from .icl import build_prompt
+
+    def case(query, examples, k, label, hidden=True):
+        def run():
+            got = _call(fn, query, list(examples), k)
+            want = build_prompt(query, examples, k)
+            if not isinstance(got, str):
+                raise _Wrong(f"returned a {type(got).__name__}; expected the prompt as a str")
+            if got == want:
+                return
+            if got.rstrip(" ") == want and got != want:
+                raise _Wrong("the prompt ends with a space; end it at 'Sentiment:' (the space goes with the label "
+                             "word, which BPE tokenizers attach to the word)")
+            if got.count("Classify this review:") != k + 1:
+                raise _Wrong(f"the prompt has {got.count('Classify this review:')} reviews; expected {k} examples "
+                             "plus the query")
+            if query not in got.split("\n\n")[-1]:
+                raise _Wrong("the query must come last, after the examples")
+            if "\n\n" not in got and k:
+                raise _Wrong("separate the examples and the query with a blank line ('\\n\\n')")
+            raise _Wrong("the text differs from the format above (check the labels, newlines and spaces)")
+        return _Case(label, run, hidden)
+
+    return _run("few_shot_prompt", [
+        case("The tea was cold.", _REVIEWS, 2, "2 shots", hidden=False),
+        case("The tea was cold.", _REVIEWS, 0, "zero-shot"),
+        case("Great view.", _REVIEWS, 6, "all 6 examples"),
+        case("Nice.", _REVIEWS[3:], 1, "one shot, a negative example"),
+    ])
+
+
+def check_max_shots(fn: Callable, tokenizer=None) -> bool:
+    """Chapter 4. ``fn(tokenizer, query, examples, window, labels) -> int``: the most examples k (taken in
+    order) such that the k-shot prompt's tokens plus those of the longest label (with its leading space)
+    fit in ``window`` tokens. Compared with ``llmlab.icl.build_prompt``, which refuses a prompt that does
+    not fit."""
+    from .icl import PromptTooLong, build_prompt
+
+    if tokenizer is None:
+        from .zoo import load
+        _, tokenizer = load("stories-1m", device="cpu")
+    labels = ["positive", "negative"]
+
+    def want(query, examples, window):
+        best = -1
+        for k in range(len(examples) + 1):
+            try:
+                build_prompt(query, examples, k, tokenizer=tokenizer, window=window, labels=labels)
+                best = k
+            except PromptTooLong:
+                break
+        return best
+
+    def case(query, examples, window, label, hidden=True):
+        def run():
+            got = _call(fn, tokenizer, query, list(examples), window, list(labels))
+            expected = want(query, examples, window)
+            if isinstance(got, bool) or not isinstance(got, int):
+                raise _Wrong(f"returned a {type(got).__name__}; expected an int (a number of examples)")
+            if got == expected:
+                return
+            if got > expected:
+                raise _Wrong(f"{got} examples do not fit in {window} tokens: count the prompt's tokens and add "
+                             "the longest label's (with its leading space)")
+            raise _Wrong(f"{got} examples, but more fit in {window} tokens (is the label counted twice, or "
+                         "the window reduced twice?)")
+        return _Case(label, run, hidden)
+
+    full = len(tokenizer(build_prompt("The tea was cold.", _REVIEWS, 6))["input_ids"])
+    return _run("max_shots", [
+        case("The tea was cold.", _REVIEWS, 128, "a window of 128 tokens", hidden=False),
+        case("The tea was cold.", _REVIEWS, 1024, "a window that holds every example"),
+        case("The tea was cold.", _REVIEWS, full + 2, "a window that holds all 6 only if the label is short"),
+        case("The tea was cold.", _REVIEWS, 40, "a window that holds only the zero-shot prompt"),
+    ])
+
+
+def check_label_log_prob(fn: Callable, model=None, tokenizer=None) -> bool:
+    """Chapter 4. ``fn(model, tokenizer, prompt, label) -> float``: the log-probability (nats) of the
+    label's tokens, ``" " + label``, right after the prompt, summed over its tokens. Compared with
+    ``llmlab.icl.score_labels``. Uses the bundled ``stories-1m`` unless a model is given."""
+    from .icl import score_labels
+
+    if model is None or tokenizer is None:
+        from .zoo import load
+        model, tokenizer = load("stories-1m", device="cpu")
+
+    def case(prompt, label, hidden=True):
+        def run():
+            got = _call(fn, model, tokenizer, prompt, label)
+            want = score_labels(model, tokenizer, [prompt], [[label]]).item()
+            problem = _number_problem(got, want, "the log-probability", rel=1e-4)
+            if problem and isinstance(got, (int, float)) and not isinstance(got, bool):
+                n = len(tokenizer(" " + label, add_special_tokens=False)["input_ids"])
+                if got > 0:
+                    raise _Wrong("a log-probability is <= 0: use log_softmax of the logits, not the logits")
+                if n > 1 and math.isclose(got, want / n, rel_tol=1e-3):
+                    raise _Wrong(f"the label has {n} tokens: sum their log-probabilities, not the mean")
+            if problem:
+                raise _Wrong(problem + " (the logits at position t predict the token at t + 1)")
+        return _Case(f"prompt {prompt!r}, label {label!r}", run, hidden)
+
+    return _run("label_log_prob", [
+        case("Once upon a time there was a little", "girl", hidden=False),
+        case("Tom and Lily went to the", "park"),
+        case("The dog was very", "happy"),
+        case("She looked at the sky and saw a", "big red balloon"),
+    ])
+
+
+def check_wilson_interval(fn: Callable) -> bool:
+    """Chapter 4. ``fn(successes, n) -> (low, high)``: the 95% Wilson score interval (z = 1.96) of an
+    accuracy measured on ``n`` examples (Wilson 1927). Compared with ``llmlab.icl.wilson_interval``."""
+    from .icl import wilson_interval
+
+    def case(k, n, label, hidden=True):
+        def run():
+            got = _call(fn, k, n)
+            low, high = wilson_interval(k, n)
+            if not isinstance(got, tuple) or len(got) != 2:
+                raise _Wrong(f"expected a tuple (low, high), got {type(got).__name__}")
+            p = k / n
+            normal = 1.96 * math.sqrt(p * (1 - p) / n)
+            if math.isclose(got[0], max(0.0, p - normal), abs_tol=1e-9) and not math.isclose(got[0], low, abs_tol=1e-6):
+                raise _Wrong("that is the normal (Wald) interval p ± 1.96 sqrt(p(1-p)/n); the Wilson interval "
+                             "moves the centre towards 1/2 and stays sensible at 0 and n successes")
+            for value, ref, name in ((got[0], low, "low"), (got[1], high, "high")):
+                problem = _number_problem(value, ref, f"the {name} end", rel=1e-6)
+                if problem and abs(value - ref) > 1e-9:
+                    raise _Wrong(problem)
+        return _Case(label, run, hidden)
+
+    return _run("wilson_interval", [
+        case(150, 200, "150 right out of 200", hidden=False),
+        case(0, 20, "0 out of 20"),
+        case(20, 20, "20 out of 20"),
+        case(1, 3, "1 out of 3"),
+    ])
+
+
+_ICL_KEY = {
+    "does in-context learning change the model's weights (yes/no)": (
+        _salted("no"), "What is updated when you only add examples to the prompt?"),
+    "name of a prompt with no solved examples (zero-shot, one-shot or few-shot)": (
+        _salted("zero-shot"), "Count the demonstrations."),
+    "what limits how many examples a prompt can hold": (
+        _salted("context window"), "Answer with two words: the model reads at most this many tokens."),
+    "accuracy of always answering the more common of two balanced labels (a number between 0 and 1)": (
+        _salted("0.5"), "Balanced: half of each."),
+}
+
+
+def check_icl_quiz(answers: dict) -> bool:
+    """Chapter 4 quiz: in-context learning and prompts."""
+    return _quiz("icl_quiz", answers, _ICL_KEY)

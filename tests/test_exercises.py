@@ -41,7 +41,7 @@ EXERCISES = [(name, e.key) for name, s in SOURCES.items() for e in s.exercises()
 
 # ------------------------------------------------------------------ generated files and structure
 def test_there_are_sources_for_the_written_chapters():
-    assert {"01_lifecycle", "02_transformers", "03_pretraining", "05_sampling",
+    assert {"01_lifecycle", "02_transformers", "03_pretraining", "04_prompting", "05_sampling",
             "06_memory_quantization", "07_multi_gpu"} <= set(SOURCES)
     for name, source in SOURCES.items():
         assert 3 <= len(source.exercises()) <= 6, name
@@ -377,6 +377,38 @@ def test_multi_gpu_feedback(capsys):
     assert "(n - 1) / n" in feedback(ex.check_comm_bytes, lambda s, p, n, b: (3 if s == "zero3" else 2) * p * b,
                                      capsys=capsys)
     assert "second time" in feedback(ex.check_comm_bytes, lambda s, p, n, b: 2 * p * b * (n - 1) / n, capsys=capsys)
+
+
+def test_prompting_feedback(stories_model, capsys):
+    from llmlab.icl import build_prompt
+
+    model, tok = stories_model
+    assert "ends with a space" in feedback(ex.check_few_shot_prompt, lambda q, e, k: build_prompt(q, e, k) + " ",
+                                           capsys=capsys)
+    assert "query must come last" in feedback(
+        ex.check_few_shot_prompt, lambda q, e, k: build_prompt(q, [], 0) + "\n\n" + build_prompt(q, e, k).rsplit(
+            "\n\n", 1)[0] if k else build_prompt(q, e, k), capsys=capsys)
+
+    def no_label(tokenizer, query, examples, window, labels):  # forgets the answer's tokens
+        k = -1
+        while k + 1 <= len(examples) and len(tokenizer(build_prompt(query, examples, k + 1))["input_ids"]) <= window:
+            k += 1
+        return k
+    assert "do not fit" in feedback(ex.check_max_shots, no_label, tok, capsys=capsys)
+
+    @torch.no_grad()
+    def mean_lp(model, tokenizer, prompt, label):
+        n = len(tokenizer(prompt)["input_ids"])
+        ids = tokenizer(prompt + " " + label, return_tensors="pt")["input_ids"]
+        logp = torch.log_softmax(model(input_ids=ids).logits[0], -1)
+        return logp[n - 1:-1].gather(1, ids[0, n:, None]).mean().item()
+    assert "not the mean" in feedback(ex.check_label_log_prob, mean_lp, model, tok, capsys=capsys)
+
+    def wald(k, n):
+        p = k / n
+        h = 1.96 * math.sqrt(p * (1 - p) / n)
+        return max(0.0, p - h), min(1.0, p + h)
+    assert "Wald" in feedback(ex.check_wilson_interval, wald, capsys=capsys)
 
 
 def test_a_function_that_raises_is_reported_with_its_error(capsys):

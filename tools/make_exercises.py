@@ -253,8 +253,16 @@ def _code_block(code: str) -> str:
     return f"```python\n{code}\n```"
 
 
+_CHAPTER_LINK = re.compile(r"\[([^\]]+)\]\(\.\./\.\./chapters/(\w+)\.ipynb\)")
+
+
 def _page_links(text: str) -> str:
-    """Links in the sources are relative to the notebooks (exercises/student/); the page is one folder up."""
+    """Links in the sources are relative to the notebooks (exercises/student/); the page is one folder up.
+
+    A link to a chapter becomes a ``{doc}`` reference, which finds the chapter whether it is
+    still a Markdown placeholder or already a notebook.
+    """
+    text = _CHAPTER_LINK.sub(lambda m: f"{{doc}}`{m.group(1)} <../chapters/{m.group(2)}>`", text)
     return text.replace("](../../", "](../")
 
 
