@@ -426,7 +426,7 @@ EXPLORER_SHARDING = (1, 8, 0)  # 0: all the GPUs (full sharding)
 EXPLORER_PRECISIONS = ("mixed", "fp32")
 GPU_BYTES = 80e9  # an 80 GB GPU (A100 80GB, H100 80GB)
 _COLORS = {"parameters": "#4c78a8", "gradients": "#f58518", "optimizer states": "#54a24b",
-           "activations": "#b279a2", "capacity": "#9ca3af"}
+           "activations": "#b279a2", "capacity": "#d1d5db"}
 
 
 def explorer_memory(model: str, n_gpus: int, sharding_factor: int, zero_stage: int, precision: str,
@@ -453,8 +453,9 @@ def _frame(model: str, n_gpus: int, sharding_factor: int, zero_stage: int, preci
     kind = "DDP" if f == 1 else ("fully sharded" if f == n_gpus else f"hybrid, groups of {f}")
     parts = [("parameters", m.params), ("gradients", m.grads), ("optimizer states", m.optimizer),
              ("activations", m.activations)]
-    series = [{"name": name, "color": _COLORS[name], "values": [float(f"{v / gb:.3g}"), 0]} for name, v in parts]
-    series.append({"name": "80 GB GPU", "color": _COLORS["capacity"], "values": [0, GPU_BYTES / gb]})
+    # the capacity bar first, so that the legend (top right) is drawn over it, not under it
+    series = [{"name": "80 GB GPU", "color": _COLORS["capacity"], "values": [0, GPU_BYTES / gb]}]
+    series += [{"name": name, "color": _COLORS[name], "values": [float(f"{v / gb:.3g}"), 0]} for name, v in parts]
     return {
         "title": f"{model} on {n_gpus} GPUs, {kind}: {m.total / gb:,.1f} GB per GPU, "
                  f"{'fits' if m.total <= GPU_BYTES else 'does NOT fit'}",
