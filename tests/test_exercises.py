@@ -411,6 +411,32 @@ def test_prompting_feedback(stories_model, capsys):
     assert "Wald" in feedback(ex.check_wilson_interval, wald, capsys=capsys)
 
 
+def test_scaling_feedback(capsys):
+    assert "forward pass only" in feedback(ex.check_training_compute, lambda n, d: (2 * n * d, 2 * n * d / 8.64e19),
+                                           capsys=capsys)
+    assert "86,400" in feedback(ex.check_training_compute, lambda n, d: (6 * n * d, 6 * n * d / 3.6e18),
+                                capsys=capsys)
+    assert "swapped" in feedback(ex.check_compute_optimal, lambda c: (20 * math.sqrt(c / 120), math.sqrt(c / 120)),
+                                 capsys=capsys)
+    assert "solve" in feedback(ex.check_compute_optimal, lambda c: (math.sqrt(c / 20), 20 * math.sqrt(c / 20)),
+                               capsys=capsys)
+
+    def intercept(x, y):
+        import numpy as np
+        b, log_a = np.polyfit(np.log(x), np.log(y), 1)
+        return float(log_a), float(b)
+    assert "exp(intercept)" in feedback(ex.check_power_law_fit, intercept, capsys=capsys)
+
+    def linear_space(x, y):  # a straight line through the raw points: not a power law
+        import numpy as np
+        b, a = np.polyfit(x, y, 1)
+        return float(a), float(b)
+    assert "log" in feedback(ex.check_power_law_fit, linear_space, capsys=capsys)
+    assert "seconds" in feedback(ex.check_training_days, lambda p, t, n, x: 8 * t * p / (n * x), capsys=capsys)
+    assert "use 8" in feedback(ex.check_training_days, lambda p, t, n, x: 6 * t * p / (n * x) / 86400,
+                               capsys=capsys)
+
+
 def test_a_function_that_raises_is_reported_with_its_error(capsys):
     out = feedback(ex.check_causal_mask, lambda t: 1 / 0, capsys=capsys)
     assert "ZeroDivisionError" in out and "t = 4" in out
