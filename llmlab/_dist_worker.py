@@ -8,8 +8,8 @@ the spec (or ``rank<RANK>.error`` with the traceback when it fails).
 
 from __future__ import annotations
 
+import gc
 import json
-import math
 import os
 import sys
 import time
@@ -241,7 +241,10 @@ def run_strategy(strategy: str, spec: dict, data: torch.Tensor, device: torch.de
         out["max_param_diff_to_rank0"] = (flat - ref).abs().max().item()
         if grads_step0 is not None and rank == 0:
             out.update(_single_process_reference(spec, data, grads_step0, device))
-    del model, opt
+    del model, opt, inner
+    gc.collect()  # free this strategy's model before the next one is built (and measured, on CUDA)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     return out
 
 

@@ -260,7 +260,9 @@ def run(strategies=STRATEGIES, world_size: int = 2, *, backend: str = "auto", sh
     entries of :data:`STORIES_1M`. With ``check_grads``, rank 0 also trains one process on
     the whole global batch, to compare DDP's step-0 gradients and the loss curve.
     ``timeout_s`` bounds the whole run (seconds) and each collective. ``fail_ranks``
-    makes those ranks raise at the start (to test failure handling).
+    makes those ranks raise at the start (to test failure handling). ``offload`` (nccl and the
+    FSDP strategies only) applies FSDP2's ``CPUOffloadPolicy``: the measured bytes are then those
+    of shards in CPU memory, and ``peak_cuda_bytes`` is what stayed on the GPU.
     Returns a :class:`RunResult`; raises ValueError on bad arguments (before any process
     starts) and :class:`DistributedRunError` when a rank fails or the run times out.
     """
