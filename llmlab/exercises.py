@@ -32,6 +32,10 @@ Checks by chapter:
   :func:`check_comm_bytes`, :func:`check_fsdp_quiz`
 - 8 (scaling laws): :func:`check_training_compute`, :func:`check_compute_optimal`,
   :func:`check_power_law_fit`, :func:`check_training_days`, :func:`check_scaling_quiz`
+- 9 (domain adaptation): :func:`check_fertility`, :func:`check_token_share`, :func:`check_docs_for_share`,
+  :func:`check_domain_quiz`
+- 10 (prompt tuning): :func:`check_soft_prompt_params`, :func:`check_prepend`, :func:`check_answer_loss`,
+  :func:`check_peft_quiz`
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ __all__ = [
     "check_few_shot_prompt", "check_max_shots", "check_label_log_prob", "check_wilson_interval", "check_icl_quiz",
     "check_training_compute", "check_compute_optimal", "check_power_law_fit", "check_training_days",
     "check_scaling_quiz",
+    "check_fertility", "check_token_share", "check_docs_for_share", "check_domain_quiz",
+    "check_soft_prompt_params", "check_prepend", "check_answer_loss", "check_peft_quiz",
 ]
 
 PASS, FAIL = "\u2705", "\u274c"  # check mark, cross
@@ -1437,3 +1443,244 @@ _SCALING_KEY = {
 def check_scaling_quiz(answers: dict) -> bool:
     """Chapter 8 quiz: scaling laws."""
     return _quiz("scaling_quiz", answers, _SCALING_KEY)
+
+
+# =========================================================================== chapter 9
+def _stories_tokenizer(tokenizer):
+    if tokenizer is None:
+        from .zoo import load
+        _, tokenizer = load("stories-1m", device="cpu")
+    return tokenizer
+
+
+def check_fertility(fn: Callable, tokenizer=None) -> bool:
+    """Chapter 9. ``fn(tokenizer, texts) -> float``: tokens per whitespace-separated word of a list of
+    texts (no special tokens). Compared with ``llmlab.domain.fertility``; uses the tokenizer of the
+    bundled ``stories-1m`` unless one is given."""
+    from .data import load_corpus
+    from .domain import fertility, load_domain_corpus
+
+    tokenizer = _stories_tokenizer(tokenizer)
+
+    def case(texts, label, hidden=True):
+        def run():
+            got = _call(fn, tokenizer, list(texts))
+            want = fertility(tokenizer, list(texts))
+            problem = _number_problem(got, want, "the fertility", rel=1e-9)
+            if problem and isinstance(got, (int, float)) and not isinstance(got, bool):
+                words = sum(len(t.split()) for t in texts)
+                chars = sum(len(t) for t in texts)
+                tokens = want * words
+                if math.isclose(got, words / tokens, rel_tol=1e-9):
+                    raise _Wrong("that is words per token; fertility is tokens per word (>= 1 for most text)")
+                if math.isclose(got, tokens / chars, rel_tol=1e-9):
+                    raise _Wrong("divided by characters; divide by the number of words (split at whitespace)")
+                if len(texts) > 1 and math.isclose(
+                        got, sum(fertility(tokenizer, t) for t in texts) / len(texts), rel_tol=1e-9):
+                    raise _Wrong("averaged the texts' fertilities; pool the tokens and the words of all texts")
+            if problem:
+                raise _Wrong(problem)
+        return _Case(label, run, hidden)
+
+    return _run("fertility", [
+        case(load_domain_corpus("validation", "legal")[:5], "five legal documents", hidden=False),
+        case(load_corpus("validation")[:5], "five stories (the tokenizer's own kind of text)"),
+        case(["Hypertension.", "The patient presented with acute myocardial infarction and was given aspirin."],
+             "two medical texts of very different lengths"),
+    ])
+
+
+def check_token_share(fn: Callable, tokenizer=None) -> bool:
+    """Chapter 9. ``fn(tokenizer, domain_docs, general_docs) -> float``: the share of all tokens that are
+    domain tokens when both lists are trained on together. Compared with ``llmlab.domain.token_share``."""
+    from .data import load_corpus
+    from .domain import load_domain_corpus, token_share
+
+    tokenizer = _stories_tokenizer(tokenizer)
+    domain = load_domain_corpus("validation", "financial")
+    general = load_corpus("validation")
+
+    def case(d, g, label, hidden=True):
+        def run():
+            got = _call(fn, tokenizer, list(d), list(g))
+            want = token_share(tokenizer, d, g)
+            problem = _number_problem(got, want, "the token share", rel=1e-9)
+            if problem and isinstance(got, (int, float)) and not isinstance(got, bool):
+                if d and g and math.isclose(got, len(d) / (len(d) + len(g)), rel_tol=1e-9):
+                    raise _Wrong("that is the share of documents; count tokens (domain documents are longer)")
+                if 0 < want < 1 and math.isclose(got, want / (1 - want), rel_tol=1e-9):
+                    raise _Wrong("divided by the general tokens only; divide by all tokens")
+            if problem:
+                raise _Wrong(problem)
+        return _Case(label, run, hidden)
+
+    return _run("token_share", [
+        case(domain[:10], general[:10], "10 financial documents and 10 stories", hidden=False),
+        case(domain[:3], general[:30], "3 financial documents and 30 stories"),
+        case(domain[:5], [], "domain documents only"),
+    ])
+
+
+def check_docs_for_share(fn: Callable) -> bool:
+    """Chapter 9. ``fn(target_share, domain_tokens_per_doc, general_tokens_per_doc, n_docs) -> float``: how
+    many of ``n_docs`` documents must be domain documents for domain tokens to make up ``target_share``
+    of all tokens. Checked by computing the share that the answer gives."""
+    def case(s, td, tg, n, label, hidden=True):
+        def run():
+            got = _call(fn, s, td, tg, n)
+            if isinstance(got, bool) or not isinstance(got, (int, float)):
+                raise _Wrong(f"returned a {type(got).__name__}; expected a number of documents")
+            if not 0 <= got <= n:
+                raise _Wrong(f"{got:.4g} documents: a number of documents must be between 0 and {n}")
+            share = got * td / (got * td + (n - got) * tg) if got * td + (n - got) * tg else 0.0
+            if not math.isclose(share, s, rel_tol=1e-6, abs_tol=1e-9):
+                hint = ""
+                if math.isclose(got, s * n, rel_tol=1e-9):
+                    hint = " (that is the share of documents; the documents have different lengths)"
+                raise _Wrong(f"with {got:.4g} domain documents the domain tokens are {share:.4f} of all tokens, "
+                             f"not {s}{hint}")
+        return _Case(label, run, hidden)
+
+    return _run("docs_for_share", [
+        case(0.51, 120, 80, 1000, "51% domain tokens, 120 vs 80 tokens per document, 1000 documents", hidden=False),
+        case(0.5, 100, 100, 10, "documents of equal length"),
+        case(1.0, 50, 200, 100, "only domain tokens"),
+        case(0.2, 300, 60, 5000, "long domain documents"),
+    ])
+
+
+_DOMAIN_KEY = {
+    "a general tokenizer on specialist text: fertility goes (up or down)": (
+        _salted("up"), "Rare words are spelled out in more pieces."),
+    "share of financial tokens in BloombergGPT's training data, in percent (nearest integer)": (
+        _salted("51"), "Wu et al. 2023: about half."),
+    "what mixing general text into domain training protects (general performance, training speed or tokenizer size)": (
+        _salted("general performance"), "What does a model forget when trained on one domain only?"),
+}
+
+
+def check_domain_quiz(answers: dict) -> bool:
+    """Chapter 9 quiz: domain adaptation."""
+    return _quiz("domain_quiz", answers, _DOMAIN_KEY)
+
+
+# =========================================================================== chapter 10
+def check_soft_prompt_params(fn: Callable) -> bool:
+    """Chapter 10. ``fn(model, n_virtual) -> (trained, fraction)``: the values prompt tuning trains
+    (``n_virtual`` embeddings of the model's width) and their share of the model's own parameters.
+    Compared with ``llmlab.prompt_tuning.SoftPrompt``."""
+    from .prompt_tuning import SoftPrompt
+
+    def case(make, n, label, hidden=True):
+        def run():
+            model = make()
+            got = _call(fn, model, n)
+            total = sum(p.numel() for p in model.parameters())
+            trained = SoftPrompt(make(), n).trainable_parameters()
+            if not isinstance(got, tuple) or len(got) != 2:
+                raise _Wrong(f"expected a tuple (trained, fraction), got {type(got).__name__}")
+            if got[0] == total:
+                raise _Wrong("that is every weight of the model: prompt tuning freezes them and trains only the "
+                             "virtual tokens' embeddings")
+            if got[0] == n:
+                raise _Wrong("each virtual token is a vector of the model's width, not one number")
+            problem = _number_problem(got[0], trained, "the trained values")
+            if problem:
+                raise _Wrong(problem)
+            problem = _number_problem(got[1], trained / total, "the fraction", rel=1e-6)
+            if problem and isinstance(got[1], (int, float)) and math.isclose(got[1], 100 * trained / total, rel_tol=1e-6):
+                problem = "the fraction is in percent; give it as a fraction (0 to 1)"
+            if problem:
+                raise _Wrong(problem)
+        return _Case(label, run, hidden)
+
+    from .zoo import load
+    return _run("soft_prompt_params", [
+        case(lambda: load("stories-1m", device="cpu")[0], 20, "stories-1m, 20 virtual tokens", hidden=False),
+        case(lambda: _tiny_gpt2(2, 48, 4, 60, 16), 1, "a GPT-2 of width 48, one virtual token"),
+        case(lambda: _tiny_gpt2(1, 8, 2, 30, 8), 100, "a tiny GPT-2, 100 virtual tokens"),
+    ])
+
+
+def check_prepend(fn: Callable) -> bool:
+    """Chapter 10. ``fn(soft_prompt, input_embeds, attention_mask) -> (embeds, mask)``: the soft prompt
+    ``(n, d)`` put in front of every row of ``input_embeds`` ``(B, T, d)``; the mask ``(B, T)`` gets
+    ``n`` ones in front (the virtual tokens are always attended to)."""
+    def case(n, b, t, d, label, hidden=True, seed=0):
+        def run():
+            g = torch.Generator().manual_seed(seed)
+            prompt = torch.randn(n, d, generator=g)
+            x = torch.randn(b, t, d, generator=g)
+            mask = torch.ones(b, t, dtype=torch.long)
+            mask[0, t // 2:] = 0  # the first row is padded on the right
+            got = _call(fn, prompt.clone(), x.clone(), mask.clone())
+            if not isinstance(got, tuple) or len(got) != 2:
+                raise _Wrong(f"expected a tuple (embeds, mask), got {type(got).__name__}")
+            want_x = torch.cat([prompt.expand(b, n, d), x], dim=1)
+            want_m = torch.cat([torch.ones(b, n, dtype=mask.dtype), mask], dim=1)
+            emb, m = got
+            if isinstance(emb, torch.Tensor) and emb.shape == want_x.shape and torch.equal(
+                    emb, torch.cat([x, prompt.expand(b, n, d)], dim=1)):
+                raise _Wrong("the soft prompt is at the end; it goes in front of the text")
+            for problem in (_tensor_problem(emb, want_x, "the embeddings"),
+                            _tensor_problem(m, want_m, "the mask", check_dtype=False)):
+                if problem:
+                    raise _Wrong(problem)
+        return _Case(label, run, hidden)
+
+    return _run("prepend", [
+        case(3, 2, 5, 4, "3 virtual tokens, a batch of 2 rows of 5 tokens, width 4", hidden=False),
+        case(1, 1, 1, 8, "one virtual token, one row of one token"),
+        case(20, 4, 7, 16, "20 virtual tokens, batch of 4", seed=1),
+    ])
+
+
+def check_answer_loss(fn: Callable, model=None, tokenizer=None) -> bool:
+    """Chapter 10. ``fn(logits, input_ids, n_prompt) -> scalar``: the mean cross-entropy over the answer's
+    tokens only (the tokens from position ``n_prompt`` on), each predicted from the position before it.
+    Compared with ``llmlab.prompt_tuning.answer_loss`` on the bundled ``stories-1m``."""
+    from .prompt_tuning import PromptTemplate, answer_loss, encode
+
+    if model is None or tokenizer is None:
+        from .zoo import load
+        model, tokenizer = load("stories-1m", device="cpu")
+    template = PromptTemplate("{story} Who was the story about? {answer}")
+
+    def case(story, answer, label, hidden=True):
+        def run():
+            enc = encode(tokenizer, template, {"story": story, "answer": answer})
+            ids = torch.tensor([enc.before + enc.after + enc.answer])
+            n_prompt = len(enc.before) + len(enc.after)
+            with torch.no_grad():
+                logits = model(input_ids=ids).logits
+                want = answer_loss(model, template, [enc]).item()
+            got = _call(fn, logits.clone(), ids.clone(), n_prompt)
+            problem = _number_problem(got, want, "the loss", rel=1e-4)
+            if problem and isinstance(got, torch.Tensor) and got.numel() == 1:
+                whole = F.cross_entropy(logits[0, :-1], ids[0, 1:]).item()
+                if math.isclose(got.item(), whole, rel_tol=1e-4):
+                    raise _Wrong("the loss covers the prompt too; only the answer's tokens count")
+            if problem:
+                raise _Wrong(problem + " (the logits at position t predict token t + 1)")
+        return _Case(label, run, hidden)
+
+    return _run("answer_loss", [
+        case("Lily found a red ball in the park.", "Lily", "a one-token answer", hidden=False),
+        case("Tom and his dog went to the beach. They played all day.", "Tom and his dog", "a longer answer"),
+        case("Once upon a time, a little bird sang.", "a little bird", "an answer of several tokens"),
+    ])
+
+
+_PEFT_KEY = {
+    "are the model's weights changed by prompt tuning (yes/no)": (
+        _salted("no"), "What has requires_grad left on?"),
+    "does a soft prompt have to be made of real tokens of the vocabulary (yes/no)": (
+        _salted("no"), "The virtual tokens are free vectors in embedding space."),
+    "can one frozen model serve many tasks by swapping soft prompts (yes/no)": (
+        _salted("yes"), "Each task only needs its own small prompt."),
+}
+
+
+def check_peft_quiz(answers: dict) -> bool:
+    """Chapter 10 quiz: prompt tuning."""
+    return _quiz("peft_quiz", answers, _PEFT_KEY)

@@ -42,7 +42,8 @@ EXERCISES = [(name, e.key) for name, s in SOURCES.items() for e in s.exercises()
 # ------------------------------------------------------------------ generated files and structure
 def test_there_are_sources_for_the_written_chapters():
     assert {"01_lifecycle", "02_transformers", "03_pretraining", "04_prompting", "05_sampling",
-            "06_memory_quantization", "07_multi_gpu"} <= set(SOURCES)
+            "06_memory_quantization", "07_multi_gpu", "08_scaling_laws", "09_domain_adaptation",
+            "10_prompt_tuning"} <= set(SOURCES)
     for name, source in SOURCES.items():
         assert 3 <= len(source.exercises()) <= 6, name
 
@@ -435,6 +436,46 @@ def test_scaling_feedback(capsys):
     assert "seconds" in feedback(ex.check_training_days, lambda p, t, n, x: 8 * t * p / (n * x), capsys=capsys)
     assert "use 8" in feedback(ex.check_training_days, lambda p, t, n, x: 6 * t * p / (n * x) / 86400,
                                capsys=capsys)
+
+
+def test_domain_feedback(stories_model, capsys):
+    _, tok = stories_model
+
+    def count(docs):
+        return sum(len(tok(d, add_special_tokens=False)["input_ids"]) for d in docs)
+    assert "tokens per word" in feedback(ex.check_fertility, lambda t, texts: sum(len(x.split()) for x in texts)
+                                         / count(texts), tok, capsys=capsys)
+    assert "characters" in feedback(ex.check_fertility, lambda t, texts: count(texts) / sum(map(len, texts)), tok,
+                                    capsys=capsys)
+    assert "share of documents" in feedback(ex.check_token_share, lambda t, d, g: len(d) / (len(d) + len(g)), tok,
+                                            capsys=capsys)
+    assert "share of documents" in feedback(ex.check_docs_for_share, lambda s, td, tg, n: s * n, capsys=capsys)
+
+
+def test_prompt_tuning_feedback(stories_model, capsys):
+    model, tok = stories_model
+
+    def everything(m, n):
+        total = sum(p.numel() for p in m.parameters())
+        return total, 1.0
+    assert "freezes them" in feedback(ex.check_soft_prompt_params, everything, capsys=capsys)
+
+    def percent(m, n):
+        d = m.get_input_embeddings().weight.shape[1]
+        return n * d, 100 * n * d / sum(p.numel() for p in m.parameters())
+    assert "percent" in feedback(ex.check_soft_prompt_params, percent, capsys=capsys)
+
+    def at_end(prompt, x, mask):
+        b, (n, d) = x.shape[0], prompt.shape
+        return torch.cat([x, prompt.expand(b, n, d)], 1), torch.cat([mask, torch.ones(b, n, dtype=mask.dtype)], 1)
+    assert "at the end" in feedback(ex.check_prepend, at_end, capsys=capsys)
+
+    def no_mask(prompt, x, mask):
+        b, (n, d) = x.shape[0], prompt.shape
+        return torch.cat([prompt.expand(b, n, d), x], 1), mask
+    assert "the mask has shape" in feedback(ex.check_prepend, no_mask, capsys=capsys)
+    whole = lambda logits, ids, n: F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
+    assert "prompt too" in feedback(ex.check_answer_loss, whole, model, tok, capsys=capsys)
 
 
 def test_a_function_that_raises_is_reported_with_its_error(capsys):

@@ -1,0 +1,122 @@
+# %% [markdown]
+# # Exercises: 10. Beyond prompting: prompt tuning and the wider landscape
+#
+# These exercises go with [chapter 10](../../chapters/10_prompt_tuning.ipynb). You count
+# what prompt tuning trains, put a soft prompt in front of a batch of embeddings, and
+# write the loss that only the answer's tokens carry. Each check runs your code on the
+# example and on hidden cases and compares it with `llmlab.prompt_tuning`.
+#
+# Write your code where it says `raise NotImplementedError` or `...`, run the cell,
+# then run the check below it.
+
+# %%
+import torch
+import torch.nn.functional as F
+
+from llmlab import exercises as ex
+from llmlab import zoo
+from llmlab.device import seed_everything
+
+seed_everything(0)
+model, tokenizer = zoo.load("stories-1m", device="cpu")  # the bundled tiny GPT-2 (no download)
+
+# %% [markdown] {"exercise": "params", "minutes": 10}
+# ## What prompt tuning trains
+#
+# Prompt tuning (Lester et al. 2021, "The Power of Scale for Parameter-Efficient Prompt
+# Tuning") freezes every weight of the model and trains only $n$ "virtual token"
+# embeddings put in front of the input: $n$ vectors of the model's width. Write
+# `soft_prompt_params(model, n_virtual)` returning the number of trained values and
+# their fraction of the model's own parameters (each distinct parameter counted once).
+
+# %%
+def soft_prompt_params(model, n_virtual: int) -> tuple[int, float]:
+    """(values a soft prompt of n_virtual tokens trains, that number / the model's parameters)."""
+    ### BEGIN SOLUTION
+    width = model.get_input_embeddings().weight.shape[1]
+    trained = n_virtual * width
+    return trained, trained / sum(p.numel() for p in model.parameters())
+    ### END SOLUTION
+
+
+# %% {"role": "try"}
+trained, fraction = soft_prompt_params(model, 20)
+print(f"20 virtual tokens train {trained:,} values, {fraction:.2%} of the model")
+
+# %% {"role": "check"}
+ex.check_soft_prompt_params(soft_prompt_params)
+
+# %% [markdown] {"exercise": "prepend", "minutes": 10}
+# ## A soft prompt in front of a batch
+#
+# The model never sees the virtual tokens as ids: their embeddings are put in front
+# of the text's embeddings and the model is called with `inputs_embeds`. Write
+# `prepend(soft_prompt, input_embeds, attention_mask)`: `soft_prompt` is `(n, d)`,
+# `input_embeds` `(B, T, d)`, `attention_mask` `(B, T)`; return the `(B, n + T, d)`
+# embeddings and the `(B, n + T)` mask, with ones for the virtual tokens.
+
+# %%
+def prepend(soft_prompt: torch.Tensor, input_embeds: torch.Tensor,
+            attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The soft prompt in front of every row, and the attention mask extended to match."""
+    ### BEGIN SOLUTION
+    b = input_embeds.shape[0]
+    n, d = soft_prompt.shape
+    embeds = torch.cat([soft_prompt.expand(b, n, d), input_embeds], dim=1)
+    ones = torch.ones(b, n, dtype=attention_mask.dtype, device=attention_mask.device)
+    return embeds, torch.cat([ones, attention_mask], dim=1)
+    ### END SOLUTION
+
+
+# %% {"role": "try"}
+ids = tokenizer(["Lily saw a cat.", "Tom ran."], return_tensors="pt", padding=True)
+embeds, mask = prepend(torch.zeros(3, model.config.n_embd), model.get_input_embeddings()(ids.input_ids),
+                       ids.attention_mask)
+print(embeds.shape, mask.tolist())
+
+# %% {"role": "check"}
+ex.check_prepend(prepend)
+
+# %% [markdown] {"exercise": "loss", "minutes": 15}
+# ## A loss on the answer only
+#
+# When a model is tuned to answer, the prompt's tokens should carry no loss: the model
+# is not asked to predict the question. Write `answer_loss(logits, input_ids, n_prompt)`
+# for one batch of sequences whose first `n_prompt` tokens are the prompt: the mean
+# cross-entropy of the answer's tokens, each read from the logits at the position
+# before it. Hint: labels of -100 are ignored by `F.cross_entropy`.
+
+# %%
+def answer_loss(logits: torch.Tensor, input_ids: torch.Tensor, n_prompt: int) -> torch.Tensor:
+    """Mean next-token cross-entropy over the tokens at positions >= n_prompt."""
+    ### BEGIN SOLUTION
+    labels = input_ids.clone()
+    labels[:, :n_prompt] = -100
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
+    ### END SOLUTION
+
+
+# %% {"role": "check"}
+ex.check_answer_loss(answer_loss, model, tokenizer)
+
+# %% [markdown] {"exercise": "quiz", "minutes": 5}
+# ## Quiz: prompt tuning
+#
+# Answer each question with `"yes"` or `"no"`.
+
+# %%
+answers = {
+    "are the model's weights changed by prompt tuning (yes/no)": ...,
+    "does a soft prompt have to be made of real tokens of the vocabulary (yes/no)": ...,
+    "can one frozen model serve many tasks by swapping soft prompts (yes/no)": ...,
+}
+### BEGIN SOLUTION
+answers = {
+    "are the model's weights changed by prompt tuning (yes/no)": "no",
+    "does a soft prompt have to be made of real tokens of the vocabulary (yes/no)": "no",
+    "can one frozen model serve many tasks by swapping soft prompts (yes/no)": "yes",
+}
+### END SOLUTION
+
+# %% {"role": "check"}
+ex.check_peft_quiz(answers)
