@@ -41,6 +41,8 @@ def test_domain_tokenizer_is_more_fertile_on_general_text_and_less_on_its_domain
     domain_tok = zoo.train_tokenizer(domain.load_domain_corpus("train"), 1024)
     medical = domain.load_domain_corpus("validation", "medical")
     assert domain.fertility(domain_tok, medical) < domain.fertility(stories_tokenizer, medical)
+    stories = ["Lily had a red ball. She loved her ball very much.", "Tom and his dog went to the park to play."]
+    assert domain.fertility(domain_tok, stories) > domain.fertility(stories_tokenizer, stories)
 
 
 def test_shipped_domain_corpus_is_the_generator_output(tmp_path):
