@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import subprocess
 import sys
 import unicodedata
@@ -529,3 +530,26 @@ def test_a_result_of_an_unexpected_kind_is_reported_not_raised(capsys):
     out = feedback(ex.check_zeropoint_int8, lambda x: (torch.zeros_like(x, dtype=torch.int8), 0.1, "zero"),
                    capsys=capsys)
     assert "zero_point" in out or "could not be compared" in out
+
+
+@pytest.mark.parametrize("check", [ex.check_fsdp_quiz, ex.check_icl_quiz, ex.check_scaling_quiz,
+                                   ex.check_domain_quiz, ex.check_peft_quiz])
+def test_every_quiz_names_the_wrong_answer_and_gives_a_hint(check, capsys):
+    """Take the quiz's own questions from its solution source, answer one of them wrongly."""
+    name = next(n for n, s in SOURCES.items() for e in s.exercises()
+                for c in e.cells if c.role == "check" and check.__name__ in c.source)
+    right = {}
+    for cell in gen.version_cells(SOURCES[name], "solution"):
+        if cell.kind == "code" and cell.source.lstrip().startswith("answers = {"):
+            right = {}
+            exec(cell.source, {"torch": torch}, scope := {})
+            right = scope["answers"]
+    assert right and check(right) is True
+    capsys.readouterr()
+    question = next(iter(right))
+    wrong = {**right, question: "something else entirely"}
+    out = feedback(check, wrong, capsys=capsys)
+    assert f"{question!r}" in out and "is not right" in out and f"{len(right) - 1} of {len(right)}" in out
+    hint = out.split("is not right")[1]
+    assert "something else entirely" in out
+    assert not re.search(rf"\b{re.escape(str(right[question]))}\b", hint), f"the hint gives the answer away: {hint}"
