@@ -94,6 +94,17 @@ def test_pages_have_a_solution_dropdown_per_exercise_and_a_colab_link():
         assert f"colab.research.google.com/github/llmlab-book/llmlab/blob/main/exercises/student/{name}.ipynb" in page
 
 
+def test_make_test_validates_the_solution_notebooks_not_the_student_ones():
+    result = subprocess.run(["make", "-s", "--no-print-directory", "-f", "-", "show"], cwd=ROOT, text=True,
+                            capture_output=True, input=(ROOT / "Makefile").read_text(encoding="utf-8")
+                            + "\nshow:\n\t@echo $(NOTEBOOKS)\n")
+    assert result.returncode == 0, result.stderr
+    notebooks = result.stdout.split()
+    for name in SOURCES:
+        assert f"{gen.SOLUTIONS}/{name}.ipynb" in notebooks
+    assert not [n for n in notebooks if n.startswith(gen.STUDENT)]
+
+
 def test_toc_lists_the_teachers_page_and_every_exercise_page():
     toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
     assert "file: exercises/teachers" in toc
