@@ -419,10 +419,10 @@ def corpus_vocabulary(stories: list[str] | None = None) -> set[str]:
 # demonstrations (or an instruction that states them) the best possible accuracy
 # is chance, 50%: this is true by construction, not a property of any model.
 # ---------------------------------------------------------------------------
-ICL_POSITIVE = ["good", "great", "lovely", "tasty", "nice", "fine", "super", "sweet"]
-ICL_NEGATIVE = ["bad", "awful", "boring", "dull", "poor", "sour", "nasty", "weak"]
-ICL_FOOD = ["soup", "pizza", "bread", "pie", "salad", "cake", "stew", "rice"]
-ICL_MUSIC = ["song", "album", "band", "show", "tune", "choir", "concert", "drummer"]
+ICL_POSITIVE = ["good", "great", "tasty"]
+ICL_NEGATIVE = ["bad", "awful", "dull"]
+ICL_FOOD = ["soup", "pizza", "cake", "bread"]
+ICL_MUSIC = ["song", "band", "album", "show"]
 ICL_EMPHASIS = "very"
 LABEL_POOL = ["red", "blue", "green", "gold", "up", "down", "left", "right",
               "yes", "no", "sun", "moon", "cat", "dog", "one", "two"]
@@ -447,6 +447,16 @@ def icl_review(rng: random.Random) -> tuple[str, dict[str, int]]:
     return text, {"sentiment": 0 if positive else 1, "topic": 0 if food else 1, "emphasis": 0 if very else 1}
 
 
+def icl_classes(review: str) -> dict[str, int]:
+    """The class (0 or 1) of a review of :func:`icl_review` under every rule, read back from its words."""
+    words = review.split()
+    if len(words) not in (4, 5) or words[0] != "the" or words[2] != "was" or words[1] not in ICL_FOOD + ICL_MUSIC \
+            or words[-1] not in ICL_POSITIVE + ICL_NEGATIVE or (len(words) == 5 and words[3] != ICL_EMPHASIS):
+        raise ValueError(f"not a review of the task family (the SUBJECT was [very] OPINION): {review!r}")
+    return {"sentiment": 0 if words[-1] in ICL_POSITIVE else 1, "topic": 0 if words[1] in ICL_FOOD else 1,
+            "emphasis": 0 if len(words) == 5 else 1}
+
+
 def icl_instruction(rule: str, labels: tuple[str, str]) -> str:
     """The sentence that states ``rule`` and its label words in words (the instruction of chapter 4)."""
     if rule not in ICL_RULES:
@@ -458,15 +468,20 @@ def icl_instruction(rule: str, labels: tuple[str, str]) -> str:
 
 
 def icl_episode(rng: random.Random, n_items: int, rule: str | None = None,
-                labels: tuple[str, str] | None = None) -> dict:
+                labels: tuple[str, str] | None = None, repeat: float = 0.0) -> dict:
     """One episode of the task family: a rule, two label words and ``n_items`` labelled reviews.
 
     Chapter 4. ``rule`` and ``labels`` are drawn from ``rng`` when not given (the
     rule uniformly from ICL_RULES, the two label words without replacement from
     LABEL_POOL, so which word names which class is random too). Returns a dict with
     ``rule``, ``labels`` (label word of class 0, of class 1), ``instruction`` and
-    ``items``: a list of (review, label word) pairs.
+    ``items``: a list of (review, label word) pairs. With probability ``repeat`` an item
+    after the first repeats the review of an earlier item (a "bursty" episode, which the
+    ``icl-*`` recipes train on; Chan et al. 2022 found such repeats help in-context
+    learning appear). The default, 0, draws every review afresh.
     """
+    if not 0.0 <= repeat < 1.0:
+        raise ValueError(f"repeat must be a probability in [0, 1), got {repeat!r}")
     if not isinstance(n_items, int) or n_items < 1:
         raise ValueError(f"n_items must be a positive int, got {n_items!r}")
     if rule is None:
@@ -478,8 +493,12 @@ def icl_episode(rng: random.Random, n_items: int, rule: str | None = None,
     elif len(labels) != 2 or labels[0] == labels[1]:
         raise ValueError(f"labels must be two different words, got {labels!r}")
     items = []
-    for _ in range(n_items):
-        text, classes = icl_review(rng)
+    for i in range(n_items):
+        if repeat and i > 0 and rng.random() < repeat:
+            text = items[rng.randrange(i)][0]
+            classes = icl_classes(text)
+        else:
+            text, classes = icl_review(rng)
         items.append((text, labels[classes[rule]]))
     return {"rule": rule, "labels": tuple(labels), "instruction": icl_instruction(rule, labels), "items": items}
 

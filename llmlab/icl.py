@@ -352,6 +352,42 @@ def accuracy_vs_shots(model, tokenizer, task: ICLTask, shots: Sequence[int] = (0
     return pd.DataFrame(rows)
 
 
+def ideal_accuracy(task: ICLTask, shots: Sequence[int] = (0, 1, 2, 4, 8), n: int = 200, seed: int = 0):
+    """Expected accuracy of an ideal reader on the same episodes as :func:`accuracy_vs_shots` (chapter 4).
+
+    The ideal reader knows the task family: every rule of ``data.ICL_RULES`` (or only
+    ``task.rule`` when it is fixed) and both assignments of the two candidate words to the
+    two classes are equally likely beforehand. It keeps the (rule, assignment) pairs that
+    agree with all k demonstrations, lets each vote for a label of the query, and answers
+    with the majority (a tie is a coin flip, worth 1/2). No model can do better on average;
+    the curve shows how much each extra example can still teach. With an instruction it is
+    always right. Returns a DataFrame with ``shots``, ``n`` and ``accuracy``.
+    """
+    import pandas as pd
+
+    rng = random.Random(seed)
+    episodes = [task.episode(rng, max(shots)) for _ in range(n)]
+    rules = [task.rule] if task.rule is not None else sorted(data.ICL_RULES)
+    rows = []
+    for k in shots:
+        total = 0.0
+        for e in episodes:
+            if task.instruction:
+                total += 1.0
+                continue
+            labels, votes = e["labels"], {e["labels"][0]: 0, e["labels"][1]: 0}
+            for rule in rules:
+                for order in (labels, labels[::-1]):
+                    if task.labels is not None and order != labels:
+                        continue  # fixed label words: their assignment is known
+                    if all(order[data.icl_classes(t)[rule]] == lab for t, lab in e["demos"][:k]):
+                        votes[order[data.icl_classes(e["query"])[rule]]] += 1
+            right, wrong = votes[e["answer"]], sum(votes.values()) - votes[e["answer"]]
+            total += 1.0 if right > wrong else 0.5 if right == wrong else 0.0
+        rows.append({"shots": k, "n": n, "accuracy": total / n})
+    return pd.DataFrame(rows)
+
+
 # --------------------------------------------------------------------------- training text (the zoo's recipes)
 def episode_text(episode: dict, template: str = REVIEW_TEMPLATE, instruction: bool = False) -> tuple[str, list[tuple[int, int]]]:
     """An episode written out in full (every item solved), and the character spans of its label words.

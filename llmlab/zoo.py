@@ -18,6 +18,13 @@ The three model families of chapter 2 each have a recipe: ``stories-1m`` (a
 decoder, causal language modeling), ``stories-encoder`` (masked language
 modeling) and ``stories-encoder-decoder`` (span corruption with sentinel
 tokens); :mod:`llmlab.objectives` builds their training examples.
+
+Two more decoders, ``icl-small`` and ``icl-large`` (chapter 4), are trained on
+the in-context task family of :func:`llmlab.data.icl_episode` instead of the
+stories (``corpus="icl"``): each training text is one episode of solved reviews
+whose labelling rule and label words change from text to text, and the loss
+counts the label words only, so the models learn to answer from the examples
+in their prompt.
 """
 
 from __future__ import annotations
@@ -65,10 +72,13 @@ class Recipe:
     extra: dict = field(default_factory=dict)
     family: str = "decoder"  # "decoder", "encoder" or "encoder-decoder" (chapter 2)
     objective: str = "causal"  # "causal", "masked" or "span-corruption"
+    architecture: str = "gpt2"  # decoders only: "gpt2" (learned absolute positions) or "llama" (rotary positions)
 
     def __post_init__(self) -> None:
         if FAMILIES.get(self.family) != self.objective:
             raise ValueError(f"family and objective must be one of {FAMILIES}, got {self.family!r} and {self.objective!r}")
+        if self.architecture not in ("gpt2", "llama") or (self.architecture != "gpt2" and self.family != "decoder"):
+            raise ValueError(f"architecture must be 'gpt2' or (for decoders) 'llama', got {self.architecture!r}")
 
     def tokenizer_options(self) -> dict:
         """The special tokens :func:`train_tokenizer` adds for this family (ids 0, 1, 2, ... in this order)."""
@@ -81,7 +91,7 @@ class Recipe:
     def model_config(self):
         """The transformers config of this family: GPT2Config, ModernBertConfig or PegasusConfig."""
         if self.family == "decoder":
-            return self.gpt2_config()
+            return self.llama_config() if self.architecture == "llama" else self.gpt2_config()
         eos_id, pad_id = 0, 1  # special tokens come first: end-of-text, then padding
         if self.family == "encoder":
             from transformers import ModernBertConfig
@@ -95,9 +105,9 @@ class Recipe:
 
     def build_model(self):
         """A freshly initialised model of this recipe's family (seed first for reproducible weights)."""
-        from transformers import GPT2LMHeadModel, ModernBertForMaskedLM, PegasusForConditionalGeneration
+        from transformers import GPT2LMHeadModel, LlamaForCausalLM, ModernBertForMaskedLM, PegasusForConditionalGeneration
 
-        cls = {"decoder": GPT2LMHeadModel, "encoder": ModernBertForMaskedLM,
+        cls = {"decoder": LlamaForCausalLM if self.architecture == "llama" else GPT2LMHeadModel, "encoder": ModernBertForMaskedLM,
                "encoder-decoder": PegasusForConditionalGeneration}[self.family]
         return cls(self.model_config())
 
@@ -123,6 +133,14 @@ class Recipe:
         # No pad_token_id in the model config: the training stream is full of end-of-text
         # tokens, which are not padding. Generation pads with it (generation_config below).
         return GPT2Config(vocab_size=self.vocab_size, bos_token_id=eos_id, eos_token_id=eos_id, **self.model)
+
+    def llama_config(self):
+        """A Llama-architecture decoder config: rotary positions, RMSNorm, SwiGLU (chapter 4's icl models)."""
+        from transformers import LlamaConfig
+
+        eos_id = 0
+        return LlamaConfig(vocab_size=self.vocab_size, bos_token_id=eos_id, eos_token_id=eos_id,
+                           tie_word_embeddings=True, **self.model)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(seed=self.seed, **self.train)
@@ -183,33 +201,38 @@ RECIPES: dict[str, Recipe] = {
     "icl-small": Recipe(
         name="icl-small",
         description=(
-            "A GPT-2-architecture decoder of about 0.2 million parameters trained on the in-context task "
-            "family of chapter 4 (llmlab.data.icl_episode): short reviews, a hidden labelling rule and label "
-            "words drawn per episode, loss on the label words only. Learns the task from the examples in its prompt."
+            "A Llama-architecture decoder (rotary positions) of about 0.1 million parameters trained on the "
+            "in-context task family of chapter 4 (llmlab.data.icl_episode): short reviews labelled by sentiment "
+            "with two label words drawn afresh for every episode, loss on the label words only. Learns which "
+            "word means what from the examples in its prompt."
         ),
         vocab_size=452,
-        model=dict(n_positions=256, n_embd=64, n_layer=3, n_head=4, n_inner=256,
-                   resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
-        train=dict(steps=1500, batch_size=32, seq_len=256, lr=3e-3, warmup_steps=100,
+        model=dict(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=4,
+                   num_key_value_heads=4, max_position_embeddings=256, attention_dropout=0.0),
+        train=dict(steps=1500, batch_size=64, seq_len=256, lr=3e-3, min_lr_ratio=0.3, warmup_steps=100,
                    eval_every=100, eval_batches=1),
         seed=0,
         corpus="icl",
-        extra=dict(n_items=9, instruction_fraction=0.25, tokenizer_episodes=2000, val_episodes=256),
+        architecture="llama",
+        extra=dict(n_items=9, rules=["sentiment"], repeat=0.5, instruction_fraction=0.25,
+                   tokenizer_episodes=2000, val_episodes=256),
     ),
-    "icl-1m": Recipe(
-        name="icl-1m",
+    "icl-large": Recipe(
+        name="icl-large",
         description=(
-            "A GPT-2-architecture decoder of about one million parameters trained like icl-small on the "
+            "A Llama-architecture decoder of about 0.4 million parameters trained like icl-small (1200 steps instead of 1500) on the "
             "in-context task family of chapter 4; the larger of the two sizes the chapter compares."
         ),
         vocab_size=452,
-        model=dict(n_positions=256, n_embd=128, n_layer=4, n_head=4, n_inner=512,
-                   resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
-        train=dict(steps=1500, batch_size=32, seq_len=256, lr=2e-3, warmup_steps=100,
+        model=dict(hidden_size=96, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
+                   num_key_value_heads=4, max_position_embeddings=256, attention_dropout=0.0),
+        train=dict(steps=1200, batch_size=64, seq_len=256, lr=3e-3, min_lr_ratio=0.3, warmup_steps=100,
                    eval_every=100, eval_batches=1),
         seed=0,
         corpus="icl",
-        extra=dict(n_items=9, instruction_fraction=0.25, tokenizer_episodes=2000, val_episodes=256),
+        architecture="llama",
+        extra=dict(n_items=9, rules=["sentiment"], repeat=0.5, instruction_fraction=0.25,
+                   tokenizer_episodes=2000, val_episodes=256),
     ),
 }
 
@@ -319,7 +342,7 @@ def icl_texts(recipe: Recipe, n: int, seed: int) -> tuple[list[str], list[list[t
     """``n`` training texts of an ``icl-*`` recipe (chapter 4) and the character spans of their label words.
 
     Each text is one episode of :func:`llmlab.data.icl_episode` with ``extra["n_items"]``
-    solved items; a fraction ``extra["instruction_fraction"]`` of them starts with the
+    solved items, its rule drawn from ``extra["rules"]``; a fraction ``extra["instruction_fraction"]`` of them starts with the
     instruction that states the rule and its label words.
     """
     import random
@@ -329,7 +352,8 @@ def icl_texts(recipe: Recipe, n: int, seed: int) -> tuple[list[str], list[list[t
     rng = random.Random(seed)
     texts, spans = [], []
     for _ in range(n):
-        episode = data.icl_episode(rng, recipe.extra["n_items"])
+        episode = data.icl_episode(rng, recipe.extra["n_items"], rule=rng.choice(recipe.extra["rules"]),
+                                   repeat=recipe.extra.get("repeat", 0.0))
         text, label_spans = icl.episode_text(episode, instruction=rng.random() < recipe.extra["instruction_fraction"])
         texts.append(text)
         spans.append(label_spans)
@@ -365,12 +389,20 @@ def _build_icl(recipe: Recipe, out: Path, steps: int | None, device: str | None,
 
     extra = recipe.extra
     seed_everything(recipe.seed)
-    tokenizer_texts, _ = icl_texts(recipe, extra["tokenizer_episodes"], recipe.seed)
-    tokenizer = train_tokenizer(tokenizer_texts, recipe.vocab_size)
-    window = recipe.model["n_positions"]
+    if extra.get("init_from"):  # start from a bundled pretrained decoder: its tokenizer and (some of) its layers
+        pretrained, tokenizer = load(extra["init_from"], device="cpu")
+    else:
+        tokenizer_texts, _ = icl_texts(recipe, extra["tokenizer_episodes"], recipe.seed)
+        tokenizer = train_tokenizer(tokenizer_texts, recipe.vocab_size)
+    window = recipe.model.get("n_positions") or recipe.model["max_position_embeddings"]
     val_ids, val_targets = encode_icl(tokenizer, *icl_texts(recipe, extra["val_episodes"], recipe.seed + 1), window)
     seed_everything(recipe.seed)
     model = recipe.build_model()
+    if extra.get("init_from"):
+        # the first n_layer blocks, the embeddings and the final norm of the pretrained model
+        state = {k: v for k, v in pretrained.state_dict().items() if k in model.state_dict()}
+        model.load_state_dict(state, strict=True)
+        del pretrained
     cfg = recipe.train_config()
     if steps is not None:
         cfg = TrainConfig(**{**asdict(cfg), "steps": steps, "warmup_steps": min(cfg.warmup_steps, steps)})
@@ -387,11 +419,15 @@ def _build_icl(recipe: Recipe, out: Path, steps: int | None, device: str | None,
         ids, targets = encode_icl(tokenizer, *icl_texts(recipe, cfg.batch_size, seed), window)
         return label_loss(ids, targets), int(ids.ne(tokenizer.eos_token_id).sum())
 
+    from . import icl
+
     @torch.no_grad()
     def val_loss() -> float:
         model.eval()
-        losses = [label_loss(val_ids[i:i + cfg.batch_size], val_targets[i:i + cfg.batch_size]).item()
-                  for i in range(0, val_ids.shape[0], cfg.batch_size)]
+        losses = [label_loss(val_ids[i:i + 64], val_targets[i:i + 64]).item() for i in range(0, val_ids.shape[0], 64)]
+        if progress:  # 8-shot accuracy on 64 fixed episodes, to watch in-context learning appear
+            table = icl.accuracy_vs_shots(model, tokenizer, icl.ICLTask(rule=extra["rules"][0]), shots=(8,), n=64)
+            print(f" 8-shot accuracy {table['accuracy'].iloc[0]:.2f}", file=sys.stderr, flush=True)
         model.train()
         return sum(losses) / len(losses)
 

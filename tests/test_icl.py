@@ -182,3 +182,32 @@ def test_accuracy_table_has_one_row_per_shot_count(stories):
         icl.accuracy_vs_shots(model, tokenizer, icl.ICLTask(), shots=(-1,), n=4)
     with pytest.raises(ValueError, match="task must be"):
         icl.accuracy_vs_shots(model, tokenizer, "sentiment", n=4)
+
+
+def test_ideal_reader_matches_the_hand_computed_one_shot_accuracy():
+    """One example, three equally likely rules: the query agrees with the example on all three features or
+    on none with probability 1/4 (then the answer is certain); otherwise the majority of the two rules left
+    on one side is right 2 times in 3. So 1/4 + 3/4 * 2/3 = 3/4; and 1/2 without examples."""
+    table = icl.ideal_accuracy(icl.ICLTask(), shots=(0, 1), n=3000, seed=5).set_index("shots")["accuracy"]
+    assert table[0] == 0.5
+    assert abs(table[1] - 0.75) < 0.025
+    fixed = icl.ideal_accuracy(icl.ICLTask(rule="sentiment"), shots=(1,), n=200).iloc[0]
+    assert fixed["accuracy"] == 1.0  # a known rule: one example names both label words' classes
+
+
+def test_classes_are_read_back_from_the_review_and_strangers_are_refused():
+    assert data.icl_classes("the soup was very tasty") == {"sentiment": 0, "topic": 0, "emphasis": 0}
+    assert data.icl_classes("the band was dull") == {"sentiment": 1, "topic": 1, "emphasis": 1}
+    with pytest.raises(ValueError, match="not a review of the task family"):
+        data.icl_classes("the weather was nice")
+
+
+def test_bursty_episodes_repeat_earlier_reviews_with_their_labels():
+    episode = data.icl_episode(random.Random(4), 40, rule="sentiment", repeat=0.9)
+    texts = [t for t, _ in episode["items"]]
+    assert len(set(texts)) < 15  # 90% of items copy an earlier review
+    label_of = {}
+    for text, label in episode["items"]:
+        assert label_of.setdefault(text, label) == label  # a repeated review keeps its label
+    with pytest.raises(ValueError, match="repeat must be a probability"):
+        data.icl_episode(random.Random(0), 3, repeat=1.0)
