@@ -22,11 +22,11 @@ def offline(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tables():
-    """Accuracy at 0, 1 and 8 shots (no instruction) and at 0 shots with the instruction, for both sizes."""
+    """Accuracy at 0, 1, 2 and 8 shots (no instruction) and at 0 shots with the instruction, for both sizes."""
     out = {}
     for name in ICL_MODELS:
         model, tokenizer = zoo.load(name, device="cpu")
-        plain = icl.accuracy_vs_shots(model, tokenizer, TASK, shots=(0, 1, 8), n=300, seed=11)
+        plain = icl.accuracy_vs_shots(model, tokenizer, TASK, shots=(0, 1, 2, 8), n=300, seed=11)
         told = icl.accuracy_vs_shots(model, tokenizer, TOLD, shots=(0,), n=300, seed=11)
         out[name] = (plain.set_index("shots")["accuracy"], told["accuracy"].iloc[0])
     return out
