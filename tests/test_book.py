@@ -314,3 +314,14 @@ def test_install_cell_installs_from_the_configured_repository_when_missing(monke
     assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
     assert f"llmlab @ git+{url}@{branch}" in cmd
     assert kwargs.get("check") is True
+
+
+def test_plot_alt_text_comes_from_the_titles_the_code_sets():
+    spec = importlib.util.spec_from_file_location("book_extension", ROOT / "tools" / "book_extension.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    assert ext.titles_in('ax.set_title("Loss falls")') == "Loss falls"
+    assert ext.titles_in('fig.suptitle("All of it")\nax.set_title("one")') == "All of it"
+    assert ext.titles_in('ax.set(xlabel="x", title=f"Loss at {n} steps")') == "Loss at ... steps"
+    assert ext.titles_in('df.plot(title="Share of tokens")') == "Share of tokens"
+    assert ext.titles_in('ax.plot(x, y)') == ""

@@ -5,7 +5,8 @@
   already been declared" in every page's console.
 - Alt text for plots: a figure that a notebook cell draws gets, unless the cell gives
   one (cell metadata ``mystnb: image: alt: ...``), the titles the cell's code sets
-  (``suptitle`` first, else every ``set_title``/``title``), which by the book's style
+  (``suptitle`` first, else every ``set_title``/``title`` call and ``title=`` keyword, as in
+  ``ax.set(title=...)``), which by the book's style
   state the plot's finding. Without this, Sphinx writes the image's file name as alt text.
 """
 
@@ -16,6 +17,7 @@ import re
 from docutils import nodes
 
 _TITLE_CALL = re.compile(r"""\.(suptitle|set_title|title)\(\s*(f?)("|')(.+?)\3""")
+_TITLE_KEYWORD = re.compile(r"""\b(title)\s*=\s*(f?)("|')(.+?)\3""")  # ax.set(title=...), df.plot(title=...)
 
 
 def _one_script_tag_each(app, pagename, templatename, context, doctree) -> None:
@@ -36,7 +38,7 @@ def _one_script_tag_each(app, pagename, templatename, context, doctree) -> None:
 def titles_in(code: str) -> str:
     """The plot titles a cell's code sets: the suptitle if any, else all titles (f-string fields as "...")."""
     found = [(call, re.sub(r"\{[^}]*\}", "...", text) if f else text)
-             for call, f, _, text in _TITLE_CALL.findall(code)]
+             for call, f, _, text in _TITLE_CALL.findall(code) + _TITLE_KEYWORD.findall(code)]
     sup = [text for call, text in found if call == "suptitle"]
     return "; ".join(sup or [text for _, text in found])
 
