@@ -146,6 +146,25 @@ class Recipe:
         return TrainConfig(seed=self.seed, **self.train)
 
 
+
+def _icl_recipe(name: str, description: str, *, hidden_size: int, intermediate_size: int,
+                num_hidden_layers: int, steps: int) -> Recipe:
+    """The chapter 4 models differ only in size and steps: same task family, tokenizer and schedule."""
+    return Recipe(
+        name=name,
+        description=description,
+        vocab_size=452,
+        model=dict(hidden_size=hidden_size, intermediate_size=intermediate_size, num_hidden_layers=num_hidden_layers,
+                   num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256, attention_dropout=0.0),
+        train=dict(steps=steps, batch_size=64, seq_len=256, lr=3e-3, min_lr_ratio=0.3, warmup_steps=100,
+                   eval_every=100, eval_batches=1),
+        seed=0,
+        corpus="icl",
+        architecture="llama",
+        extra=dict(n_items=9, rules=["sentiment"], repeat=0.5, instruction_fraction=0.25,
+                   tokenizer_episodes=2000, val_episodes=256),
+    )
+
 RECIPES: dict[str, Recipe] = {
     "stories-1m": Recipe(
         name="stories-1m",
@@ -198,41 +217,19 @@ RECIPES: dict[str, Recipe] = {
         family="encoder-decoder",
         objective="span-corruption",
     ),
-    "icl-small": Recipe(
-        name="icl-small",
-        description=(
-            "A Llama-architecture decoder (rotary positions) of about 0.1 million parameters trained on the "
-            "in-context task family of chapter 4 (llmlab.data.icl_episode): short reviews labelled by sentiment "
-            "with two label words drawn afresh for every episode, loss on the label words only. Learns which "
-            "word means what from the examples in its prompt."
-        ),
-        vocab_size=452,
-        model=dict(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=4,
-                   num_key_value_heads=4, max_position_embeddings=256, attention_dropout=0.0),
-        train=dict(steps=1500, batch_size=64, seq_len=256, lr=3e-3, min_lr_ratio=0.3, warmup_steps=100,
-                   eval_every=100, eval_batches=1),
-        seed=0,
-        corpus="icl",
-        architecture="llama",
-        extra=dict(n_items=9, rules=["sentiment"], repeat=0.5, instruction_fraction=0.25,
-                   tokenizer_episodes=2000, val_episodes=256),
+    "icl-small": _icl_recipe(
+        "icl-small",
+        "A Llama-architecture decoder (rotary positions) of about 0.1 million parameters trained on the "
+        "in-context task family of chapter 4 (llmlab.data.icl_episode): short reviews labelled by sentiment "
+        "with two label words drawn afresh for every episode, loss on the label words only. Learns which "
+        "word means what from the examples in its prompt.",
+        hidden_size=64, intermediate_size=176, num_hidden_layers=2, steps=1500,
     ),
-    "icl-large": Recipe(
-        name="icl-large",
-        description=(
-            "A Llama-architecture decoder of about 0.4 million parameters trained like icl-small (1200 steps instead of 1500) on the "
-            "in-context task family of chapter 4; the larger of the two sizes the chapter compares."
-        ),
-        vocab_size=452,
-        model=dict(hidden_size=96, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
-                   num_key_value_heads=4, max_position_embeddings=256, attention_dropout=0.0),
-        train=dict(steps=1200, batch_size=64, seq_len=256, lr=3e-3, min_lr_ratio=0.3, warmup_steps=100,
-                   eval_every=100, eval_batches=1),
-        seed=0,
-        corpus="icl",
-        architecture="llama",
-        extra=dict(n_items=9, rules=["sentiment"], repeat=0.5, instruction_fraction=0.25,
-                   tokenizer_episodes=2000, val_episodes=256),
+    "icl-large": _icl_recipe(
+        "icl-large",
+        "A Llama-architecture decoder of about 0.4 million parameters trained like icl-small (1200 steps instead of 1500) on the "
+        "in-context task family of chapter 4; the larger of the two sizes the chapter compares.",
+        hidden_size=96, intermediate_size=256, num_hidden_layers=3, steps=1200,
     ),
 }
 
