@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from . import zoo
 from .train import TrainConfig, TrainLog, causal_lm_loss, check_corpus, evaluate, random_batch, train_loop
 
 DOMAINS = ("legal", "medical", "financial")
@@ -278,12 +279,7 @@ def mix_documents(domain_docs: list[str], general_docs: list[str], domain_fracti
 
 def encode_documents(tokenizer, docs: list[str]) -> torch.Tensor:
     """One 1-D stream of token ids: each document followed by end-of-text (refuses an empty corpus)."""
-    check_corpus(docs, "documents")
-    ids: list[int] = []
-    for chunk in tokenizer(docs, add_special_tokens=False)["input_ids"]:
-        ids.extend(chunk)
-        ids.append(tokenizer.eos_token_id)
-    return torch.tensor(ids, dtype=torch.long)
+    return zoo.encode_stories(tokenizer, docs, what="documents")
 
 
 def token_share(tokenizer, domain_docs: list[str], general_docs: list[str]) -> float:
@@ -381,7 +377,7 @@ def run_recipe(out_dir: str | Path | None = None, model_name: str = "stories-1m"
     """
     import csv
 
-    from . import data, zoo
+    from . import data
     from .device import seed_everything
 
     out = Path(out_dir) if out_dir is not None else Path(__file__).parent / "results"

@@ -272,11 +272,14 @@ def train_tokenizer(texts: list[str], vocab_size: int, pad_token: str = EOS, mas
                                    model_max_length=10**6, **named)
 
 
-def encode_stories(tokenizer, stories: list[str]) -> torch.Tensor:
-    """One long 1-D stream of token ids: each story followed by the end-of-text token."""
+def encode_stories(tokenizer, stories: list[str], what: str = "stories") -> torch.Tensor:
+    """One long 1-D stream of token ids: each story (or document) followed by the end-of-text token.
+
+    ``what`` names the texts in the error raised for an empty or non-text list.
+    """
     from .train import check_corpus
 
-    check_corpus(stories, "stories")
+    check_corpus(stories, what)
     eos = tokenizer.eos_token_id
     ids: list[int] = []
     for chunk in tokenizer(stories, add_special_tokens=False)["input_ids"]:
