@@ -14,7 +14,10 @@ One module per idea; each chapter of the book imports what it explains:
 - ``attention`` attention, masks and positions from scratch; attention maps (chapter 2)
 - ``objectives`` masked LM, causal LM and span-corruption training pairs (chapter 2)
 - ``quality``   quality filtering and deduplication of a corpus (chapter 3)
-- ``quant``     number formats and INT8 quantization (chapter 6)
+- ``quant``     number formats, INT8 and 4-bit group-wise quantization, torchao (chapter 6)
+- ``gguf_blocks`` the real model's GGUF file read and its Q4_1/Q8_0 blocks decoded (chapter 6)
+- ``quant_real`` schemes, outliers and INT8 activations measured on the real model (chapter 6)
+- ``train_memory`` a real training step's measured peak next to the calculator (chapter 6)
 - ``memory``    the training-memory calculator and its measurements (chapters 6, 7)
 - ``icl``       zero-, one- and few-shot prompts; accuracy against shots (chapter 4)
 - ``distributed`` real DDP, ZeRO and FSDP runs measured per rank; the sharding explorer (chapter 7)
@@ -27,3 +30,7 @@ One module per idea; each chapter of the book imports what it explains:
 """
 
 __version__ = "0.1.0"
+
+from .compat import quiet_torchao_import as _quiet_torchao_import
+
+_quiet_torchao_import()

@@ -1,6 +1,8 @@
 """One rank of a run of :mod:`llmlab.distributed` (chapter 7). Not for direct use.
 
-Started by :func:`llmlab.distributed.run` as ``python -m llmlab._dist_worker SPEC.json RANK``:
+Started by :func:`llmlab.distributed.run` as ``python -m llmlab._dist_worker SPEC.json RANK``, or by
+torchrun as ``torchrun --standalone --nproc-per-node=N -m llmlab._dist_worker SPEC.json`` (the rank
+and the rendezvous then come from torchrun's environment: ``RANK``, ``MASTER_ADDR``, ``MASTER_PORT``):
 joins the process group, trains the same small GPT-2 under each requested strategy on the
 same data, measures what this rank holds and sends, and writes ``rank<RANK>.json`` next to
 the spec (or ``rank<RANK>.error`` with the traceback when it fails).
@@ -21,65 +23,14 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
-# --------------------------------------------------------------------------- the model
+from llmlab import peak
 
-
-class Block(nn.Module):
-    """One GPT-2 block: pre-norm attention and MLP (GELU, tanh approximation) with residuals."""
-
-    def __init__(self, d: int, n_head: int, d_ff: int, eps: float) -> None:
-        super().__init__()
-        self.n_head = n_head
-        self.ln_1 = nn.LayerNorm(d, eps=eps)
-        self.qkv = nn.Linear(d, 3 * d)
-        self.proj = nn.Linear(d, d)
-        self.ln_2 = nn.LayerNorm(d, eps=eps)
-        self.fc = nn.Linear(d, d_ff)
-        self.fc_out = nn.Linear(d_ff, d)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
-        q, k, v = self.qkv(self.ln_1(x)).split(C, dim=-1)  # (B, T, C) each
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, h, T, C/h)
-        x = x + self.proj(a.transpose(1, 2).reshape(B, T, C))
-        return x + self.fc_out(F.gelu(self.fc(self.ln_2(x)), approximate="tanh"))
-
-
-class TinyGPT2(nn.Module):
-    """GPT-2 in plain torch (tied input and output embeddings), the layout of Hugging Face's
-    ``GPT2LMHeadModel`` with ``nn.Linear`` in place of its transposed ``Conv1D``. Workers
-    build it instead of importing transformers, which takes seconds per process."""
-
-    def __init__(self, vocab_size: int, n_positions: int, n_embd: int, n_layer: int, n_head: int,
-                 n_inner: int | None = None, layer_norm_epsilon: float = 1e-5) -> None:
-        super().__init__()
-        self.wte = nn.Embedding(vocab_size, n_embd)
-        self.wpe = nn.Embedding(n_positions, n_embd)
-        self.h = nn.ModuleList(Block(n_embd, n_head, n_inner or 4 * n_embd, layer_norm_epsilon)
-                               for _ in range(n_layer))
-        self.ln_f = nn.LayerNorm(n_embd, eps=layer_norm_epsilon)
-        for m in self.modules():  # GPT-2's initialisation
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, std=0.02)
-            if isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
-
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """Logits (B, T, V) for token ids ``idx`` (B, T)."""
-        pos = torch.arange(idx.size(1), device=idx.device)
-        x = self.wte(idx) + self.wpe(pos)
-        for block in self.h:
-            x = block(x)
-        return F.linear(self.ln_f(x), self.wte.weight)  # tied output layer
-
-
-def lm_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy (nats) of a (B, T+1) batch."""
-    logits = model(batch[:, :-1])
-    return F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
-
+# the models live in their own modules; imported here for the strategies (and older imports)
+from llmlab.tinygpt2 import TinyGPT2  # noqa: F401
+from llmlab.tinygpt2 import lm_loss as gpt2_loss
+from llmlab.tinyllama import TinyLlama, TinyLlamaConfig, lm_loss
 
 # --------------------------------------------------------------------------- counting collectives
 
@@ -184,8 +135,14 @@ def _wrap(model: nn.Module, strategy: str, spec: dict, device: torch.device):
     return model, torch.optim.Adam(model.parameters(), lr=lr)
 
 
+def _peak_dict(result) -> dict:
+    return {"peak_bytes": result.peak_bytes, "baseline_bytes": result.baseline_bytes, "method": result.method,
+            "at_peak": result.at_peak, "note": result.note}
+
+
 def run_strategy(strategy: str, spec: dict, data: torch.Tensor, device: torch.device, counter: CommCounter) -> dict:
     rank, world = dist.get_rank(), dist.get_world_size()
+    profiled_step_s = 0.0
     torch.manual_seed(spec["seed"])  # same initial weights on every rank and for every strategy
     model = TinyGPT2(**spec["model"]).to(device)
     model, opt = _wrap(model, strategy, spec, device)
@@ -203,23 +160,47 @@ def run_strategy(strategy: str, spec: dict, data: torch.Tensor, device: torch.de
         torch.cuda.reset_peak_memory_stats(device)
     grad_bytes = 0
     grads_step0 = None
+    measured_step = spec["steps"] - 1  # the last step: Adam's states exist, as in every later step
+    peak_result = None
     for step in range(spec["steps"]):
         batch = data[step % data.size(0), rank * b:(rank + 1) * b].to(device)
         dist.barrier()
         t0 = time.perf_counter()
-        counter.active = True
-        loss = lm_loss(model, batch)
-        loss.backward()
-        counter.active = False
-        grad_bytes = sum(_nbytes(p.grad) for p in model.parameters() if p.grad is not None)
+
+        def forward_backward_step():
+            counter.active = True
+            loss = gpt2_loss(model, batch)
+            loss.backward()
+            counter.active = False
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            counter.active = True
+            opt.step()
+            counter.active = False
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            return loss, grads
+
+        if step == measured_step:
+            # what this rank holds as the step starts: its parameters (shards), Adam's states and, under
+            # DDP, the gradient buckets, which DDP keeps from step to step (``set_to_none`` only drops
+            # the views into them); FSDP frees its gradients
+            opt_big, opt_small = _optimizer_bytes(opt)
+            resident = sum(_nbytes(p) for p in model.parameters()) + opt_big + opt_small
+            if strategy in ("ddp", "zero1"):
+                resident += sum(_nbytes(p) for p in model.parameters())
+            peak_result = peak.measure(forward_backward_step, device=device)
+            loss, grads = peak_result.result
+        else:
+            loss, grads = forward_backward_step()
+        elapsed = time.perf_counter() - t0
+        if step != measured_step or spec["steps"] == 1:
+            times.append(elapsed)  # the profiled step is slower: its time is kept apart
+        else:
+            profiled_step_s = elapsed
+        grad_bytes = sum(_nbytes(g) for g in grads)
         if step == 0 and spec["check_grads"] and strategy == "ddp":
             grads_step0 = [p.grad.detach().clone() for p in inner.parameters()]
-        counter.active = True
-        opt.step()
-        counter.active = False
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
+        del grads
         if step < spec["steps"] - 1:
             opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
@@ -232,6 +213,8 @@ def run_strategy(strategy: str, spec: dict, data: torch.Tensor, device: torch.de
         "grads": grad_bytes, "optimizer": opt_bytes, "optimizer_scalars": opt_scalars,
         "losses": losses, "step_times": times, "comm": comm[-1],
         "peak_cuda_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
+        "peak": dict(_peak_dict(peak_result), resident_at_entry=resident),
+        "profiled_step_s": profiled_step_s if spec["steps"] > 1 else times[-1],
     }
     if strategy == "ddp":
         # replicas identical after the steps: compare every rank's flat parameters with rank 0's
@@ -256,7 +239,7 @@ def _single_process_reference(spec: dict, data: torch.Tensor, ddp_grads: list[to
     opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
     losses, max_diff, max_grad = [], 0.0, 0.0
     for step in range(spec["steps"]):
-        loss = lm_loss(model, data[step % data.size(0)].to(device))
+        loss = gpt2_loss(model, data[step % data.size(0)].to(device))
         loss.backward()
         if step == 0:
             for p, g in zip(model.parameters(), ddp_grads):
@@ -268,12 +251,260 @@ def _single_process_reference(spec: dict, data: torch.Tensor, ddp_grads: list[to
     return {"single_process_losses": losses, "grad_max_abs_diff": max_diff, "grad_max_abs": max_grad}
 
 
+# --------------------------------------------------------------------------- tensor and pipeline parallelism
+
+
+_FUNCTIONAL_COLLECTIVES = ("all_reduce", "all_gather_into_tensor", "reduce_scatter_tensor", "all_to_all_single",
+                           "broadcast")
+
+
+class FunctionalCommCounter(TorchDispatchMode):
+    """Counts the collectives DTensor issues (``_c10d_functional`` ops, which bypass the Python
+    ``dist.all_reduce``), forward and backward: per kind, calls and bytes of the input tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes: dict[str, int] = defaultdict(int)
+        self.calls: dict[str, int] = defaultdict(int)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.namespace == "_c10d_functional" and func.overloadpacket.__name__ in _FUNCTIONAL_COLLECTIVES:
+            t = args[0]
+            key = f"{func.overloadpacket.__name__}@{dist.get_world_size()}"
+            self.bytes[key] += t.numel() * t.element_size()
+            self.calls[key] += 1
+        return func(*args, **(kwargs or {}))
+
+    def take(self) -> dict:
+        out = {"bytes": dict(self.bytes), "calls": dict(self.calls)}
+        self.bytes.clear()
+        self.calls.clear()
+        return out
+
+
+# Megatron-LM's split of a Llama block (Shoeybi et al. 2019): the matrices that read the block's input
+# are cut by output columns (each rank computes some heads, some MLP units), the matrices that write
+# back are cut by input rows, and one all-reduce sums their partial outputs
+TP_PLAN = {"self_attn.q_proj": "colwise", "self_attn.k_proj": "colwise", "self_attn.v_proj": "colwise",
+           "self_attn.o_proj": "rowwise", "mlp.gate_proj": "colwise", "mlp.up_proj": "colwise",
+           "mlp.down_proj": "rowwise"}
+
+
+def tensor_parallel(model: TinyLlama, world: int, mesh_device: str) -> TinyLlama:
+    """Shard every block of ``model`` over ``world`` ranks by :data:`TP_PLAN`; embeddings, norms and the
+    head stay replicated (every rank computes them on the same batch)."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+    mesh = init_device_mesh(mesh_device, (world,), mesh_dim_names=("tp",))
+    styles = {"colwise": ColwiseParallel, "rowwise": RowwiseParallel}
+    for block in model.layers.values():
+        parallelize_module(block, mesh, {name: styles[kind]() for name, kind in TP_PLAN.items()})
+        block.self_attn.n_heads //= world      # each rank now computes H / world query heads
+        block.self_attn.n_kv_heads //= world   # and KV / world key-value heads
+    return model
+
+
+def _full(t: torch.Tensor) -> torch.Tensor:
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
+
+
+def _count_p2p(counter: CommCounter):
+    """Count the bytes the pipeline schedules send (their sends go through ``schedules._batch_p2p``)."""
+    from torch.distributed.pipelining import schedules
+
+    original = schedules._batch_p2p
+
+    def counted(p2p_ops, desc=None):
+        if counter.active:
+            for op in p2p_ops:
+                if getattr(op.op, "__name__", "") == "isend":
+                    counter.bytes[f"send@{dist.get_world_size()}"] += op.tensor.numel() * op.tensor.element_size()
+                    counter.calls[f"send@{dist.get_world_size()}"] += 1
+        return original(p2p_ops, desc)
+
+    schedules._batch_p2p = counted
+    return original
+
+
+def _pipeline(model: TinyLlama, spec: dict, device: torch.device, n_micro: int, schedule_name: str):
+    """This rank's stage of ``model`` (an equal share of the blocks) and its schedule."""
+    from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    n = model.config.num_hidden_layers
+    model.keep(rank * n // world, (rank + 1) * n // world)
+    stage = PipelineStage(model, rank, world, device)
+    busy: list[tuple[float, float]] = []
+    for name in ("forward_one_chunk", "backward_one_chunk"):  # time spent computing, for the idle fraction
+        original = getattr(stage, name)
+
+        def timed(*args, _original=original, **kwargs):
+            t0 = time.perf_counter()
+            out = _original(*args, **kwargs)
+            busy.append((t0, time.perf_counter()))
+            return out
+
+        setattr(stage, name, timed)
+
+    def loss_fn(logits, target):  # mean over the micro-batch; the schedule divides gradients by n_micro
+        return F.cross_entropy(logits.flatten(0, 1), target.flatten())
+
+    kind = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}[schedule_name]
+    return model, kind(stage, n_microbatches=n_micro, loss_fn=loss_fn), busy
+
+
+def _pipeline_step(schedule, batch: torch.Tensor) -> float | None:
+    """One pipelined forward and backward of ``batch`` (B, T+1); the mean loss on the last rank, else None."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    losses: list[torch.Tensor] = []
+    if rank == 0 and world > 1:
+        schedule.step(batch[:, :-1])
+    elif rank == world - 1:
+        schedule.step(*(() if world > 1 else (batch[:, :-1],)), target=batch[:, 1:], losses=losses)
+    else:
+        schedule.step()
+    return sum(float(v) for v in losses) / len(losses) if losses else None
+
+
+def measure_bubble(spec: dict, device: torch.device) -> list[dict]:
+    """Idle fraction of this rank per schedule and micro-batch count, micro-batches of ``batch_size``
+    sequences (forward and backward only, no optimizer): 1 - (time in forward and backward) / step time."""
+    rows = []
+    g = torch.Generator().manual_seed(spec["seed"] + 1)
+    for schedule_name in spec["bubble_schedules"]:
+        for m in spec["bubble_microbatches"]:
+            if schedule_name == "1f1b" and m < dist.get_world_size():
+                continue  # 1F1B needs at least one micro-batch per stage
+            torch.manual_seed(spec["seed"])
+            model, schedule, busy = _pipeline(TinyLlama(TinyLlamaConfig(**spec["llama"])).to(device), spec,
+                                              device, m, schedule_name)
+            batch = torch.randint(0, spec["llama"]["vocab_size"], (m * spec["batch_size"], spec["seq_len"] + 1),
+                                  generator=g).to(device)
+            idle, times = [], []
+            for repeat in range(spec["bubble_repeats"] + 1):  # the first is a warm-up
+                busy.clear()
+                dist.barrier()
+                t0 = time.perf_counter()
+                _pipeline_step(schedule, batch)
+                elapsed = time.perf_counter() - t0
+                model.zero_grad(set_to_none=True)
+                if repeat:
+                    idle.append(1 - sum(b - a for a, b in busy) / elapsed)
+                    times.append(elapsed)
+            rows.append({"schedule": schedule_name, "microbatches": m, "idle": sorted(idle)[len(idle) // 2],
+                         "step_s": sorted(times)[len(times) // 2]})
+    return rows
+
+
+def run_model_parallel(strategy: str, spec: dict, device: torch.device, counter: CommCounter) -> dict:
+    """``tp`` or ``pp`` on the Llama: every rank sees the whole global batch (TP) or its stage of it
+    (PP); losses and step-0 gradients are compared with one process training the whole model."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    cfg = TinyLlamaConfig(**spec["llama"])
+    g = torch.Generator().manual_seed(spec["seed"])
+    data = torch.randint(0, cfg.vocab_size, (spec["n_batches"], spec["batch_size"] * world, spec["seq_len"] + 1),
+                         generator=g)
+    # the single-process reference, on every rank (the model is small): losses and step-0 gradients
+    torch.manual_seed(spec["seed"])
+    ref = TinyLlama(cfg).to(device)
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=spec["lr"])
+    ref_losses, ref_grads = [], {}
+    for step in range(spec["steps"]):
+        loss = lm_loss(ref, data[step % data.size(0)].to(device))
+        loss.backward()
+        if step == 0:
+            ref_grads = {n: p.grad.detach().clone() for n, p in ref.named_parameters()}
+        ref_opt.step()
+        ref_opt.zero_grad(set_to_none=True)
+        ref_losses.append(loss.item())
+    del ref, ref_opt
+
+    torch.manual_seed(spec["seed"])  # the same initial weights as the reference
+    model = TinyLlama(cfg).to(device)
+    busy: list = []
+    if strategy == "tp":
+        model = tensor_parallel(model, world, "cuda" if device.type == "cuda" else "cpu")
+    else:
+        model, schedule, busy = _pipeline(model, spec, device, spec["microbatches"], spec["pp_schedule"])
+        original_p2p = _count_p2p(counter)
+    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    losses, times, comm, idle = [], [], [], []
+    grad_diff = grad_max = 0.0
+    peak_result, resident, profiled_step_s = None, 0, 0.0
+    for step in range(spec["steps"]):
+        batch = data[step % data.size(0)].to(device)
+        busy.clear()
+        dist.barrier()
+        t0 = time.perf_counter()
+
+        def one_step():
+            if strategy == "tp":
+                with FunctionalCommCounter() as functional:
+                    loss = lm_loss(model, batch)
+                    loss.backward()
+                    opt.step()
+                return loss.item(), functional.take()
+            counter.active = True
+            loss = _pipeline_step(schedule, batch)
+            counter.active = False
+            opt.step()
+            return loss, counter.take()
+
+        if step == spec["steps"] - 1:
+            opt_big, opt_small = _optimizer_bytes(opt)
+            resident = sum(_nbytes(p) for p in model.parameters()) + opt_big + opt_small
+            peak_result = peak.measure(one_step, device=device)
+            loss, step_comm = peak_result.result
+            profiled_step_s = time.perf_counter() - t0
+        else:
+            loss, step_comm = one_step()
+            times.append(time.perf_counter() - t0)
+            if busy:
+                idle.append(1 - sum(b - a for a, b in busy) / times[-1])
+        if step == 0:
+            for n, p in model.named_parameters():
+                full = _full(p.grad)
+                grad_diff = max(grad_diff, (full - ref_grads[n]).abs().max().item())
+                grad_max = max(grad_max, ref_grads[n].abs().max().item())
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss)
+        comm.append(step_comm)
+    if strategy == "pp":
+        from torch.distributed.pipelining import schedules
+        schedules._batch_p2p = original_p2p
+    params = sum(_nbytes(p) for p in model.parameters())
+    opt_bytes, opt_scalars = _optimizer_bytes(opt)
+    out = {"strategy": strategy, "rank": rank, "world_size": world, "params": params, "params_at_rest": params,
+           "grads": params, "optimizer": opt_bytes, "optimizer_scalars": opt_scalars,
+           # pipeline: only the last rank computes the loss; the others report the reference's
+           "losses": [v if v is not None else float("nan") for v in losses], "step_times": times or [profiled_step_s],
+           "comm": comm[-1], "peak_cuda_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
+           "peak": dict(_peak_dict(peak_result), resident_at_entry=resident), "profiled_step_s": profiled_step_s,
+           "single_process_losses": ref_losses, "grad_max_abs_diff": grad_diff, "grad_max_abs": grad_max,
+           "param_names": [n for n, _ in model.named_parameters()]}
+    if strategy == "pp":
+        out["idle"] = idle
+        if spec["bubble_microbatches"]:
+            out["bubble"] = measure_bubble(spec, device)
+    del model, opt
+    gc.collect()
+    return out
+
+
 # --------------------------------------------------------------------------- entry point
 
 
-def main(spec_path: str, rank: int) -> None:
+def main(spec_path: str, rank: int | None = None) -> None:
     with open(spec_path) as f:
         spec = json.load(f)
+    if rank is None:  # under torchrun
+        rank, init_method = int(os.environ["RANK"]), "env://"
+        if int(os.environ["WORLD_SIZE"]) != spec["world_size"]:
+            raise RuntimeError(f"torchrun started {os.environ['WORLD_SIZE']} processes for a spec written for "
+                               f"world_size {spec['world_size']}")
+    else:
+        init_method = f"tcp://127.0.0.1:{spec['port']}"
     torch.set_num_threads(1)
     world = spec["world_size"]
     if spec["backend"] == "nccl":
@@ -281,7 +512,7 @@ def main(spec_path: str, rank: int) -> None:
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
-    dist.init_process_group(spec["backend"], init_method=f"tcp://127.0.0.1:{spec['port']}", rank=rank,
+    dist.init_process_group(spec["backend"], init_method=init_method, rank=rank,
                             world_size=world, timeout=timedelta(seconds=spec["collective_timeout_s"]),
                             **({"device_id": device} if device.type == "cuda" else {}))
     try:
@@ -292,7 +523,8 @@ def main(spec_path: str, rank: int) -> None:
         data = torch.randint(0, spec["model"]["vocab_size"],
                              (spec["n_batches"], spec["batch_size"] * world, spec["seq_len"] + 1), generator=g)
         counter = CommCounter()
-        results = [run_strategy(s, spec, data, device, counter) for s in spec["strategies"]]
+        results = [run_model_parallel(s, spec, device, counter) if s in ("tp", "pp")
+                   else run_strategy(s, spec, data, device, counter) for s in spec["strategies"]]
         dist.barrier()
         out_dir = os.path.dirname(spec_path)
         with open(os.path.join(out_dir, f"rank{rank}.json.tmp"), "w") as f:
@@ -303,9 +535,11 @@ def main(spec_path: str, rank: int) -> None:
 
 
 if __name__ == "__main__":
-    _spec, _rank = sys.argv[1], int(sys.argv[2])
+    _spec = sys.argv[1]
+    _given = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    _rank = _given if _given is not None else int(os.environ.get("RANK", "0"))
     try:
-        main(_spec, _rank)
+        main(_spec, _given)
     except BaseException:
         with open(os.path.join(os.path.dirname(_spec), f"rank{_rank}.error"), "w") as _f:
             _f.write(traceback.format_exc())

@@ -13,8 +13,12 @@ The second half reads real models: :func:`attention_maps` returns the attention
 weights of every layer and head of a Hugging Face model (loaded with
 ``attn_implementation="eager"``: the default ``"sdpa"`` computes attention
 without forming the weights and returns none), :func:`contextual_vector` the
-hidden state of one word in one sentence, and :func:`gpt2_forward` re-runs a
-whole GPT-2 model with this module's pieces, from token ids to logits.
+hidden state of one word in one sentence, :func:`head_scores` measures how much
+each head attends to the previous token or to the first one (an attention sink),
+:func:`next_token_probabilities` reads a decoder's prediction, and
+:func:`gpt2_forward` re-runs a whole GPT-2 model with this module's pieces, from
+token ids to logits. The Llama block (RMSNorm, rotary positions, SwiGLU,
+grouped-query attention) is in :mod:`llmlab.llama`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from llmlab import _checks
+
 
 # --------------------------------------------------------------------------- masks
 def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
@@ -34,7 +40,8 @@ def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str | N
     positions, the lower-right alignment that PyTorch's ``is_causal`` uses only
     for T_q == T_k.
     """
-    t_k = t_q if t_k is None else t_k
+    t_q = _checks.positive_int("t_q", t_q)
+    t_k = t_q if t_k is None else _checks.positive_int("t_k", t_k)
     if t_q <= 0 or t_k < t_q:
         raise ValueError(f"need 0 < t_q <= t_k, got t_q={t_q}, t_k={t_k}")
     return torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril(diagonal=t_k - t_q)
@@ -42,6 +49,7 @@ def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str | N
 
 def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """(B, 1, 1, T_k) boolean mask from a tokenizer's (B, T_k) ``attention_mask`` (1 = real token, 0 = padding)."""
+    attention_mask = _checks.bool_mask("attention_mask", attention_mask)
     if attention_mask.dim() != 2:
         raise ValueError(f"attention_mask must be (B, T), got shape {tuple(attention_mask.shape)}")
     return attention_mask.bool()[:, None, None, :]
@@ -60,9 +68,24 @@ def scaled_dot_product_attention(
 
     ``q`` is (..., T_q, D), ``k`` (..., T_k, D), ``v`` (..., T_k, D_v). ``mask`` is
     boolean (True = may attend) or additive floats, broadcastable to (..., T_q, T_k);
+    an integer mask of 0/1 (what a tokenizer returns) is read as boolean, so it masks;
     ``is_causal`` adds :func:`causal_mask`. A query that may attend to nothing gets
     zero weights and a zero output (PyTorch's fused kernels return NaN or zeros there).
     """
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        _checks.tensor(name, t)
+        if t.dim() < 2:
+            raise ValueError(f"{name} must have at least 2 dimensions (..., T, D), got shape {tuple(t.shape)}")
+    if mask is not None:
+        _checks.tensor("mask", mask)
+        if not mask.is_floating_point():
+            mask = _checks.bool_mask("mask", mask)       # integer 0/1 from a tokenizer: 1 = may attend
+        elif mask.numel() and bool(((mask == 0) | (mask == 1)).all()) and bool((mask == 1).any()):
+            raise ValueError("mask holds only 0.0 and 1.0: a float mask is added to the scores, so this "
+                             "would not mask anything; pass mask.bool() (True = may attend) or an additive "
+                             "mask of 0 and -inf")
+    if scale is not None:
+        scale = _checks.positive("scale", scale)
     if q.size(-1) != k.size(-1) or k.size(-2) != v.size(-2):
         raise ValueError(f"need q (..., T_q, D), k (..., T_k, D), v (..., T_k, D_v); got "
                          f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
@@ -73,7 +96,11 @@ def scaled_dot_product_attention(
         allowed = allowed & causal_mask(q.size(-2), k.size(-2), device=q.device)
     if mask is not None:
         if mask.dtype == torch.bool:
-            allowed = allowed & mask
+            try:
+                allowed = allowed & mask
+            except RuntimeError as err:
+                raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores "
+                                 f"{tuple(scores.shape)} (..., T_q, T_k)") from err
         else:
             scores = scores + mask
     scores = scores.masked_fill(~allowed, float("-inf"))
@@ -92,6 +119,8 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, bias: bool = True, causal: bool = False) -> None:
         super().__init__()
+        d_model = _checks.positive_int("d_model", d_model)
+        n_heads = _checks.positive_int("n_heads", n_heads)
         if d_model <= 0 or n_heads <= 0 or d_model % n_heads:
             raise ValueError(f"d_model must be a positive multiple of n_heads, got d_model={d_model}, n_heads={n_heads}")
         self.d_model, self.n_heads, self.causal = d_model, n_heads, causal
@@ -114,6 +143,11 @@ class MultiHeadAttention(nn.Module):
         ``need_weights=False`` calls PyTorch's fused kernel instead of the
         from-scratch function: the same result, faster, and no weights (None).
         """
+        _checks.tensor("x", x, dims=3)
+        if x.size(-1) != self.d_model:
+            raise ValueError(f"x must be (B, T, {self.d_model}) for this layer's width, got shape {tuple(x.shape)}")
+        if context is not None:
+            _checks.tensor("context", context, dims=3)
         context = x if context is None else context
         q, k, v = self._split(self.q_proj(x)), self._split(self.k_proj(context)), self._split(self.v_proj(context))
         mask = padding_mask(attention_mask) if attention_mask is not None else None
@@ -177,6 +211,8 @@ def sinusoidal_positional_encoding(n_positions: int, d_model: int) -> torch.Tens
     each pair of dimensions turns at its own frequency, from one turn per 2*pi
     positions down to one per 10000 * 2*pi.
     """
+    n_positions = _checks.positive_int("n_positions", n_positions)
+    d_model = _checks.positive_int("d_model", d_model)
     if n_positions <= 0 or d_model <= 0 or d_model % 2:
         raise ValueError(f"need n_positions > 0 and an even d_model > 0, got {n_positions} and {d_model}")
     position = torch.arange(n_positions, dtype=torch.float64)[:, None]          # (T, 1)
@@ -197,6 +233,12 @@ def gpt2_forward(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
     a final LayerNorm; logits against the (tied) embedding table. Softmax over the
     last dimension turns them into next-token probabilities.
     """
+    _checks.model("model", model)
+    if not hasattr(model, "transformer") or not hasattr(model.transformer, "wte"):
+        raise TypeError(f"model must be a Hugging Face GPT-2 model (GPT2LMHeadModel), got {type(model).__name__}")
+    _checks.token_ids("input_ids", input_ids, model.config.vocab_size)
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be (B, T), got shape {tuple(input_ids.shape)}")
     gpt = model.transformer
     t = input_ids.size(1)
     if t > model.config.n_positions:
@@ -222,6 +264,9 @@ def attention_maps(model: nn.Module, tokenizer, text: str) -> tuple[torch.Tensor
     for example ``zoo.load("minilm", attn_implementation="eager")``: the default
     ``"sdpa"`` never forms the weights and returns none.
     """
+    _checks.model("model", model)
+    _checks.tokenizer("tokenizer", tokenizer)
+    _checks.string("text", text, allow_empty=False)
     batch = tokenizer(text, return_tensors="pt").to(model.device)
     if model.config.is_encoder_decoder:
         out = model.get_encoder()(**batch, output_attentions=True)
@@ -246,6 +291,12 @@ def contextual_vector(model: nn.Module, tokenizer, text: str, word: str, layer: 
     """
     import re
 
+    _checks.model("model", model)
+    _checks.tokenizer("tokenizer", tokenizer)
+    _checks.string("text", text, allow_empty=False)
+    _checks.string("word", word, allow_empty=False)
+    if layer is not None:
+        _checks.integer("layer", layer)
     match = re.search(rf"\b{re.escape(word)}\b", text, flags=re.IGNORECASE)
     if match is None:
         raise ValueError(f"{word!r} does not occur as a word in {text!r}")
@@ -255,12 +306,24 @@ def contextual_vector(model: nn.Module, tokenizer, text: str, word: str, layer: 
     out = model(**batch.to(model.device), output_hidden_states=True)
     states = out.encoder_hidden_states if getattr(out, "encoder_hidden_states", None) else out.hidden_states
     vectors = torch.stack([h[0, inside.to(model.device)].mean(0) for h in states]).float().cpu()  # (L + 1, C)
+    if layer is not None and not -vectors.size(0) <= layer < vectors.size(0):
+        raise ValueError(f"layer must be in [{-vectors.size(0)}, {vectors.size(0) - 1}] "
+                         f"(0 = the embeddings), got {layer}")
     return vectors if layer is None else vectors[layer]
 
 
-def plot_attention(ax, weights: torch.Tensor, tokens: list[str], title: str = "", labels: bool = True) -> None:
-    """Draw one (T, T) attention map: row = the query token, column = the key it attends to (0 to 1)."""
-    ax.imshow(weights.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
+def plot_attention(ax, weights: torch.Tensor, tokens: list[str], title: str = "", labels: bool = True,
+                   axis_labels: bool = False):
+    """Draw one (T, T) attention map: row = the query token, column = the key it attends to (0 to 1).
+
+    Returns the image, for a colour bar: ``fig.colorbar(image, ax=axes)``.
+    ``axis_labels=True`` names the axes (query token, key token).
+    """
+    _checks.tensor("weights", weights, dims=2)
+    tokens = _checks.strings("tokens", tokens, allow_empty=True)
+    if labels and len(tokens) != weights.size(-1):
+        raise ValueError(f"tokens must have one name per column of weights ({weights.size(-1)}), got {len(tokens)}")
+    image = ax.imshow(weights.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
     ax.grid(False)
     if labels:
         ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
@@ -268,5 +331,50 @@ def plot_attention(ax, weights: torch.Tensor, tokens: list[str], title: str = ""
     else:
         ax.set_xticks([])
         ax.set_yticks([])
+    if axis_labels:
+        ax.set_xlabel("key token (attended to)", fontsize=8)
+        ax.set_ylabel("query token (attending)", fontsize=8)
     if title:
         ax.set_title(title, fontsize=8)
+    return image
+
+
+def head_scores(weights: torch.Tensor, first_query: int = 1) -> dict[str, torch.Tensor]:
+    """How strongly each head does two common things: ``{"previous token": (L, H), "first token": (L, H)}``.
+
+    ``weights`` are maps (L, H, T, T) from :func:`attention_maps`. "previous token"
+    is the mean weight a query puts on the token just before it (a *previous-token
+    head*); "first token" the mean weight on position 0 (in decoders an *attention
+    sink*, Xiao et al. 2023). Both are averaged over the queries from
+    ``first_query`` on (query 0 of a causal model can only attend to itself) and lie
+    in [0, 1].
+    """
+    _checks.tensor("weights", weights)
+    if weights.dim() < 2 or weights.size(-1) != weights.size(-2):
+        raise ValueError(f"weights must be attention maps (..., T, T), got shape {tuple(weights.shape)}")
+    first_query = _checks.integer("first_query", first_query)
+    t = weights.size(-1)
+    if not 1 <= first_query < t:
+        raise ValueError(f"first_query must be in [1, {t - 1}] for {t} tokens, got {first_query}")
+    queries = torch.arange(first_query, t)
+    return {"previous token": weights[..., queries, queries - 1].mean(-1),
+            "first token": weights[..., queries, 0].mean(-1)}
+
+
+def strongest_head(score: torch.Tensor) -> tuple[int, int]:
+    """(layer, head), counted from 0, of the largest entry of an (L, H) score from :func:`head_scores`."""
+    _checks.tensor("score", score, dims=2)
+    if not score.numel():
+        raise ValueError("score must be a non-empty (L, H) tensor, got an empty one")
+    layer, head = divmod(int(score.argmax()), score.size(1))
+    return layer, head
+
+
+@torch.no_grad()
+def next_token_probabilities(model: nn.Module, tokenizer, text: str) -> torch.Tensor:
+    """A causal LM's probabilities (V,) for the token after ``text`` (softmax of the last position's logits)."""
+    _checks.model("model", model)
+    _checks.tokenizer("tokenizer", tokenizer)
+    _checks.string("text", text, allow_empty=False)
+    ids = tokenizer(text, return_tensors="pt")["input_ids"].to(model.device)
+    return torch.softmax(model(input_ids=ids).logits[0, -1].float(), dim=-1).cpu()

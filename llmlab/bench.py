@@ -32,6 +32,8 @@ from pathlib import Path
 
 import torch
 
+from . import _checks
+
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
 ENVIRONMENT = ROOT / "_build" / ".doctrees" / "environment.pickle"
@@ -39,9 +41,9 @@ ENVIRONMENT = ROOT / "_build" / ".doctrees" / "environment.pickle"
 
 def matmul_flops(size: int = 1024, repeats: int = 10, tries: int = 5, device: str | torch.device = "cpu") -> float:
     """Measured FLOP/s of a (size x size) float32 matmul, best of ``tries`` timings of ``repeats`` products."""
-    if not isinstance(size, int) or size < 1 or repeats < 1 or tries < 1:
-        raise ValueError(f"size, repeats and tries must be positive ints, got {size}, {repeats}, {tries}")
-    device = torch.device(device)
+    for name, value in (("size", size), ("repeats", repeats), ("tries", tries)):
+        _checks.positive_int(name, value)
+    device = _checks.device("device", device)
     g = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(size, size, generator=g, device=device)
     b = torch.randn(size, size, generator=g, device=device)
@@ -89,7 +91,15 @@ def plain_loop(model: torch.nn.Module, train_ids: torch.Tensor, steps: int, batc
     Returns the last loss (nats per token). Same batches as :func:`llmlab.train.random_batch`
     would draw with ``seed``.
     """
-    device = torch.device(device)
+    _checks.model("model", model)
+    _checks.token_ids("train_ids", train_ids, None)
+    steps = _checks.positive_int("steps", steps)
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    seq_len = _checks.positive_int("seq_len", seq_len)
+    _checks.positive("lr", lr)
+    if train_ids.numel() < seq_len + 2:
+        raise ValueError(f"train_ids must hold at least seq_len + 2 = {seq_len + 2} tokens, got {train_ids.numel()}")
+    device = _checks.device("device", device)
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95))
     g = torch.Generator().manual_seed(seed)
@@ -117,6 +127,10 @@ def compare_loops(size: str = "s5", steps: int = 40, batch_size: int = 8, seq_le
     from . import scaling
     from .train import TrainConfig, train_causal_lm
 
+    _checks.string("size", size, allow_empty=False)
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len), ("rounds", rounds)):
+        _checks.positive_int(name, value)
+    device = _checks.device("device", device)
     if rounds < 1 or steps < 1:
         raise ValueError(f"rounds and steps must be >= 1, got {rounds} and {steps}")
     train_ids, val_ids = scaling.sweep_data()
@@ -143,8 +157,7 @@ def compare_loops(size: str = "s5", steps: int = 40, batch_size: int = 8, seq_le
 def mfu(n_params: int, tokens_per_second: float, peak_flops: float) -> float:
     """Model FLOP utilisation: ``6 * n_params * tokens_per_second / peak_flops`` (a fraction)."""
     for name, v in (("n_params", n_params), ("tokens_per_second", tokens_per_second), ("peak_flops", peak_flops)):
-        if not v > 0:
-            raise ValueError(f"{name} must be > 0, got {v}")
+        _checks.positive(name, v)
     return 6 * n_params * tokens_per_second / peak_flops
 
 
@@ -171,11 +184,18 @@ def chapter_times_from_build(environment: Path = ENVIRONMENT) -> dict[str, float
 def execute_chapters(names: list[str] | None = None, timeout: int = 600) -> dict[str, float]:
     """Execute chapter notebooks (all, or those whose file name contains one of ``names``) in memory; seconds each.
 
+    ``names`` is a list of name parts (``["01", "03"]``) or one str (``"01"``).
+
     The notebooks on disk are not changed.
     """
     import nbformat
     from nbclient import NotebookClient
 
+    if isinstance(names, str):
+        names = [names]                     # one name, not its characters
+    if names is not None:
+        names = _checks.strings("names", names)
+    timeout = _checks.positive_int("timeout", timeout)
     paths = sorted(CHAPTERS.glob("*.ipynb"))
     if names:
         paths = [p for p in paths if any(n in p.name for n in names)]
@@ -194,7 +214,13 @@ def execute_chapters(names: list[str] | None = None, timeout: int = 600) -> dict
 def run(size: str = "s5", steps: int = 40, rounds: int = 3, execute: list[str] | None = None,
         device: str | torch.device = "cpu") -> dict:
     """Everything :mod:`llmlab.bench` measures, as a dict (see the module docstring)."""
-    device = torch.device(device)
+    device = _checks.device("device", device)
+    for name, value in (("steps", steps), ("rounds", rounds)):
+        _checks.positive_int(name, value)
+    if isinstance(execute, str):
+        execute = [execute]
+    if execute is not None:
+        execute = _checks.strings("execute", execute, allow_empty=True)
     peak = matmul_flops(device=device)
     loops = compare_loops(size, steps=steps, rounds=rounds, device=device)
     result = {
@@ -216,6 +242,8 @@ def run(size: str = "s5", steps: int = 40, rounds: int = 3, execute: list[str] |
 
 def report(result: dict) -> str:
     """The printed form of :func:`run`'s result."""
+    if not isinstance(result, dict) or not {"model", "loops", "device"} <= set(result):
+        raise _checks.ArgumentTypeError(f"result must be the dict returned by bench.run(), got {type(result).__name__}")
     m = result["model"]
     lines = [f"device {result['device']}, {result['threads']} thread(s), load average {result['load_average']}",
              f"matmul throughput (float32): {result['matmul_flops'] / 1e9:.1f} GFLOP/s",

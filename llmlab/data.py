@@ -17,6 +17,8 @@ regenerates it and compares bytes.
 
 from __future__ import annotations
 
+from . import _checks
+
 import gzip
 import random
 from pathlib import Path
@@ -357,6 +359,7 @@ PLOTS = [_lost_and_found, _sharing, _new_thing, _rainy_day, _helping, _fear, _gi
 
 def generate_story(rng: random.Random) -> str:
     """Write one short story with ``rng``: an opening, perhaps a scene, and one of the plots."""
+    _checks.rng("rng", rng)
     hero = _Character(rng)
     friend = _Character(rng, avoid={hero.name})
     place, thing = rng.choice(PLACES), rng.choice(THINGS)
@@ -402,6 +405,8 @@ def load_corpus(split: str = "all") -> list[str]:
 
 def corpus_vocabulary(stories: list[str] | None = None) -> set[str]:
     """Lower-cased words (letters and apostrophes only) that occur in ``stories`` (default: the corpus)."""
+    if stories is not None:
+        _checks.strings("stories", stories, allow_empty=True)
     import re
 
     stories = load_corpus("all") if stories is None else stories
@@ -440,6 +445,7 @@ def icl_review(rng: random.Random) -> tuple[str, dict[str, int]]:
     Chapter 4. The three features are drawn independently with probability 1/2 each,
     so knowing the class under one rule says nothing about the class under another.
     """
+    _checks.rng("rng", rng)
     positive, food, very = rng.random() < 0.5, rng.random() < 0.5, rng.random() < 0.5
     opinion = rng.choice(ICL_POSITIVE if positive else ICL_NEGATIVE)
     subject = rng.choice(ICL_FOOD if food else ICL_MUSIC)
@@ -480,6 +486,7 @@ def icl_episode(rng: random.Random, n_items: int, rule: str | None = None,
     ``icl-*`` recipes train on; Chan et al. 2022 found such repeats help in-context
     learning appear). The default, 0, draws every review afresh.
     """
+    _checks.rng("rng", rng)
     if not 0.0 <= repeat < 1.0:
         raise ValueError(f"repeat must be a probability in [0, 1), got {repeat!r}")
     if not isinstance(n_items, int) or n_items < 1:

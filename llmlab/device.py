@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import _checks
+
 ENV_VAR = "LLMLAB_DEVICE"
 _ALLOWED = ("cpu", "cuda", "mps")
 
@@ -45,7 +47,7 @@ def _mps_available() -> bool:
 
 def supports_bf16(device: torch.device | str | None = None) -> bool:
     """True when bf16 autocast is supported and useful on ``device`` (CPU always supports it)."""
-    device = torch.device(device) if device is not None else best_device()
+    device = _checks.device("device", device) if device is not None else best_device()
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return device.type in ("cpu", "mps")
@@ -93,7 +95,7 @@ def _ram_total_bytes() -> int | None:
 
 def device_info(device: torch.device | str | None = None) -> DeviceInfo:
     """Describe ``device`` (default: :func:`best_device`) and the machine's memory in bytes."""
-    device = torch.device(device) if device is not None else best_device()
+    device = _checks.device("device", device) if device is not None else best_device()
     name, acc_mem = platform.processor() or platform.machine(), None
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
@@ -113,7 +115,7 @@ def device_info(device: torch.device | str | None = None) -> DeviceInfo:
 
 def memory_allocated(device: torch.device | str | None = None) -> int | None:
     """Bytes currently allocated by torch on an accelerator; None on the CPU (torch does not track it)."""
-    device = torch.device(device) if device is not None else best_device()
+    device = _checks.device("device", device) if device is not None else best_device()
     if device.type == "cuda":
         return torch.cuda.memory_allocated(device)
     if device.type == "mps":

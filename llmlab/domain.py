@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from . import zoo
+from . import _checks, zoo
 from .train import TrainConfig, TrainLog, causal_lm_loss, check_corpus, evaluate, random_batch, train_loop
 
 DOMAINS = ("legal", "medical", "financial")
@@ -203,6 +203,7 @@ def _fill(rng: random.Random, template: str) -> str:
 
 def generate_domain_document(rng: random.Random, domain: str, n_sentences: tuple[int, int] = (3, 6)) -> str:
     """One document of ``domain`` ("legal", "medical" or "financial"): a few sentences from its templates."""
+    _checks.rng("rng", rng)
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
     templates = {"legal": _LEGAL, "medical": _MEDICAL, "financial": _FINANCIAL}[domain]
@@ -294,6 +295,7 @@ def token_share(tokenizer, domain_docs: list[str], general_docs: list[str]) -> f
 def held_out_losses(model, streams: dict[str, torch.Tensor], cfg: TrainConfig,
                     device: torch.device | str | None = None) -> dict[str, float]:
     """Mean next-token loss (nats per token) of ``model`` on each named held-out stream (llmlab.train.evaluate)."""
+    _checks.model("model", model)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     losses = {name: evaluate(model, ids, cfg, device) for name, ids in streams.items()}
     model.eval()  # evaluate() hands the model back in train mode
@@ -334,6 +336,7 @@ def continue_pretraining(model, tokenizer, domain_docs: list[str], general_docs:
     evaluated with :func:`llmlab.train.evaluate` (the same fixed windows every time)
     before training, every ``cfg.eval_every`` steps (the ``curve``) and at the end.
     """
+    _checks.model("model", model)
     if not held_out:
         raise ValueError("held_out must name at least one validation stream, e.g. {'domain': ids}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -372,7 +375,8 @@ def run_recipe(out_dir: str | Path | None = None, model_name: str = "stories-1m"
 
     Writes ``domain_adaptation_summary.csv`` (losses before and after) and
     ``domain_adaptation_curves.csv`` (held-out losses every 25 steps) into ``out_dir``
-    (default ``llmlab/results``). Run with ``python -m llmlab.domain``; about
+    (default ``llmlab/results``). ``steps`` (a positive int) shortens the runs;
+    None keeps the recipe's 400. Run with ``python -m llmlab.domain``; about
     6 CPU-minutes on 2 cores.
     """
     import csv
@@ -380,9 +384,15 @@ def run_recipe(out_dir: str | Path | None = None, model_name: str = "stories-1m"
     from . import data
     from .device import seed_everything
 
+    if steps is not None:
+        steps = _checks.positive_int("steps", steps)
+    _checks.string("model_name", model_name, allow_empty=False)
+    if out_dir is not None and not isinstance(out_dir, (str, Path)):
+        raise _checks.ArgumentTypeError(f"out_dir must be a folder path (str or Path), got {type(out_dir).__name__}")
     out = Path(out_dir) if out_dir is not None else Path(__file__).parent / "results"
     out.mkdir(parents=True, exist_ok=True)
-    overrides = {"steps": steps, "warmup_steps": min(RECIPE_CONFIG["warmup_steps"], steps)} if steps else {}
+    overrides = ({"steps": steps, "warmup_steps": min(RECIPE_CONFIG["warmup_steps"], steps)}
+                 if steps is not None else {})
     cfg = TrainConfig(**{**RECIPE_CONFIG, **overrides})
     domain_train, general_train = load_domain_corpus("train"), data.load_corpus("train")
     summary, curves = [], []

@@ -23,7 +23,8 @@ Checks by chapter:
 - 3 (pre-training): :func:`check_causal_lm_loss`, :func:`check_perplexity`,
   :func:`check_exact_duplicates`, :func:`check_shingles_jaccard`
 - 4 (prompting): :func:`check_few_shot_prompt`, :func:`check_max_shots`, :func:`check_label_log_prob`,
-  :func:`check_wilson_interval`, :func:`check_icl_quiz`
+  :func:`check_wilson_interval`, :func:`check_icl_quiz`,
+  :func:`check_flip_and_calibrate`
 - 5 (sampling): :func:`check_temperature`, :func:`check_top_k`, :func:`check_top_p`,
   :func:`check_entropy`, :func:`check_sampling_quiz`
 - 6 (memory and quantization): :func:`check_model_states`, :func:`check_gpt_param_count`,
@@ -35,7 +36,7 @@ Checks by chapter:
 - 9 (domain adaptation): :func:`check_fertility`, :func:`check_token_share`, :func:`check_docs_for_share`,
   :func:`check_domain_quiz`
 - 10 (prompt tuning): :func:`check_soft_prompt_params`, :func:`check_prepend`, :func:`check_answer_loss`,
-  :func:`check_peft_quiz`
+  :func:`check_encoder_params`, :func:`check_place_slots`, :func:`check_peft_quiz`
 """
 
 from __future__ import annotations
@@ -57,10 +58,12 @@ __all__ = [
     "check_formats_quiz",
     "check_max_params", "check_fsdp_shard", "check_hybrid_states", "check_comm_bytes", "check_fsdp_quiz",
     "check_few_shot_prompt", "check_max_shots", "check_label_log_prob", "check_wilson_interval", "check_icl_quiz",
+    "check_flip_and_calibrate",
     "check_training_compute", "check_compute_optimal", "check_power_law_fit", "check_training_days",
     "check_scaling_quiz",
     "check_fertility", "check_token_share", "check_docs_for_share", "check_domain_quiz",
-    "check_soft_prompt_params", "check_prepend", "check_answer_loss", "check_peft_quiz",
+    "check_soft_prompt_params", "check_prepend", "check_answer_loss", "check_encoder_params", "check_place_slots",
+    "check_peft_quiz",
 ]
 
 PASS, FAIL = "\u2705", "\u274c"  # check mark, cross
@@ -1289,6 +1292,87 @@ def check_wilson_interval(fn: Callable) -> bool:
     ])
 
 
+def check_calibrate(fn: Callable) -> bool:
+    """Chapter 4. ``fn(scores, content_free) -> tensor``: contextual calibration (Zhao et al. 2021).
+    ``scores`` (prompts, labels) and ``content_free`` (labels,) are log-probabilities; the answer is the
+    log of normalise(p / p_cf), with p and p_cf normalised over the labels. Compared with
+    ``llmlab.icl.calibrate``."""
+    from .icl import calibrate
+
+    def case(scores, cf, label, hidden=True):
+        scores, cf = torch.tensor(scores, dtype=torch.float64), torch.tensor(cf, dtype=torch.float64)
+
+        def run():
+            got = _call(fn, scores.clone(), cf.clone())
+            want = calibrate(scores, cf)
+            try:
+                got = torch.as_tensor(got, dtype=torch.float64)
+            except (TypeError, ValueError, RuntimeError):
+                raise _Wrong(f"returned a {type(got).__name__}; expected a tensor of log-probabilities") from None
+            if got.shape != want.shape:
+                raise _Wrong(f"returned shape {tuple(got.shape)}; expected {tuple(want.shape)} (prompts, labels)")
+            if torch.allclose(got, want, atol=1e-6):
+                return
+            if torch.allclose(got.exp().sum(-1), torch.ones(len(got), dtype=torch.float64), atol=1e-4) is False:
+                raise _Wrong("the result is not normalised: exp of each row should sum to 1 (renormalise, "
+                             "for example with torch.log_softmax, after dividing by the content-free probabilities)")
+            if torch.allclose(got, torch.log_softmax(scores + cf, -1), atol=1e-6):
+                raise _Wrong("you multiplied by the content-free probabilities; divide by them (subtract the "
+                             "log-probabilities) so that a label the prompt favours loses its advantage")
+            raise _Wrong(f"got {got.exp().numpy().round(4).tolist()} as probabilities; expected "
+                         f"{want.exp().numpy().round(4).tolist()}")
+        return _Case(label, run, hidden)
+
+    import math
+
+    return _run("calibrate", [
+        case([[math.log(0.8), math.log(0.2)]], [math.log(0.9), math.log(0.1)], "p = (0.8, 0.2), p_cf = (0.9, 0.1)",
+             hidden=False),
+        case([[2.0, 0.0], [1.0, 0.5], [3.0, -1.0]], [2.0, 0.0], "three prompts, a bias of 2 nats for label 0"),
+        case([[-1.0, -2.0, -3.0]], [-5.0, -1.0, -1.0], "three labels, scores not normalised"),
+        case([[0.0, 0.0]], [0.0, 0.0], "no bias: nothing changes"),
+    ])
+
+
+def check_flip_labels(fn: Callable) -> bool:
+    """Chapter 4. ``fn(demos, labels) -> list``: the demonstrations with each label replaced by the other
+    of the two ``labels`` (Wei et al. 2023's flipped labels), texts and order kept. Compared with
+    ``llmlab.icl.relabel(demos, labels, "flipped")``."""
+    from .icl import relabel
+
+    def case(demos, labels, label, hidden=True):
+        def run():
+            got = _call(fn, list(demos), tuple(labels))
+            want = relabel(demos, tuple(labels), "flipped")
+            if not isinstance(got, (list, tuple)):
+                raise _Wrong(f"returned a {type(got).__name__}; expected a list of (text, label) pairs")
+            got = [tuple(x) for x in got]
+            if got == want:
+                return
+            if len(got) != len(want):
+                raise _Wrong(f"returned {len(got)} demonstrations; expected {len(want)}, one per input")
+            if [t for t, _ in got] != [t for t, _ in want]:
+                raise _Wrong("the texts changed or moved; flip only the labels and keep the order")
+            if got == list(demos):
+                raise _Wrong("the labels are unchanged; each label should become the other one")
+            raise _Wrong(f"got labels {[l for _, l in got]}; expected {[l for _, l in want]}")
+        return _Case(label, run, hidden)
+
+    return _run("flip_labels", [
+        case([("wonderful", "positive"), ("awful", "negative")], ("positive", "negative"), "two demonstrations",
+             hidden=False),
+        case([("cat", "animal"), ("dog", "animal"), ("pie", "food")], ("animal", "food"), "another label pair"),
+        case([("grim", "negative")] * 3, ("positive", "negative"), "all one label"),
+        case([], ("positive", "negative"), "no demonstrations"),
+    ])
+
+
+def check_flip_and_calibrate(flip_fn: Callable, calibrate_fn: Callable) -> bool:
+    """Chapter 4. Both tools of the real-model half: :func:`check_flip_labels` on ``flip_fn`` and
+    :func:`check_calibrate` on ``calibrate_fn`` (each prints its own feedback); True if both pass."""
+    return all([check_flip_labels(flip_fn), check_calibrate(calibrate_fn)])
+
+
 _ICL_KEY = {
     "does in-context learning change the model's weights (yes/no)": (
         _salted("no"), "What is updated when you only add examples to the prompt?"),
@@ -1668,6 +1752,94 @@ def check_answer_loss(fn: Callable, model=None, tokenizer=None) -> bool:
         case("Lily found a red ball in the park.", "Lily", "a one-token answer", hidden=False),
         case("Tom and his dog went to the beach. They played all day.", "Tom and his dog", "a longer answer"),
         case("Once upon a time, a little bird sang.", "a little bird", "an answer of several tokens"),
+    ])
+
+
+def check_encoder_params(fn: Callable) -> bool:
+    """Chapter 10. ``fn(n_virtual, d_model, hidden) -> (trained, stored)``: the values p-tuning's MLP prompt
+    encoder trains (PEFT's ``encoder_reparameterization_type="MLP"``: an ``n_virtual x d_model`` input table,
+    then linear layers ``d_model -> hidden -> hidden -> d_model`` with biases) and the values kept for
+    inference once it is collapsed to a table. Compared with ``llmlab.prompt_tuning.PromptEncoder``."""
+    from .prompt_tuning import PromptEncoder, VirtualTokens
+
+    def case(n, d, h, label, hidden=True):
+        def run():
+            got = _call(fn, n, d, h)
+            if not isinstance(got, tuple) or len(got) != 2:
+                raise _Wrong(f"expected a tuple (trained, stored), got {type(got).__name__}")
+            encoder = PromptEncoder(n, d, "mlp", h)
+            trained = sum(p.numel() for p in encoder.parameters())
+            stored = VirtualTokens(torch.nn.Embedding(2, d), n, encoder=encoder).collapse().trainable_parameters()
+            layers = d * h + h * h + h * d
+            if got[0] == trained - (2 * h + d):
+                raise _Wrong("the linear layers have biases too (one per output)")
+            if got[0] == trained - n * d:
+                raise _Wrong("the encoder's input is a trained table of n_virtual x d_model values as well")
+            if got[0] == trained - (h * h + h):
+                raise _Wrong("PEFT's MLP has three linear layers: d_model -> hidden -> hidden -> d_model")
+            if got[0] == layers:
+                raise _Wrong("count the input table (n_virtual x d_model) and the biases as well as the matrices")
+            problem = _number_problem(got[0], trained, "the trained values")
+            if problem:
+                raise _Wrong(problem)
+            if got[1] == trained:
+                raise _Wrong("after collapsing, only the encoder's output is kept: one vector per virtual token")
+            problem = _number_problem(got[1], stored, "the values stored for inference")
+            if problem:
+                raise _Wrong(problem)
+        return _Case(label, run, hidden)
+
+    return _run("encoder_params", [
+        case(20, 576, 128, "20 virtual tokens, SmolLM2's width 576, hidden 128", hidden=False),
+        case(1, 8, 8, "one virtual token, width 8, hidden 8"),
+        case(100, 64, 256, "100 virtual tokens, a hidden layer wider than the model"),
+    ])
+
+
+def check_place_slots(fn: Callable, model=None) -> bool:
+    """Chapter 10. ``fn(pieces, virtual, splits) -> embeds``: the text pieces' embeddings (``len(splits) + 1``
+    tensors ``(T_i, d)``) with the virtual tokens ``(sum(splits), d)`` split among the slots between them,
+    in order, as NeMo's ``virtual_token_splits`` says. Compared with ``llmlab.prompt_tuning.build_inputs``
+    on the bundled ``stories-1m``."""
+    from .prompt_tuning import Encoded, PromptTemplate, SoftPrompt, build_inputs
+
+    if model is None:
+        from .zoo import load
+        model = load("stories-1m", device="cpu")[0]
+    embed = model.get_input_embeddings()
+
+    def case(lengths, splits, label, hidden=True, seed=0):
+        def run():
+            g = torch.Generator().manual_seed(seed)
+            ids = [torch.randint(0, embed.num_embeddings, (n,), generator=g).tolist() for n in lengths]
+            template = PromptTemplate("".join(f"{{t{i}}}{{virtual_{i}}}" for i in range(len(splits)))
+                                      + f"{{t{len(splits)}}}{{answer}}", list(splits))
+            soft = SoftPrompt(model, sum(splits), seed=seed)
+            with torch.no_grad():
+                virtual = soft.prompt.detach().clone()
+                pieces = [embed(torch.tensor(x, dtype=torch.long)) for x in ids]
+                want = build_inputs(soft, template, [Encoded(ids, [0])])["inputs_embeds"][0, :-1]
+                got = _call(fn, [p.clone() for p in pieces], virtual.clone(), list(splits))
+            if isinstance(got, torch.Tensor) and got.shape == want.shape and not torch.allclose(got, want):
+                front = torch.cat([virtual] + pieces)
+                if torch.allclose(got, front):
+                    raise _Wrong("every virtual token is at the front; each slot between the pieces takes its "
+                                 "own share, in the order of splits")
+                chunks = torch.split(virtual, list(splits[::-1]))
+                back = torch.cat([pieces[0]] + [x for c, p in zip(chunks, pieces[1:]) for x in (c, p)])
+                if len(set(splits)) > 1 and torch.allclose(got, back):
+                    raise _Wrong("the splits are taken in reverse: the first slot gets the first splits[0] tokens")
+            problem = _tensor_problem(got, want, "the embeddings")
+            if problem:
+                raise _Wrong(problem)
+        return _Case(label, run, hidden)
+
+    return _run("place_slots", [
+        case([3, 4, 2, 0], [4, 2, 1], "NeMo's three slots (splits 4, 2, 1) around a context and a question",
+             hidden=False),
+        case([0, 5], [3], "one slot at the very start"),
+        case([2, 0, 3], [1, 5], "two slots next to each other", seed=1),
+        case([1, 1, 1, 1, 1], [1, 1, 1, 1], "four slots of one token", seed=2),
     ])
 
 

@@ -405,3 +405,302 @@ def episode_text(episode: dict, template: str = REVIEW_TEMPLATE, instruction: bo
         spans.append((len(text), len(text) + len(label)))
         text += label + after.format() + (SEPARATOR if i + 1 < len(episode["items"]) else "")
     return text, spans
+
+
+# --------------------------------------------------------------------------- contextual calibration
+CONTENT_FREE = "N/A"  # Zhao et al. (2021)'s content-free input
+
+
+def calibrate(scores: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:
+    """Contextual calibration (Zhao et al. 2021): remove the bias a prompt gives the labels.
+
+    ``scores`` are log-probabilities of the candidate labels, shape (prompts, labels);
+    ``content_free`` the log-probabilities the same prompt gives them when its query is a
+    content-free input such as ``"N/A"``, shape (labels,) or (prompts, labels). Both are
+    renormalised over the labels; then each label's probability is divided by its
+    content-free probability (a subtraction of log-probabilities) and the result
+    renormalised. Returns calibrated log-probabilities, shape (prompts, labels): a label
+    the prompt favours whatever the query gets its advantage taken away.
+    """
+    scores, content_free = torch.as_tensor(scores, dtype=torch.float64), torch.as_tensor(content_free, dtype=torch.float64)
+    if scores.dim() != 2:
+        raise ValueError(f"scores must be (prompts, labels), got shape {tuple(scores.shape)}")
+    if content_free.dim() == 1 and content_free.shape[0] == scores.shape[1]:
+        content_free = content_free.expand_as(scores)
+    if content_free.shape != scores.shape:
+        raise ValueError(f"content_free must be (labels,) or {tuple(scores.shape)}, got {tuple(content_free.shape)}")
+    p = torch.log_softmax(scores, -1)        # log p(label | prompt), over the labels only
+    p_cf = torch.log_softmax(content_free, -1)  # log p(label | prompt with "N/A")
+    return torch.log_softmax(p - p_cf, -1)   # log of normalise(p / p_cf)
+
+
+# --------------------------------------------------------------------------- a real model on natural words
+REAL_MODEL = "smollm2-135m-instruct"
+REAL_TASKS = {"sentiment": REVIEW_TEMPLATE, "topic": "Classify this word: {input}\nTopic: {label}"}
+UNRELATED = ("foo", "bar")  # Wei et al. (2023)'s semantically unrelated label words
+
+
+def load_eval_set(task: str) -> dict:
+    """One task of ``llmlab/corpus/icl_eval.json`` (chapter 4): ``labels`` (two words),
+    ``items`` [(word, label)], plus its source, license and how it was drawn."""
+    import json
+    from pathlib import Path
+
+    if task not in REAL_TASKS:
+        raise ValueError(f"task must be one of {sorted(REAL_TASKS)}, got {task!r}")
+    record = json.loads((Path(__file__).resolve().parent / "corpus" / "icl_eval.json").read_text())
+    t = record["tasks"][task]
+    return {**t, "labels": tuple(t["labels"]), "items": [(i["input"], i["label"]) for i in t["items"]]}
+
+
+def real_episodes(items: Sequence[tuple[str, str]], k: int, seed: int = 0, n: int | None = None) -> list[dict]:
+    """For each of the first ``n`` items (all by default) as query, ``k`` demonstrations
+    drawn (seeded) from all the other items."""
+    rng = random.Random(seed)
+    items = list(items)
+    episodes = []
+    for i, (query, answer) in enumerate(items[:n]):
+        others = items[:i] + items[i + 1:]
+        episodes.append({"query": query, "answer": answer, "demos": rng.sample(others, k)})
+    return episodes
+
+
+def relabel(demos: Sequence[tuple[str, str]], labels: tuple[str, str], condition: str) -> list[tuple[str, str]]:
+    """Demonstrations under a label condition of Wei et al. (2023): ``natural`` (as given),
+    ``flipped`` (each label replaced by the other) or ``unrelated`` (``foo`` for the first
+    label, ``bar`` for the second)."""
+    if condition == "natural":
+        return list(demos)
+    if condition == "flipped":
+        return [(t, labels[1 - labels.index(lab)]) for t, lab in demos]
+    if condition == "unrelated":
+        return [(t, UNRELATED[labels.index(lab)]) for t, lab in demos]
+    raise ValueError(f"condition must be 'natural', 'flipped' or 'unrelated', got {condition!r}")
+
+
+def chat_prompt(tokenizer, prompt: Prompt) -> Prompt:
+    """The same prompt as the user's turn of the model's chat template, the label read
+    as the first word of the assistant's answer (no space before it)."""
+    from dataclasses import replace
+
+    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt.text}], tokenize=False,
+                                         add_generation_prompt=True)
+    return replace(prompt, text=text, answer_prefix="")
+
+
+def real_accuracy(model, tokenizer, task: str, k: int, condition: str = "natural", chat: bool = False,
+                  episodes: list[dict] | None = None, seed: int = 0, n: int | None = None,
+                  calibrated: bool = False, batch_size: int = 16) -> dict:
+    """Accuracy of ``model`` on the frozen ``task`` with ``k`` demonstrations per query (chapter 4).
+
+    Demonstrations come from :func:`real_episodes` (or ``episodes``), their labels under
+    ``condition`` (:func:`relabel`); the candidates are the labels the demonstrations use
+    (``foo``/``bar`` when unrelated), and a prediction is right when it names the query's
+    true class. Returns counts and accuracy, the 95% Wilson interval, the share of
+    predictions of the first label, mean tokens per prompt and per example; with
+    ``calibrated`` the same after contextual calibration (:func:`calibrate`, content-free
+    query ``N/A`` with the same demonstrations). ``n`` keeps the first n items.
+    """
+    t = load_eval_set(task)
+    labels = t["labels"]
+    episodes = real_episodes(t["items"], k, seed, n) if episodes is None else episodes
+    cands = UNRELATED if condition == "unrelated" else labels
+    prompts, free = [], []
+    for e in episodes:
+        demos = relabel(e["demos"][:k], labels, condition)
+        for query, out in ((e["query"], prompts), (CONTENT_FREE, free)):
+            p = build_prompt(query, demos, k, REAL_TASKS[task], tokenizer=tokenizer, window=context_window(model),
+                             labels=cands)
+            out.append(chat_prompt(tokenizer, p) if chat else p)
+    unique = list(dict.fromkeys(p.text for p in free)) if calibrated else []  # shared demonstrations: one "N/A" each
+    both = score_labels(model, tokenizer, prompts + [next(p for p in free if p.text == u) for u in unique],
+                        [list(cands)] * (len(prompts) + len(unique)), batch_size=batch_size)
+    scores = both[:len(prompts)]
+    truth = torch.tensor([labels.index(e["answer"]) for e in episodes])
+    row = {"task": task, "k": k, "condition": condition, "chat": chat, "n": len(episodes)}
+    variants = [("", scores)]
+    if calibrated:
+        cf_of = dict(zip(unique, both[len(prompts):]))
+        variants.append(("calibrated_", calibrate(scores, torch.stack([cf_of[p.text] for p in free]))))
+    for name, s in variants:
+        pred = s.argmax(-1)
+        correct = int((pred == truth).sum())
+        low, high = wilson_interval(correct, len(episodes))
+        row.update({f"{name}correct": correct, f"{name}accuracy": correct / len(episodes), f"{name}ci_low": low,
+                    f"{name}ci_high": high, f"{name}first_label_share": float((pred == 0).float().mean())})
+    row["prompt_tokens"] = sum(p.n_tokens for p in prompts) / len(prompts)
+    row["tokens_per_example"] = sum(p.example_tokens for p in prompts) / len(prompts) / k if k else 0.0
+    return row
+
+
+def fixed_episodes(task: str, n: int, positives: int, k: int = 4, order: str = "first", seed: int = 0) -> list[dict]:
+    """Zhao et al. (2021)'s setting: one set of ``k`` demonstrations shared by the first ``n``
+    queries, ``positives`` of them with the first label, drawn (seeded) from the items after
+    the first ``n``; ``order`` puts the first-label demonstrations ``first`` or ``last``."""
+    t = load_eval_set(task)
+    labels, items = t["labels"], t["items"]
+    rng = random.Random(seed)
+    pool = items[n:]
+    first = rng.sample([x for x in pool if x[1] == labels[0]], positives)
+    second = rng.sample([x for x in pool if x[1] == labels[1]], k - positives)
+    if order not in ("first", "last"):
+        raise ValueError(f"order must be 'first' or 'last', got {order!r}")
+    demos = first + second if order == "first" else second + first
+    return [{"query": q, "answer": a, "demos": demos} for q, a in items[:n]]
+
+
+# The recorded grid (chapter 4): (name, task, k, condition, chat, fixed demonstrations or None).
+RECORD_N = 100
+RECORD_PLAN = (
+    [(f"natural {k}", "sentiment", k, "natural", False, None) for k in (0, 1, 2, 4, 8)]
+    + [("flipped 4", "sentiment", 4, "flipped", False, None), ("unrelated 4", "sentiment", 4, "unrelated", False, None)]
+    + [("chat 0", "sentiment", 0, "natural", True, None)]
+    + [("topic natural 0", "topic", 0, "natural", False, None), ("topic flipped 4", "topic", 4, "flipped", False, None)]
+    + [(f"share {p}/4 {o}", "sentiment", 4, "natural", False, (p, o))
+       for p, o in ((0, "first"), (2, "first"), (2, "last"), (4, "first"))]
+)
+
+
+def record_plan() -> list[dict]:
+    """The plan of ``llmlab/results/icl_real.json`` as plain data (compared when a record is loaded)."""
+    return [{"name": name, "task": task, "k": k, "condition": c, "chat": chat, "fixed": list(f) if f else None}
+            for name, task, k, c, chat, f in RECORD_PLAN]
+
+
+def run_record(out=None, plan: list[dict] | None = None, n: int = RECORD_N, model=None, tokenizer=None) -> dict:
+    """Run :data:`RECORD_PLAN` on the real model and write ``llmlab/results/icl_real.json``
+    (``python -m llmlab.icl record``): one row per condition (see :func:`real_accuracy`),
+    with the seconds it took, plus the plan, code version and machine."""
+    import json
+    import time
+    from pathlib import Path
+
+    from . import zoo
+    from .provenance import code_version
+    from .sampling import machine
+
+    if model is None:
+        model, tokenizer = zoo.load(REAL_MODEL)
+    plan = record_plan() if plan is None else plan
+    record = {"what": "chapter 4: in-context learning on the real model", "model": REAL_MODEL, "n": n,
+              "plan": plan, "code_version": code_version("llmlab/icl.py", "llmlab/corpus/icl_eval.json"),
+              "machine": machine(), "command": "python -m llmlab.icl record", "rows": []}
+    started = time.perf_counter()
+    for c in plan:
+        t0 = time.perf_counter()
+        episodes = fixed_episodes(c["task"], n, c["fixed"][0], c["k"], c["fixed"][1]) if c["fixed"] else None
+        row = real_accuracy(model, tokenizer, c["task"], c["k"], c["condition"], c["chat"], episodes, n=n,
+                            calibrated=bool(c["fixed"]) or c["k"] == 0)
+        row.update(name=c["name"], seconds=round(time.perf_counter() - t0, 1))
+        record["rows"].append(row)
+        print(f"{c['name']}: {row['accuracy']:.3f} ({row['seconds']:.0f} s)", flush=True)
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    if out is not False:
+        out = Path(out) if out is not None else Path(__file__).resolve().parent / "results" / "icl_real.json"
+        out.write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def load_record(name: str = "icl_real.json") -> dict:
+    """The recorded grid of chapter 4; refuses a record whose plan or size differs from the code's."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "results" / name
+    if not path.exists():
+        raise FileNotFoundError(f"no record at {path}; run `python -m llmlab.icl record` to make it")
+    record = json.loads(path.read_text())
+    if record.get("plan") != record_plan() or record.get("n") != RECORD_N:
+        raise ValueError(f"{path} was made for another plan than llmlab.icl.RECORD_PLAN (n={RECORD_N}); "
+                         "run `python -m llmlab.icl record` again")
+    return record
+
+
+# --------------------------------------------------------------------------- the course's lab: few-shot summaries
+SUMMARY_TEMPLATE = "Dialogue:\n{input}\nSummary: {label}"
+SUMMARY_INSTRUCTION = "Summarize the dialogue in one sentence."
+SUMMARY_SHOTS, SUMMARY_NEW_TOKENS = (0, 1, 2), 32
+
+
+def load_dialogues() -> list[tuple[str, str]]:
+    """The frozen (dialogue, reference summary) pairs of ``llmlab/corpus/dialogues.json``."""
+    import json
+    from pathlib import Path
+
+    record = json.loads((Path(__file__).resolve().parent / "corpus" / "dialogues.json").read_text())
+    return [(i["dialogue"], i["summary"]) for i in record["items"]]
+
+
+def summary_prompt(tokenizer, index: int, k: int) -> str:
+    """The k-shot summarisation prompt for dialogue ``index``, in the model's chat template: the
+    instruction, the next k dialogues (cyclically) with their summaries, then the dialogue."""
+    pairs = load_dialogues()
+    demos = [pairs[(index + 1 + j) % len(pairs)] for j in range(k)]
+    text = build_prompt(pairs[index][0], demos, k, SUMMARY_TEMPLATE, SUMMARY_INSTRUCTION)
+    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def run_summaries(out=None, model=None, tokenizer=None) -> dict:
+    """Greedy summaries of every frozen dialogue with 0, 1 and 2 examples, scored with ROUGE-L
+    against the reference; written to ``llmlab/results/icl_summaries.json``
+    (``python -m llmlab.icl summaries``)."""
+    import json
+    import time
+    from pathlib import Path
+
+    from . import zoo
+    from .metrics import rouge_l
+    from .provenance import code_version
+    from .sampling import machine
+
+    if model is None:
+        model, tokenizer = zoo.load(REAL_MODEL)
+    pairs = load_dialogues()
+    stop = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    record = {"what": "chapter 4: zero-, one- and two-shot dialogue summaries", "model": REAL_MODEL,
+              "shots": list(SUMMARY_SHOTS), "max_new_tokens": SUMMARY_NEW_TOKENS, "n": len(pairs),
+              "code_version": code_version("llmlab/icl.py", "llmlab/corpus/dialogues.json"), "machine": machine(),
+              "command": "python -m llmlab.icl summaries", "rows": []}
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for k in SUMMARY_SHOTS:
+            for i, (dialogue, reference) in enumerate(pairs):
+                ids = tokenizer(summary_prompt(tokenizer, i, k), return_tensors="pt", add_special_tokens=False)
+                new = model.generate(**ids, max_new_tokens=SUMMARY_NEW_TOKENS, do_sample=False, eos_token_id=stop,
+                                     pad_token_id=stop)[0, ids["input_ids"].shape[1]:].tolist()
+                text = tokenizer.decode([t for t in new if t != stop]).strip()
+                record["rows"].append({"dialogue": i, "k": k, "summary": text, "rouge_l": rouge_l(text, reference),
+                                       "prompt_tokens": ids["input_ids"].shape[1]})
+            print(f"{k} shots: {time.perf_counter() - started:.0f} s", flush=True)
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    if out is not False:
+        out = Path(out) if out is not None else Path(__file__).resolve().parent / "results" / "icl_summaries.json"
+        out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llmlab.icl record`` (the real-model grid) or ``summaries`` (the few-shot
+    summaries) of chapter 4, written to llmlab/results/."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m llmlab.icl", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record", help="every condition of RECORD_PLAN on the real model")
+    rec.add_argument("--out", default=None)
+    rec.add_argument("--n", type=int, default=RECORD_N)
+    summ = sub.add_parser("summaries", help="0-, 1- and 2-shot summaries of the frozen dialogues")
+    summ.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    if args.command == "summaries":
+        record = run_summaries(args.out)
+        print(f"{len(record['rows'])} summaries in {record['seconds']:.0f} s")
+        return 0
+    record = run_record(args.out, n=args.n)
+    print(f"{len(record['rows'])} conditions in {record['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

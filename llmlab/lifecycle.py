@@ -13,11 +13,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from . import _checks
 
 KEEP_CHOICES = ("end", "start")
 
@@ -49,6 +53,14 @@ def fit_to_context(token_ids: list[int] | torch.Tensor, context_window: int, max
         if token_ids.dim() != 1:
             raise ValueError(f"token_ids must be 1-D (one prompt), got shape {tuple(token_ids.shape)}")
         token_ids = token_ids.tolist()
+    if isinstance(token_ids, (str, bytes)):
+        raise _checks.ArgumentTypeError(f"token_ids must be a list of int token ids, got the str {token_ids!r}; "
+                                        f"encode it first: tokenizer({token_ids!r})['input_ids']")
+    if not isinstance(token_ids, (list, tuple)):
+        raise _checks.ArgumentTypeError(f"token_ids must be a list of int token ids or a 1-D tensor, "
+                                        f"got {type(token_ids).__name__}")
+    for t in token_ids:
+        _checks.non_negative_int("token_ids (each id)", t)
     ids = list(token_ids)
     budget = context_window - max_new_tokens
     dropped = max(0, len(ids) - budget)
@@ -67,6 +79,7 @@ def loss_by_context_length(model: torch.nn.Module, stories_ids: list[list[int]],
     than ``target_len + max(context_lengths)`` tokens are skipped, so every
     ``k`` scores the same targets.
     """
+    _checks.model("model", model)
     if isinstance(target_len, bool) or not isinstance(target_len, int) or target_len < 1:
         raise ValueError(f"target_len must be an integer >= 1, got {target_len!r}")
     if not context_lengths or any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in context_lengths):
@@ -140,6 +153,7 @@ _HERO = re.compile(r"\b(girl|boy)\b")
 
 def hero_gender_counts(texts: list[str]) -> dict[str, int]:
     """How many texts introduce a girl or a boy in their first sentence (the corpus's hero)."""
+    texts = _checks.strings("texts", texts, allow_empty=True)
     counts = {"girl": 0, "boy": 0}
     for text in texts:
         found = _HERO.search(text.split(".")[0].lower())
@@ -266,3 +280,531 @@ def measure_model_card(name: str = "stories-1m", n_samples: int = 256, max_new_t
             "n_sample_heroes": sum(sample_heroes.values()),
         },
     )
+
+
+def compare_cards(card: ModelCard, real: dict):
+    """Two model cards side by side: a bundled checkpoint's measured :class:`ModelCard` and a real model's
+    card (:func:`llmlab.zoo.recipe_of` of a packaged model). Returns a pandas DataFrame, one row per fact."""
+    import pandas as pd
+
+    if not isinstance(card, ModelCard):
+        raise TypeError(f"card must be a lifecycle.ModelCard, got {type(card).__name__}")
+    missing = [k for k in ("model", "developer", "license", "training", "intended_uses", "limitations",
+                           "architecture", "n_parameters") if k not in real]
+    if missing:
+        raise ValueError(f"the real model's card lacks {missing}; load the model once so its config is cached")
+    arch = real["architecture"]
+    rows = {
+        "developer": ("this book (llmlab), recipe in llmlab/zoo.py", real["developer"]),
+        "license": ("MIT (code and weights); training data CC0 1.0", real["license"]),
+        "architecture": (card.architecture, real["family"]),
+        "parameters": (f"{card.n_parameters:,}", f"{real['n_parameters']:,}"),
+        "layers": (card.layers, arch["num_hidden_layers"]),
+        "attention heads": (card.heads, f"{arch['num_attention_heads']} (query), "
+                                        f"{arch['num_key_value_heads']} (key and value)"),
+        "embedding size": (card.embedding_dim, arch["hidden_size"]),
+        "vocabulary (tokens)": (f"{card.vocab_size:,}", f"{arch['vocab_size']:,}"),
+        "context window (tokens)": (f"{card.context_window:,}", f"{arch['max_position_embeddings']:,}"),
+        "training": (f"{card.training['tokens_seen']:,} tokens of synthetic stories, "
+                     f"{card.training['train_seconds']:.0f} s on a CPU", real["training"]),
+        "intended uses": ("teaching; short simple stories", real["intended_uses"]),
+        "limitations": ("knows only its stories' few hundred words; no facts, digits or instructions",
+                        real["limitations"]),
+    }
+    return pd.DataFrame(rows, index=[card.name, real["model"]]).T
+
+
+@torch.no_grad()
+def mean_pooled_embeddings(model: torch.nn.Module, tokenizer, texts: list[str],
+                           batch_size: int = 50) -> torch.Tensor:
+    """Sentence vectors ``(N, hidden)`` from an encoder: the mean of its last hidden states over each text's
+    tokens (padding excluded), scaled to length 1, as sentence-transformers does (Reimers & Gurevych 2019)."""
+    _checks.model("model", model)
+    _check_prompts(texts)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
+                        return_tensors="pt").to(device)
+        hidden = model(**enc).last_hidden_state  # (B, T, H)
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        out.append(F.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1))
+    return torch.cat(out)
+
+
+# --------------------------------------------------------------------------- a real assistant
+TASKS_FILE = Path(__file__).parent / "corpus" / "lifecycle_tasks.json"
+
+
+def _check_prompts(prompts: list[str]) -> None:
+    if isinstance(prompts, str) or not isinstance(prompts, (list, tuple)) or not prompts:
+        raise TypeError(f"prompts must be a non-empty list of strings, got {type(prompts).__name__}")
+    bad = [p for p in prompts if not isinstance(p, str) or not p.strip()]
+    if bad:
+        raise ValueError(f"every prompt must be a non-empty string, got {bad[0]!r}")
+
+
+def chat_text(tokenizer, prompt: str, system: str | None = None) -> str:
+    """The text a chat model actually reads for one user message: its chat template applied.
+
+    The template wraps each turn in the model's special tokens and, for SmolLM2, inserts
+    a default system prompt when ``system`` is None. It ends with the opening of the
+    assistant's turn (``add_generation_prompt=True``), so the model writes the answer.
+    """
+    _check_prompts([prompt])
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError("this tokenizer has no chat template (a base model such as stories-1m); "
+                         "pass the prompt as plain text instead")
+    messages = ([{"role": "system", "content": system}] if system is not None else [])
+    messages.append({"role": "user", "content": prompt})
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def chat_batch(tokenizer, prompts: list[str], system: str | None = None) -> dict[str, torch.Tensor]:
+    """Token ids and attention mask ``(B, T)`` for a batch of user messages, left-padded.
+
+    Left padding puts every prompt's last token in the last column, so one
+    ``generate`` call continues all of them; the attention mask tells the model to
+    ignore the padding. The tokenizer's own ``padding_side`` is left as it was.
+    """
+    _check_prompts(prompts)
+    texts = [chat_text(tokenizer, p, system) for p in prompts]
+    return dict(tokenizer(texts, padding=True, padding_side="left", add_special_tokens=False,
+                          return_tensors="pt"))
+
+
+def _check_generation(max_new_tokens: int, batch_size: int) -> None:
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
+@torch.no_grad()
+def _greedy(model: torch.nn.Module, tokenizer, texts: list[str], max_new_tokens: int, batch_size: int,
+            add_special_tokens: bool) -> list[str]:
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    answers = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(texts[start:start + batch_size], padding=True, padding_side="left",
+                          add_special_tokens=add_special_tokens, return_tensors="pt").to(device)
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                             eos_token_id=tokenizer.eos_token_id, pad_token_id=pad)
+        new = out[:, batch["input_ids"].size(1):]  # (B, <= max_new_tokens)
+        answers += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+    return answers
+
+
+def chat_complete(model: torch.nn.Module, tokenizer, prompts: list[str], max_new_tokens: int = 48,
+                  system: str | None = None, batch_size: int = 32) -> list[str]:
+    """Greedy answers of a chat model to each user message in ``prompts`` (new text only).
+
+    The prompts go through the chat template (:func:`chat_text`), left-padded, into
+    ``model.generate``, ``batch_size`` at a time; each answer stops at the model's
+    end-of-turn token or after ``max_new_tokens`` tokens, and is returned without
+    special tokens or surrounding whitespace.
+    """
+    _checks.model("model", model)
+    _check_generation(max_new_tokens, batch_size)
+    _check_prompts(prompts)
+    texts = [chat_text(tokenizer, p, system) for p in prompts]
+    return _greedy(model, tokenizer, texts, max_new_tokens, batch_size, add_special_tokens=False)
+
+
+def plain_complete(model: torch.nn.Module, tokenizer, prompts: list[str], max_new_tokens: int = 20,
+                   batch_size: int = 32) -> list[str]:
+    """Greedy continuations of plain-text prompts (no chat template), the way a base model is used."""
+    _checks.model("model", model)
+    _check_generation(max_new_tokens, batch_size)
+    _check_prompts(prompts)
+    return _greedy(model, tokenizer, list(prompts), max_new_tokens, batch_size, add_special_tokens=True)
+
+
+def choose_labels(model: torch.nn.Module, tokenizer, prompts: list[str], labels: tuple[str, ...]) -> list[str]:
+    """For each prompt, the label the model finds most probable as its continuation (chapter 4's scoring,
+    :func:`llmlab.icl.score_labels`): the model picks, but can only pick one of ``labels``."""
+    _checks.model("model", model)
+    from .icl import score_labels
+
+    _check_prompts(prompts)
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        raise ValueError(f"labels must be at least two different strings, got {labels!r}")
+    scores = score_labels(model, tokenizer, list(prompts), [list(labels)] * len(prompts))  # (N, labels)
+    return [labels[i] for i in scores.argmax(dim=1).tolist()]
+
+
+# --------------------------------------------------------------------------- judging answers
+def mentions(text: str, options: list[str] | tuple[str, ...] | str) -> bool:
+    """Whether ``text`` mentions any of ``options`` (case-insensitive; curly apostrophes count as straight)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    options = [options] if isinstance(options, str) else list(options)
+    if not options or not all(isinstance(o, str) and o for o in options):
+        raise ValueError(f"options must be non-empty strings, got {options!r}")
+    norm = text.replace("\u2019", "'").lower()
+    return any(o.replace("\u2019", "'").lower() in norm for o in options)
+
+
+def first_label(text: str, labels: list[str] | tuple[str, ...]) -> str | None:
+    """The label (of ``labels``, as whole words, case-insensitive) that ``text`` names first, or None."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    if not labels or not all(isinstance(label, str) and label for label in labels):
+        raise ValueError(f"labels must be non-empty strings, got {labels!r}")
+    found = [(m.start(), label) for label in labels
+             for m in [re.search(rf"\b{re.escape(label)}\b", text, flags=re.IGNORECASE)] if m]
+    return min(found)[1] if found else None
+
+
+def last_integer(text: str) -> int | None:
+    """The last whole number written in ``text`` (thousands separators allowed: ``1,786``), or None."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    numbers = re.findall(r"-?\d{1,3}(?:,\d{3})+(?!\d)|-?\d+", text)
+    return int(numbers[-1].replace(",", "")) if numbers else None
+
+
+def first_json_object(text: str) -> dict | None:
+    """The first JSON object (``{...}``) in ``text`` that parses, e.g. inside a Markdown code fence; else None."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    decoder = json.JSONDecoder()
+    for start in [m.start() for m in re.finditer(r"\{", text)]:
+        try:
+            obj, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
+
+
+# --------------------------------------------------------------------------- frozen task sets
+def load_tasks() -> dict:
+    """The chapter's frozen prompt sets (``llmlab/corpus/lifecycle_tasks.json``): sentiment, capitals."""
+    return json.loads(TASKS_FILE.read_text(encoding="utf-8"))
+
+
+SENTIMENT_PROMPT = ("Is the sentiment of this review positive or negative? Answer with one word.\n\n"
+                    "Review: {text}")
+CAPITAL_PROMPT = "What is the capital of {country}?"
+ARITHMETIC_PROMPT = "What is {a} times {b}? Answer with the number only."
+
+
+@dataclass(frozen=True)
+class Item:
+    """One question of a measured task: the prompt, its reference answer, and how an answer is judged."""
+
+    prompt: str
+    reference: str
+    kind: str  # "label" (first label named), "mentions" (any accepted), "integer" (last number), "tool"
+    accepted: tuple[str, ...] = ()
+
+    def correct(self, answer: str) -> bool:
+        """Whether ``answer`` is right: the judgement is computed, never read off by eye."""
+        if self.kind == "label":
+            return first_label(answer, self.accepted) == self.reference
+        if self.kind == "mentions":
+            return mentions(answer, self.accepted or (self.reference,))
+        if self.kind == "integer":
+            return last_integer(answer) == int(self.reference)
+        if self.kind == "tool":
+            return tool_result(answer) == int(self.reference)
+        raise ValueError(f"unknown kind {self.kind!r}; allowed: 'label', 'mentions', 'integer', 'tool'")
+
+
+SCORED_SENTIMENT_PROMPT = "Classify this review: {text}\nSentiment:"  # chapter 4's template
+STORY_QUESTION_PROMPT = "Q: {question} A:"  # how a question is put to a base model without a chat template
+
+
+def sentiment_items() -> list[Item]:
+    """30 hand-written product and place reviews (15 positive, 15 negative), as questions to a chat model."""
+    return [Item(SENTIMENT_PROMPT.format(text=r["text"]), r["label"], "label", ("positive", "negative"))
+            for r in load_tasks()["sentiment"]]
+
+
+def capital_items() -> list[Item]:
+    """The capitals of the 19 countries of the G20, as questions; any of a country's capitals counts."""
+    return [Item(CAPITAL_PROMPT.format(country=r["country"]), r["capital"][0], "mentions", tuple(r["capital"]))
+            for r in load_tasks()["capitals"]]
+
+
+def arithmetic_items(n: int = 30, low: int = 10, high: int = 99, seed: int = 0) -> list[Item]:
+    """``n`` multiplications of two whole numbers drawn uniformly from ``[low, high]`` (seeded), as questions."""
+    import random
+
+    for name, v in (("n", n), ("low", low), ("high", high)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
+    if n < 1 or not 0 <= low <= high:
+        raise ValueError(f"need n >= 1 and 0 <= low <= high, got n={n}, low={low}, high={high}")
+    rng = random.Random(seed)
+    pairs = [(rng.randint(low, high), rng.randint(low, high)) for _ in range(n)]
+    return [Item(ARITHMETIC_PROMPT.format(a=a, b=b), str(a * b), "integer") for a, b in pairs]
+
+
+def accuracy(items: list[Item], answers: list[str]) -> dict:
+    """Correct answers out of ``len(items)``, the accuracy and its 95% Wilson interval (Wilson 1927)."""
+    from .icl import wilson_interval
+
+    if len(items) != len(answers) or not items:
+        raise ValueError(f"need as many answers as items (> 0), got {len(answers)} answers for {len(items)} items")
+    correct = sum(item.correct(a) for item, a in zip(items, answers))
+    low, high = wilson_interval(correct, len(items))
+    return {"n": len(items), "correct": correct, "accuracy": correct / len(items), "ci_low": low, "ci_high": high}
+
+
+def format_accuracy(result: dict) -> str:
+    """An :func:`accuracy` result as text, rounded to whole percent: ``"70% (52% to 83%)"``."""
+    missing = [k for k in ("accuracy", "ci_low", "ci_high") if k not in result]
+    if missing:
+        raise ValueError(f"result lacks {missing}; pass what lifecycle.accuracy returns")
+    return f"{result['accuracy']:.0%} ({result['ci_low']:.0%} to {result['ci_high']:.0%})"
+
+
+def count_sentences(text: str) -> int:
+    """Number of sentences in ``text``: runs of text ending in ``.``, ``!`` or ``?`` (or the end)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    return len([s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if re.search(r"\w", s)])
+
+
+def _normalise(value):
+    if isinstance(value, dict):
+        return {str(k).lower(): _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return frozenset(str(v).strip().lower() for v in value)
+    return frozenset([str(value).strip().lower()])
+
+
+def json_matches(answer: str, reference: dict) -> bool:
+    """Whether the first JSON object in ``answer`` equals ``reference``, ignoring case, and order within lists
+    (a single value counts as a one-element list)."""
+    if not isinstance(reference, dict):
+        raise TypeError(f"reference must be a dict, got {type(reference).__name__}")
+    found = first_json_object(answer)
+    return found is not None and _normalise(found) == _normalise(reference)
+
+
+def calculator(expression: str) -> float:
+    """Evaluate an arithmetic ``expression`` of numbers, ``+ - * / x ×`` and brackets, as a deployed tool would.
+
+    Only arithmetic is allowed (parsed with :mod:`ast`, never ``eval``); anything
+    else raises ``ValueError``.
+    """
+    import ast
+    import operator
+
+    if not isinstance(expression, str):
+        raise TypeError(f"expression must be a string, got {type(expression).__name__}")
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.USub: operator.neg, ast.UAdd: operator.pos}
+    text = re.sub(r"(?<=\d)\s*[x×]\s*(?=\d)", "*", expression.replace("times", "*"))
+
+    def value(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+                and not isinstance(node.value, bool):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
+            return ops[type(node.op)](value(node.left), value(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in ops:
+            return ops[type(node.op)](value(node.operand))
+        raise ValueError(f"calculator accepts numbers, + - * / and brackets only, got {expression!r}")
+
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"calculator accepts numbers, + - * / and brackets only, got {expression!r}") from None
+    return value(tree.body)
+
+
+CALCULATOR_PROMPT = ("You can call one tool: calculator(expression: string), which returns the value of an "
+                     "arithmetic expression. Reply only with a JSON object of the form "
+                     '{{"name": "calculator", "arguments": {{"expression": ...}}}}.\n\n'
+                     "Request: What is {a} times {b}?")
+
+
+def calculator_items(n: int = 30, low: int = 10, high: int = 99, seed: int = 0) -> list[Item]:
+    """The same multiplications as :func:`arithmetic_items`, asked as a request to call a calculator tool."""
+    items = arithmetic_items(n, low, high, seed)
+    pairs = [re.findall(r"\d+", item.prompt)[:2] for item in items]
+    return [Item(CALCULATOR_PROMPT.format(a=a, b=b), item.reference, "tool") for (a, b), item in zip(pairs, items)]
+
+
+def tool_result(answer: str) -> float | None:
+    """Run the calculator call that ``answer`` asks for, the way an application would; None when there is no
+    valid call (no JSON object, another tool's name, no expression, or one the calculator refuses)."""
+    call = first_json_object(answer)
+    if not call or call.get("name") != "calculator" or not isinstance(call.get("arguments"), dict):
+        return None
+    expression = call["arguments"].get("expression")
+    try:
+        return calculator(str(expression)) if expression is not None else None
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+# --------------------------------------------------------------------------- the use cases, judged
+@dataclass(frozen=True)
+class UseCase:
+    """One of the chapter's use-case prompts, with a reference answer and a computed check of an answer."""
+
+    name: str
+    prompt: str
+    reference: str
+    check: str  # what the check tests, in words
+
+    def passes(self, answer: str) -> bool:
+        """Whether ``answer`` passes this use case's check (see :data:`USE_CASES`)."""
+        return _USE_CASE_CHECKS[self.name](answer)
+
+
+_SUMMARY_TEXT = ("The city council of Riverton voted on Tuesday to close the Main Street library in June, because "
+                 "repairing its roof would cost two million dollars. Its books will move to the new community "
+                 "centre, which opens in May. Several residents said they would miss the old building.")
+_ENTITIES = {"people": ["Marie Curie"], "places": ["Warsaw", "Paris"], "dates": ["1891"]}
+_WEATHER_CALL = {"name": "get_weather", "arguments": {"city": "Lisbon", "unit": "celsius"}}
+
+USE_CASES = [
+    UseCase("chat (a fact)", "Who designed the street layout of Washington DC?",
+            "Pierre (Peter) Charles L'Enfant, in 1791", "names L'Enfant"),
+    UseCase("essay writing", "Write a paragraph of exactly three sentences about the benefits of walking.",
+            "three sentences on walking", "three sentences that mention walking"),
+    UseCase("summarization", "Summarize this text in one sentence.\n\n" + _SUMMARY_TEXT,
+            "The Main Street library closes in June because its roof repair is too costly, and its books move "
+            "to the new community centre.",
+            "one sentence naming the closure, the roof (or repair) and the books"),
+    UseCase("translation", "Translate into French: The cat is sleeping on the chair.",
+            "Le chat dort sur la chaise.", "contains chat, dort and chaise"),
+    UseCase("translation (code)", "Translate this Python function into JavaScript:\n\ndef add(a, b):\n"
+            "    return a + b", "function add(a, b) { return a + b; }",
+            "contains function add(a, b) and return a + b"),
+    UseCase("entity extraction", "Extract the people, places and dates from this sentence. Answer in JSON with "
+            'the keys "people", "places" and "dates".\n\nMarie Curie moved from Warsaw to Paris in 1891.',
+            json.dumps(_ENTITIES), "parses as JSON with exactly these entities"),
+    UseCase("tool call", 'You can call one tool: get_weather(city: string, unit: "celsius" or "fahrenheit"). '
+            'Reply only with a JSON object of the form {"name": ..., "arguments": {...}}.\n\n'
+            "Request: What is the weather in Lisbon, in celsius?", json.dumps(_WEATHER_CALL),
+            "parses as JSON and equals this call"),
+]
+
+
+def _words(answer: str, words: tuple[str, ...]) -> bool:
+    return all(re.search(rf"\b{w}\b", answer, flags=re.IGNORECASE) for w in words)
+
+
+_USE_CASE_CHECKS = {
+    "chat (a fact)": lambda a: mentions(a, ["L'Enfant", "Enfant"]),
+    "essay writing": lambda a: count_sentences(a) == 3 and mentions(a, "walk"),
+    "summarization": lambda a: count_sentences(a) == 1 and mentions(a, "clos") and mentions(a, ["roof", "repair"])
+    and mentions(a, "books"),
+    "translation": lambda a: _words(a, ("chat", "dort", "chaise")),
+    "translation (code)": lambda a: bool(re.search(r"function\s+add\s*\(\s*a\s*,\s*b\s*\)", a))
+    and "return a + b" in a,
+    "entity extraction": lambda a: json_matches(a, _ENTITIES),
+    "tool call": lambda a: json_matches(a, _WEATHER_CALL),
+}
+
+
+# --------------------------------------------------------------------------- the recorded completions
+RECORD_FILE = Path(__file__).parent / "results" / "lifecycle_completions.json"
+REAL_MODEL = "smollm2-135m-instruct"
+# The use cases go one at a time, so that the chapter's live re-run of one of them repeats
+# exactly the computation that was recorded.
+def record_plan() -> dict[str, tuple[list[str], int, int]]:
+    """What :func:`record_completions` generates: group name -> (prompts, max_new_tokens, batch_size)."""
+    return {
+        "use_cases": ([u.prompt for u in USE_CASES], 80, 1),
+        "sentiment": ([i.prompt for i in sentiment_items()], 8, 32),
+        "capitals": ([i.prompt for i in capital_items()], 20, 32),
+        "arithmetic": ([i.prompt for i in arithmetic_items()], 64, 32),
+        "calculator": ([i.prompt for i in calculator_items()], 48, 32),
+    }
+
+
+def _code_version() -> str:
+    from .provenance import code_version
+
+    return code_version("llmlab/lifecycle.py", "llmlab/corpus/lifecycle_tasks.json")
+
+
+def record_completions(path: str | Path = RECORD_FILE, groups: list[str] | None = None) -> dict:
+    """Generate the greedy answers of SmolLM2-135M-Instruct to every prompt of :func:`record_plan` and save them.
+
+    The file (JSON) says which code made it (git commit), on what machine, with which
+    torch and transformers, and how long each group took. Chapter 1 reads it with
+    :func:`load_record` and re-runs part of it live.
+    """
+    import platform
+    import time
+
+    import transformers
+
+    from . import zoo
+    from .scaling import machine
+
+    plan = record_plan()
+    groups = list(plan) if groups is None else groups
+    unknown = [g for g in groups if g not in plan]
+    if unknown:
+        raise ValueError(f"unknown groups {unknown}; allowed: {list(plan)}")
+    torch.manual_seed(0)
+    model, tokenizer = zoo.load(REAL_MODEL, device="cpu")
+    record = {"model": REAL_MODEL, "code_version": _code_version(), "machine": machine(),
+              "python": platform.python_version(), "torch": torch.__version__,
+              "transformers": transformers.__version__, "decoding": "greedy (model.generate, do_sample=False)",
+              "groups": {}}
+    for group in groups:
+        prompts, max_new, batch = plan[group]
+        start = time.perf_counter()
+        answers = chat_complete(model, tokenizer, prompts, max_new_tokens=max_new, batch_size=batch)
+        record["groups"][group] = {"max_new_tokens": max_new, "batch_size": batch,
+                                   "seconds": round(time.perf_counter() - start, 1),
+                                   "completions": [{"prompt": p, "answer": a} for p, a in zip(prompts, answers)]}
+        print(f"{group}: {len(prompts)} prompts in {record['groups'][group]['seconds']} s", flush=True)
+    Path(path).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return record
+
+
+def load_record(path: str | Path = RECORD_FILE) -> dict:
+    """The recorded completions (:func:`record_completions`), checked against today's prompts.
+
+    Raises ``ValueError`` when a group's prompts differ from :func:`record_plan`, so a
+    changed prompt cannot be judged by a stale answer.
+    """
+    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    for group, (prompts, _, _) in record_plan().items():
+        if group not in record["groups"]:
+            raise ValueError(f"the record {path} has no group {group!r}; run python -m llmlab.lifecycle record")
+        recorded = [c["prompt"] for c in record["groups"][group]["completions"]]
+        if recorded != prompts:
+            raise ValueError(f"the prompts of group {group!r} changed since {path} was recorded; "
+                             "run python -m llmlab.lifecycle record")
+    return record
+
+
+def recorded_answers(record: dict, group: str) -> list[str]:
+    """The recorded answers of one group, in the order of its prompts."""
+    if group not in record.get("groups", {}):
+        raise ValueError(f"no group {group!r} in the record; it has {list(record.get('groups', {}))}")
+    return [c["answer"] for c in record["groups"][group]["completions"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llmlab.lifecycle record [group ...]``: record the chapter's completions."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m llmlab.lifecycle", description=main.__doc__)
+    parser.add_argument("command", choices=["record"])
+    parser.add_argument("groups", nargs="*", help=f"default: all of {list(record_plan())}")
+    args = parser.parse_args(argv)
+    record_completions(groups=args.groups or None)
+    print(f"wrote {RECORD_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

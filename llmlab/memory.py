@@ -35,6 +35,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from . import _checks
+
 # bytes per parameter: (parameters, gradients, optimizer states per optimizer state tensor)
 PRECISIONS: dict[str, dict] = {
     # fp32 everything: 4-byte weights and gradients; each optimizer state is fp32
@@ -56,6 +58,17 @@ def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
         raise ValueError(f"{name} must be a positive whole number (>= 1), got {value!r}")
     return int(value)
+
+
+def _check_shape(name: str, shape) -> tuple[int, ...]:
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, (tuple, list, torch.Size)):
+        raise _checks.ArgumentTypeError(f"{name} must be a tensor shape (a tuple of ints), got {type(shape).__name__} {shape!r}")
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise _checks.ArgumentTypeError(f"{name} must hold int sizes, got {shape!r}")
+        if d < 0:
+            raise ValueError(f"{name} must hold sizes >= 0, got {tuple(shape)}")
+    return tuple(shape)
 
 
 def _check_precision(precision: str) -> dict:
@@ -88,6 +101,10 @@ def bytes_per_param(precision: str = "mixed", optimizer: str = "adam") -> ModelS
 
     'fp32' Adam: 4 + 4 + 8; 'mixed' Adam: 2 + 2 + 12 (ZeRO's K = 12); 'bf16' Adam: 2 + 2 + 4.
     """
+    if not isinstance(precision, str):
+        raise _checks.ArgumentTypeError(f"precision must be a str, one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if not isinstance(optimizer, str):
+        raise _checks.ArgumentTypeError(f"optimizer must be a str, one of {', '.join(OPTIMIZER_STATES)}; got {optimizer!r}")
     p = _check_precision(precision)
     n_states = _check_optimizer(optimizer)
     return ModelStates(params=p["params"], grads=p["grads"], optimizer=p["master"] + n_states * p["state"])
@@ -117,7 +134,8 @@ def model_states_per_gpu(n_params: float, n_gpus: int = 1, zero_stage: int = 0, 
 
 
 def activation_bytes(n_layers: int, hidden: int, n_heads: int, seq_len: int, batch_size: int = 1,
-                     method: str = "korthikanti", bytes_per_value: int = 2) -> float:
+                     method: str = "korthikanti", bytes_per_value: int = 2, *, dropout: bool = True,
+                     vocab_size: int | None = None, tensor_parallel: int = 1) -> float:
     """Bytes of activations a GPT-style transformer keeps for the backward pass.
 
     Korthikanti et al. (2022), per layer, with dropout, no tensor parallelism,
@@ -127,32 +145,47 @@ def activation_bytes(n_layers: int, hidden: int, n_heads: int, seq_len: int, bat
     'full_recompute'  s·b·h·2               (only each layer's input kept; the rest recomputed).
     Of the 34·s·b·h, 2·s·b·h are one-byte dropout masks, and of the 5·a·s²·b, a·s²·b;
     ``bytes_per_value`` (4 for fp32 activations) rescales the rest. Multiplied by
-    ``n_layers``; embeddings, the output layer and the loss are not included.
+    ``n_layers``; embeddings, the output layer and the loss are not included unless
+    ``vocab_size`` is given: then the same paper's 4·s·b·v bytes for the output projection
+    and the cross-entropy (the logits kept in 32 bits) are added. ``dropout=False`` (a model
+    without dropout, like the chapter 7 workers) drops the one-byte masks.
+    ``tensor_parallel`` = t splits what the paper's Megatron layout splits (its Section 4.2.2, without
+    sequence parallelism): s·b·h·(10 + 24/t + 5·a·s/(h·t)) per layer; the 10·s·b·h of layer-norm
+    inputs, the attention and MLP inputs and the two dropout masks stay whole on every rank.
     """
     for name, value in (("n_layers", n_layers), ("hidden", hidden), ("n_heads", n_heads),
                         ("seq_len", seq_len), ("batch_size", batch_size)):
         _positive_int(name, value)
     if bytes_per_value not in (1, 2, 4, 8):
         raise ValueError(f"bytes_per_value must be 1, 2, 4 or 8 (bytes of one activation), got {bytes_per_value!r}")
+    if not isinstance(dropout, bool):
+        raise _checks.ArgumentTypeError(f"dropout must be True or False, got {dropout!r}")
+    if vocab_size is not None:
+        _positive_int("vocab_size", vocab_size)
+    t = _positive_int("tensor_parallel", tensor_parallel)
     s, b, h, a = seq_len, batch_size, hidden, n_heads
     k = bytes_per_value / 2  # the formula counts 2-byte values
+    masks = 1 if dropout else 0  # dropout's one-byte masks: 2·s·b·h per layer, a·s²·b for the attention scores
+    # of the 32·s·b·h two-byte values, 8 stay whole under tensor parallelism and 24 are split
     if method == "korthikanti":
-        per_layer = k * (32 * s * b * h + 4 * a * s * s * b) + (2 * s * b * h + a * s * s * b)
+        per_layer = (k * (8 * s * b * h + 24 * s * b * h / t + 4 * a * s * s * b / t)
+                     + masks * (2 * s * b * h + a * s * s * b / t))
     elif method == "selective":
-        per_layer = k * 32 * s * b * h + 2 * s * b * h
+        per_layer = k * (8 * s * b * h + 24 * s * b * h / t) + masks * 2 * s * b * h
     elif method == "full_recompute":
         per_layer = k * 2 * s * b * h
     else:
         raise ValueError(f"unknown activation method {method!r}; allowed: 'korthikanti', 'selective', 'full_recompute'")
-    return n_layers * per_layer
+    output = 4 * s * b * vocab_size if vocab_size is not None else 0
+    return n_layers * per_layer + output
 
 
 def gpt_param_count(n_layers: int, hidden: int, vocab_size: int, seq_len: int = 0) -> int:
     """Parameters of a GPT-2-shaped model (MLP 4h, tied embeddings): 12·L·h² + 13·L·h + (V + s)·h + 2h."""
     for name, value in (("n_layers", n_layers), ("hidden", hidden), ("vocab_size", vocab_size)):
         _positive_int(name, value)
-    if seq_len < 0:
-        raise ValueError(f"seq_len must be >= 0 (0 = no learned positions), got {seq_len}")
+    if isinstance(seq_len, bool) or not isinstance(seq_len, (int, float)) or seq_len != int(seq_len) or seq_len < 0:
+        raise ValueError(f"seq_len must be a whole number >= 0 (0 = no learned positions), got {seq_len!r}")
     L, h = n_layers, hidden
     # per layer: QKV 3h²+3h, out proj h²+h, MLP 8h²+5h, two layer norms 4h
     return L * (12 * h * h + 13 * h) + (vocab_size + seq_len) * h + 2 * h
@@ -251,6 +284,9 @@ def measure_model_states(model: torch.nn.Module, optimizer: torch.optim.Optimize
     Tied parameters count once. Call it after ``optimizer.step()`` (before that,
     Adam has not created its states).
     """
+    _checks.model("model", model)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise _checks.ArgumentTypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
     params = list(model.parameters())  # unique: tied weights appear once
     p_bytes = sum(_nbytes(p) for p in params)
     g_bytes = sum(_nbytes(p.grad) for p in params if p.grad is not None)
@@ -272,6 +308,11 @@ def cuda_peak_training_bytes(model: torch.nn.Module, input_ids: torch.Tensor, au
     the step) and 'after' (weights, gradients and Adam states at rest). Needs a
     CUDA device; raises RuntimeError otherwise.
     """
+    _checks.model("model", model)
+    _checks.token_ids("input_ids", input_ids, None)
+    if input_ids.dim() != 2 or input_ids.size(1) < 2:
+        raise ValueError(f"input_ids must be a (batch, tokens) tensor with at least 2 tokens per row, "
+                         f"got shape {tuple(input_ids.shape)}")
     if not torch.cuda.is_available():
         raise RuntimeError("cuda_peak_training_bytes needs a CUDA GPU; none is available")
     device = torch.device("cuda")
@@ -302,8 +343,11 @@ def saved_activation_bytes(model: torch.nn.Module, input_ids: torch.Tensor) -> d
     parameters (they are model states, not activations). Returns 'total' and
     'by_shape' (shape and dtype -> [count, bytes]).
     """
+    _checks.model("model", model)
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.size(1) < 2:
         raise ValueError("input_ids must be a (batch, tokens) tensor with at least 2 tokens per row")
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    _checks.token_ids("input_ids", input_ids, vocab if isinstance(vocab, int) else None)
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, tuple[int, str]] = {}
 
@@ -340,7 +384,7 @@ STRATEGY_ZERO_STAGE: dict[str, int] = {"ddp": 0, "zero1": 1, "zero2": 2, "zero3"
 
 
 def _check_strategy(strategy: str) -> int:
-    if strategy not in STRATEGY_ZERO_STAGE:
+    if not isinstance(strategy, str) or strategy not in STRATEGY_ZERO_STAGE:
         raise ValueError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGY_ZERO_STAGE)}")
     return STRATEGY_ZERO_STAGE[strategy]
 
@@ -383,9 +427,10 @@ def fsdp_shard_numel(shape: tuple[int, ...], n_shards: int, index: int) -> int:
     what is left (possibly nothing); FSDP pads them for the collectives, not in the stored shard.
     """
     n_shards = _positive_int("n_shards", n_shards)
+    _checks.integer("index", index)
     if not 0 <= index < n_shards:
         raise ValueError(f"shard index must be in [0, {n_shards}), got {index}")
-    shape = tuple(shape)
+    shape = _check_shape("shape", shape)
     if not shape:
         return 1 if index == 0 else 0
     rows = math.ceil(shape[0] / n_shards)
@@ -401,6 +446,10 @@ def zero1_partition(numels: list[int], n_ranks: int) -> list[int]:
     ``numels``, in the given order.
     """
     n_ranks = _positive_int("n_ranks", n_ranks)
+    if isinstance(numels, (str, bytes)) or not isinstance(numels, (list, tuple)):
+        raise _checks.ArgumentTypeError(f"numels must be a list of element counts, got {type(numels).__name__}")
+    for v in numels:
+        _checks.non_negative_int("numels (each element count)", v)
     order = sorted(range(len(numels)), key=lambda i: numels[i], reverse=True)
     sizes = [0] * n_ranks
     owner = [0] * len(numels)
@@ -425,6 +474,12 @@ def rank_states_exact(param_shapes: list[tuple[int, ...]], strategy: str, world_
     """
     stage = _check_strategy(strategy)
     n = shard_group_size(strategy, world_size, sharding_factor)
+    if isinstance(param_shapes, (str, bytes)) or not isinstance(param_shapes, (list, tuple)):
+        raise _checks.ArgumentTypeError(f"param_shapes must be a list of shapes (tuples of ints), got "
+                                        f"{type(param_shapes).__name__}")
+    for shape in param_shapes:
+        _check_shape("param_shapes (each shape)", shape)
+    _checks.integer("rank", rank)
     if not 0 <= rank < world_size:
         raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
     per = bytes_per_param(precision, optimizer)
@@ -474,8 +529,37 @@ def sharded_gpu_memory(n_params: float, n_gpus: int, sharding_factor: int, zero_
     f = _positive_int("sharding_factor", sharding_factor)
     if f > n_gpus or n_gpus % f:
         raise ValueError(f"sharding_factor must divide the number of GPUs ({n_gpus}); got {sharding_factor}")
-    if activations < 0:
-        raise ValueError(f"activations must be >= 0 bytes, got {activations}")
+    _checks.non_negative("activations", activations)
+    if not isinstance(offload, bool):
+        raise _checks.ArgumentTypeError(f"offload must be True or False, got {offload!r}")
     s = model_states_per_gpu(n_params, f, zero_stage if f > 1 else 0, precision, optimizer)
     moved = s.grads + s.optimizer if offload else 0.0
     return GpuMemory(s.params, 0.0 if offload else s.grads, 0.0 if offload else s.optimizer, float(activations), moved)
+
+
+def model_parallel_gpu_memory(split_params: float, whole_params: float, n_gpus: int, tensor_parallel: int = 1,
+                              pipeline_parallel: int = 1, zero_stage: int = 1, precision: str = "mixed",
+                              optimizer: str = "adam", activations: float = 0.0) -> GpuMemory:
+    """Per-GPU bytes with tensor parallelism t, pipeline parallelism p and data parallelism d = n_gpus / (t·p).
+
+    ``split_params``: the parameters that both splits divide, the blocks' (the matrices and, for the
+    pipeline, everything in a block); each GPU holds split_params / (t·p) of them. ``whole_params``:
+    the ones neither divides, held by the pipeline stage with the most of them (the embeddings on the
+    first stage, the output layer on the last; with one stage, all of them). ZeRO stage ``zero_stage``
+    then shards those model states over the d data-parallel copies (Megatron-LM's distributed
+    optimizer is stage 1). ``activations``: bytes per GPU, added as given (see
+    :func:`activation_bytes` with ``tensor_parallel``). Narayanan et al. (2021) for the layout.
+    """
+    for name, value in (("split_params", split_params), ("whole_params", whole_params)):
+        _checks.non_negative(name, value)
+    n = _positive_int("n_gpus", n_gpus)
+    t, p = _positive_int("tensor_parallel", tensor_parallel), _positive_int("pipeline_parallel", pipeline_parallel)
+    if n % (t * p):
+        raise ValueError(f"tensor_parallel x pipeline_parallel ({t} x {p}) must divide n_gpus ({n})")
+    _checks.non_negative("activations", activations)
+    d = n // (t * p)
+    local = split_params / (t * p) + whole_params
+    if local <= 0:
+        raise ValueError("split_params + whole_params must be > 0")
+    s = model_states_per_gpu(local, d, zero_stage if d > 1 else 0, precision, optimizer)
+    return GpuMemory(s.params, s.grads, s.optimizer, float(activations), 0.0)

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Sequence
 
 import torch
+
+from . import _checks
 import torch.nn.functional as F
 
 _WORD = re.compile(r"[a-z']+")
@@ -75,6 +77,8 @@ def mean_loss_nats(
     last window takes the leftover tokens. The model runs in eval mode (its mode
     is restored afterwards) on ``device`` (default: the model's own device).
     """
+    _checks.model("model", model)
+    _checks.model("model", model)
     if not isinstance(token_ids, torch.Tensor) or token_ids.dim() != 1:
         raise ValueError("token_ids must be a 1-D LongTensor of token ids, e.g. tokenizer(text).input_ids as a tensor")
     if token_ids.numel() < 2:
@@ -181,3 +185,29 @@ def in_vocabulary_fraction(texts: Iterable[str] | str, vocabulary: set[str]) -> 
     if not words:
         return 0.0
     return sum(w in vocab for w in words) / len(words)
+
+
+def rouge_l(candidate: str, reference: str) -> float:
+    """ROUGE-L F1 (Lin 2004) of two texts: the longest common subsequence of their words.
+
+    Words are lower-cased runs of letters and digits; precision is LCS / candidate words,
+    recall LCS / reference words, and the score their harmonic mean (0 when either text
+    has no words). It rewards shared words in the same order and nothing else: a correct
+    paraphrase scores low, and a fluent copy of the wrong facts can score high.
+    """
+    import re
+
+    a, b = re.findall(r"[a-z0-9]+", candidate.lower()), re.findall(r"[a-z0-9]+", reference.lower())
+    if not a or not b:
+        return 0.0
+    previous = [0] * (len(b) + 1)  # LCS lengths by dynamic programming, one row at a time
+    for x in a:
+        row = [0]
+        for j, y in enumerate(b):
+            row.append(previous[j] + 1 if x == y else max(previous[j + 1], row[j]))
+        previous = row
+    lcs = previous[-1]
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(a), lcs / len(b)
+    return 2 * precision * recall / (precision + recall)

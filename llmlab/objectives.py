@@ -29,6 +29,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from . import _checks
+
 from .device import best_device
 from .train import TrainConfig, TrainLog, train_loop
 
@@ -243,6 +245,7 @@ def _to(batch: Batch, device: torch.device) -> Batch:
 def evaluate_objective(model: torch.nn.Module, make_batch: BatchFn, stream: torch.Tensor, n_batches: int,
                        seed: int = 1234) -> float:
     """Mean loss (nats per predicted token) over ``n_batches`` batches drawn with a fixed seed (the same every call)."""
+    _checks.model("model", model)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -261,6 +264,7 @@ def train_objective(model: torch.nn.Module, make_batch: BatchFn, train_ids: torc
     steps on fixed held-out batches); the loss is the model's own, computed from the
     batch's ``labels`` (positions holding :data:`IGNORE_INDEX` are skipped).
     """
+    _checks.model("model", model)
     device = torch.device(device) if device is not None else best_device()
 
     def batch_loss(g: torch.Generator) -> tuple[torch.Tensor, int]:

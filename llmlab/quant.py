@@ -17,7 +17,10 @@ implements it for real:
 * **Quantizing a model** (:func:`quantize_model`, :func:`torch_dynamic_quantize`,
   :func:`state_bytes`): weight-only INT8 for every linear layer of a model,
   including the ``Conv1D`` layers (transposed linear layers) that GPT-2 uses in
-  ``transformers``, next to PyTorch's own dynamic quantization.
+  ``transformers``; 4-bit group-wise weights (:func:`quantize_groupwise`,
+  :func:`quantize_model_4bit`, GGUF's Q4_1 layout); and the libraries a reader would
+  use: torchao (:func:`torchao_quantize`) and, as history, ``torch.ao``'s dynamic
+  quantization.
 
 Sizes are in bytes; values are Python floats or float32 tensors.
 """
@@ -32,6 +35,8 @@ from decimal import Decimal
 from fractions import Fraction
 
 import torch
+
+from . import _checks
 import torch.nn.functional as F
 from torch import nn
 
@@ -460,6 +465,7 @@ def linear_layers(model: nn.Module, skip_tied: bool = True) -> list[str]:
     module (GPT-2's ``lm_head``, tied to the token embedding) are left out:
     quantizing them would store a second copy of the embedding, not save one.
     """
+    _checks.model("model", model)
     counts: dict[int, int] = {}
     for module in model.modules():
         for p in module.parameters(recurse=False):
@@ -487,16 +493,201 @@ def quantize_model(model: nn.Module, scheme: str = "absmax", per_channel: bool =
     ``per_channel`` gives each output feature its own scale. Embeddings,
     layer norms and biases stay in float32. Chapter 6.
     """
+    _checks.model("model", model)
     if scheme not in ("absmax", "zeropoint"):
         raise ValueError(f"unknown scheme {scheme!r}; allowed: 'absmax', 'zeropoint'")
-    names = linear_layers(model) if layers is None else list(layers)
+    return _replace_linears(model, layers, lambda m: Int8Linear.from_module(m, scheme, per_channel))
+
+
+def _replace_linears(model: nn.Module, layers: list[str] | None, make) -> nn.Module:
+    """A copy of ``model`` with each named linear layer (default: :func:`linear_layers`) replaced by ``make(layer)``."""
+    names = linear_layers(model) if layers is None else _checks.strings("layers", layers)
     modules = dict(model.named_modules())
     for name in names:
         if name not in modules or not (isinstance(modules[name], nn.Linear) or _is_conv1d(modules[name])):
             raise ValueError(f"{name!r} is not an nn.Linear or Conv1D of this model; linear layers: {linear_layers(model, False)}")
     out = copy.deepcopy(model)
     for name in names:
-        _set_module(out, name, Int8Linear.from_module(out.get_submodule(name), scheme, per_channel))
+        _set_module(out, name, make(out.get_submodule(name)))
+    return out
+
+
+# --------------------------------------------------------------------------- 4-bit, group-wise
+
+
+@dataclass
+class GroupQuantized:
+    """A weight (out, in) quantized in groups of ``group_size`` consecutive inputs of each row.
+
+    Every group keeps its own float16 ``scale`` (and, in the zero-point scheme, a float16
+    ``minimum``), the layout of GGUF's Q4_1 (zero point) and Q4_0-like absmax blocks:
+    ``w ≈ scale * code + minimum`` with codes 0 .. 2**bits - 1 (zero point), or
+    ``w ≈ scale * code`` with codes -(2**(bits-1) - 1) .. 2**(bits-1) - 1 (absmax).
+    ``codes`` is kept one per byte here for clarity; :attr:`nbytes` counts them packed.
+    A row whose length is not a multiple of ``group_size`` ends with a shorter group.
+    """
+
+    codes: torch.Tensor      # (out, n_groups, group_size), int16, padded in the last group
+    scale: torch.Tensor      # (out, n_groups, 1) float16
+    minimum: torch.Tensor | None  # (out, n_groups, 1) float16, zero-point scheme only
+    in_features: int
+    bits: int
+    group_size: int
+    scheme: str
+
+    def dequantize(self) -> torch.Tensor:
+        """Back to float32, (out, in)."""
+        w = self.codes.to(torch.float32) * self.scale.to(torch.float32)
+        if self.minimum is not None:
+            w = w + self.minimum.to(torch.float32)
+        return w.flatten(1)[:, : self.in_features]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes to store it: ``bits`` per weight packed, plus 2 bytes per scale and per minimum."""
+        out = self.codes.shape[0]
+        codes = math.ceil(out * self.in_features * self.bits / 8)
+        per_group = 2 + (2 if self.minimum is not None else 0)
+        return codes + self.scale.numel() * per_group
+
+
+def quantize_groupwise(w: torch.Tensor, bits: int = 4, group_size: int = 32,
+                       scheme: str = "zeropoint") -> GroupQuantized:
+    """Quantize a weight matrix (out, in) with ``bits``-bit codes and one scale per group of inputs.
+
+    ``scheme='zeropoint'`` maps each group's [min, max] onto 2**bits levels (GGUF's Q4_1 and
+    the zero-point scheme of chapter 6, without forcing 0 into the range);
+    ``scheme='absmax'`` uses ``scale = max|w| / (2**(bits-1) - 1)`` and symmetric codes.
+    Smaller groups follow the weights more closely and cost more scales. Chapter 6.
+    """
+    w = _check_tensor(w, None)
+    if w.dim() != 2:
+        raise ValueError(f"w must be a weight matrix (out, in), got shape {tuple(w.shape)}")
+    bits = _checks.integer("bits", bits, 2, 8)
+    group_size = _checks.positive_int("group_size", group_size)
+    _checks.choice("scheme", scheme, ("zeropoint", "absmax"))
+    out, n_in = w.shape
+    n_groups = math.ceil(n_in / group_size)
+    pad = n_groups * group_size - n_in
+    # a short last group is padded with copies of its last weight, which changes no min or max
+    padded = torch.cat([w, w[:, -1:].expand(out, pad)], dim=1) if pad else w
+    g = padded.view(out, n_groups, group_size)
+    if scheme == "zeropoint":
+        lo, hi = g.amin(-1, keepdim=True), g.amax(-1, keepdim=True)
+        step = (hi - lo) / (2 ** bits - 1)
+        inv = torch.where(step > 0, 1 / torch.where(step > 0, step, 1), 0)
+        # as llama.cpp's reference Q4_1 quantizer: codes from the float32 step, add 0.5, truncate
+        codes = torch.trunc((g - lo) * inv + 0.5).clamp(0, 2 ** bits - 1)
+        scale, minimum = step.to(torch.float16), lo.to(torch.float16)
+    else:
+        top = 2 ** (bits - 1) - 1
+        scale = (g.abs().amax(-1, keepdim=True) / top).to(torch.float16)
+        minimum = None
+        s = scale.float()
+        codes = torch.where(s > 0, torch.round(g / torch.where(s > 0, s, 1)), 0).clamp(-top, top)
+    return GroupQuantized(codes.to(torch.int16), scale, minimum, n_in, bits, group_size, scheme)
+
+
+class Int4Linear(nn.Module):
+    """A linear layer whose weight is stored as packed 4-bit codes with float16 scales per group.
+
+    Two codes per byte (``packed``: low nibble first, as in GGUF), one float16 scale (and
+    minimum) per group; the forward pass dequantizes and runs ``F.linear``: weight-only, it
+    saves memory, not arithmetic.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, group_size: int = 32,
+                 scheme: str = "zeropoint") -> None:
+        super().__init__()
+        gq = quantize_groupwise(weight, 4, group_size, scheme)
+        self.out_features, self.in_features = weight.shape
+        self.group_size, self.scheme = group_size, scheme
+        offset = 8 if scheme == "absmax" else 0  # absmax codes -7..7 are stored as 1..15
+        codes = gq.codes.flatten(1)[:, : self.in_features]  # (out, in): the padding is not stored
+        flat = (codes.flatten() + offset).to(torch.uint8)
+        flat = torch.cat([flat, flat.new_zeros(flat.numel() % 2)])
+        self.register_buffer("packed", flat[0::2] | (flat[1::2] << 4))  # two codes per byte
+        self.register_buffer("scale", gq.scale)
+        if gq.minimum is not None:
+            self.register_buffer("minimum", gq.minimum)
+        else:
+            self.minimum = None
+        self.bias = nn.Parameter(bias.detach().clone(), requires_grad=False) if bias is not None else None
+
+    @classmethod
+    def from_module(cls, module: nn.Module, group_size: int = 32, scheme: str = "zeropoint") -> Int4Linear:
+        weight, bias = _linear_weight(module)
+        return cls(weight, bias, group_size, scheme)
+
+    def dequantized_weight(self) -> torch.Tensor:
+        """The float32 weight, (out, in), that the 4-bit codes stand for."""
+        codes = torch.stack([self.packed & 0x0F, self.packed >> 4], dim=1).flatten()
+        codes = codes[: self.out_features * self.in_features].view(self.out_features, self.in_features)
+        codes = codes.to(torch.float32) - (8 if self.scheme == "absmax" else 0)
+        # every weight's group: input j belongs to group j // group_size
+        group = torch.arange(self.in_features, device=codes.device) // self.group_size
+        w = codes * self.scale.float()[:, group, 0]
+        if self.minimum is not None:
+            w = w + self.minimum.float()[:, group, 0]
+        return w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.dequantized_weight().to(x.dtype)
+        return F.linear(x, w, None if self.bias is None else self.bias.to(x.dtype))
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, 4 bits, "
+                f"group_size={self.group_size}, scheme={self.scheme}")
+
+
+def quantize_model_4bit(model: nn.Module, group_size: int = 32, scheme: str = "zeropoint",
+                        layers: list[str] | None = None) -> nn.Module:
+    """A copy of ``model`` whose linear layers hold packed 4-bit weights (:class:`Int4Linear`).
+
+    Same layers as :func:`quantize_model` (tied ones skipped); ``model`` is unchanged.
+    """
+    _checks.model("model", model)
+    _checks.positive_int("group_size", group_size)
+    _checks.choice("scheme", scheme, ("zeropoint", "absmax"))
+    return _replace_linears(model, layers, lambda m: Int4Linear.from_module(m, group_size, scheme))
+
+
+# --------------------------------------------------------------------------- torchao, the library
+
+TORCHAO_METHODS = ("int8_weight_only", "int8_dynamic", "int4_weight_only")
+
+
+def torchao_quantize(model: nn.Module, method: str = "int8_weight_only", group_size: int = 32) -> nn.Module:
+    """A copy of ``model`` quantized by torchao (``torchao.quantization.quantize_``), the library a reader would use.
+
+    Same layers as :func:`quantize_model` (the tied output layer stays float32).
+    ``method``: 'int8_weight_only' (``Int8WeightOnlyConfig``: INT8 weights, a scale per
+    output feature), 'int8_dynamic' (``Int8DynamicActivationInt8WeightConfig``:
+    activations quantized per token at every call as well), 'int4_weight_only'
+    (``IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(group_size))``,
+    which on a CPU keeps one 4-bit code per byte). Needs ``pip install torchao``.
+    """
+    _checks.model("model", model)
+    _checks.choice("method", method, TORCHAO_METHODS)
+    group_size = _checks.positive_int("group_size", group_size)
+    from torchao.quantization import (Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig,
+                                      IntxWeightOnlyConfig, quantize_)
+    from torchao.quantization.granularity import PerGroup
+
+    names = set(linear_layers(model))
+    if method == "int8_weight_only":
+        config = Int8WeightOnlyConfig()
+    elif method == "int8_dynamic":
+        config = Int8DynamicActivationInt8WeightConfig()
+    else:
+        widths = {_linear_weight(model.get_submodule(n))[0].shape[1] for n in names}  # Conv1D too
+        bad = sorted(w for w in widths if w % group_size)
+        if bad:
+            raise ValueError(f"torchao's int4_weight_only needs every layer's input size to be a multiple of "
+                             f"group_size={group_size}; these are not: {bad}")
+        config = IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(group_size))
+    out = conv1d_to_linear(model, sorted(names))
+    quantize_(out, config, filter_fn=lambda module, fqn: fqn in names)
     return out
 
 
@@ -507,6 +698,7 @@ def conv1d_to_linear(model: nn.Module, layers: list[str] | None = None) -> nn.Mo
     ``Conv1D`` (a linear layer with its weight stored transposed), so they must
     be converted first or they stay in float32.
     """
+    _checks.model("model", model)
     names = [n for n in (linear_layers(model) if layers is None else layers) if _is_conv1d(model.get_submodule(n))]
     out = copy.deepcopy(model)
     for name in names:
@@ -531,6 +723,7 @@ def torch_dynamic_quantize(model: nn.Module, per_channel: bool = False) -> nn.Mo
     ``torchao`` package, but still ships and works on CPU; its warnings are
     silenced here.
     """
+    _checks.model("model", model)
     from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
     names = linear_layers(model)
@@ -541,7 +734,19 @@ def torch_dynamic_quantize(model: nn.Module, per_channel: bool = False) -> nn.Mo
         return quantize_dynamic(converted, {name: qconfig for name in names}, dtype=torch.qint8)
 
 
+def _inner_tensors(t: torch.Tensor) -> list[torch.Tensor] | None:
+    """The plain tensors inside a tensor subclass (torchao's quantized weights), or None for a plain tensor."""
+    flatten = getattr(type(t), "__tensor_flatten__", None)
+    if flatten is None or type(t) in (torch.Tensor, nn.Parameter):
+        return None
+    names, _ = t.__tensor_flatten__()
+    return [getattr(t, n) for n in names]
+
+
 def _tensor_bytes(t: torch.Tensor) -> int:
+    inner = _inner_tensors(t)
+    if inner is not None:  # e.g. torchao's Int8Tensor: its codes, scales and zero points
+        return sum(_tensor_bytes(i) for i in inner)
     if t.is_quantized:
         extra = 16  # one float64 scale and one int64 zero point
         if t.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
@@ -556,13 +761,15 @@ def state_bytes(model: nn.Module) -> int:
     Works for torch's quantized modules too: an INT8 weight counts 1 byte per
     value plus its scales and zero points as torch stores them (float64, int64).
     """
+    _checks.model("model", model)
     seen: set[tuple[int, int]] = set()
     total = 0
 
     def add(t) -> None:
         nonlocal total
         if isinstance(t, torch.Tensor):
-            key = (t.data_ptr(), t.numel()) if not t.is_quantized else (id(t), t.numel())
+            plain = not t.is_quantized and _inner_tensors(t) is None
+            key = (t.data_ptr(), t.numel()) if plain else (id(t), t.numel())
             if key in seen:
                 return
             seen.add(key)

@@ -1,4 +1,5 @@
-"""Decoding from scratch: greedy, temperature, top-k and top-p (nucleus) sampling.
+"""Decoding from scratch: greedy, temperature, top-k, top-p (nucleus), min-p, repetition
+penalty, no-repeat n-grams and beam search.
 
 Explained in chapter 5, "Decoding and sampling". A language model gives, at each
 step, one logit per vocabulary entry; decoding turns those logits into the next
@@ -7,14 +8,24 @@ token. Every function here works on the last dimension of a logits tensor, usual
 tokens a method rules out are set to ``-inf`` (probability 0 after softmax).
 
 Each filter equals its Hugging Face counterpart (``TemperatureLogitsWarper``,
-``TopKLogitsWarper``, ``TopPLogitsWarper``) bit for bit, ties included, and
-``generate`` reproduces ``model.generate`` token for token; the tests check both.
+``TopKLogitsWarper``, ``TopPLogitsWarper``, ``MinPLogitsWarper``,
+``RepetitionPenaltyLogitsProcessor``, ``NoRepeatNGramLogitsProcessor``) bit for bit,
+ties included; ``generate`` reproduces ``model.generate`` token for token and
+``beam_search`` reproduces ``model.generate(num_beams=...)``; the tests check all of it.
+
+The recorded measurements of chapter 5 (every method on the real model, several
+prompts and seeds) are made by ``python -m llmlab.sampling sweep``; see
+:func:`run_sweep`.
 """
 
 from __future__ import annotations
 
 import torch
+
+from . import _checks
 import torch.nn.functional as F
+
+from . import compat
 
 # -----------------------------------------------------------------------------
 # validation: one place that says what is allowed
@@ -42,6 +53,46 @@ def _check_top_p(p: float) -> None:
         raise ValueError(f"top_p must be a number in (0, 1], got {p!r}")
     if not 0.0 < p <= 1.0:  # also catches NaN
         raise ValueError(f"top_p must be in (0, 1], got {p}")
+
+
+def _check_min_p(min_p: float) -> None:
+    if isinstance(min_p, bool) or not isinstance(min_p, (int, float)):
+        raise TypeError(f"min_p must be a number in [0, 1] (0 disables it), got {min_p!r}")
+    if not 0.0 <= min_p <= 1.0:  # also catches NaN
+        raise ValueError(f"min_p must be in [0, 1] (0 disables it), got {min_p}")
+
+
+def _check_penalty(penalty: float) -> None:
+    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)):
+        raise TypeError(f"repetition_penalty must be a number > 0 (1 disables it), got {penalty!r}")
+    if not penalty > 0:  # also catches NaN
+        raise ValueError(
+            f"repetition_penalty must be > 0 (1 disables it, above 1 discourages repeats), got {penalty}"
+        )
+
+
+def _check_ngram_size(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"no_repeat_ngram_size must be an integer >= 0 (0 disables it), got {n!r}")
+    if n < 0:
+        raise ValueError(f"no_repeat_ngram_size must be >= 0 (0 disables it), got {n}")
+
+
+def _check_num_beams(num_beams: int) -> None:
+    if isinstance(num_beams, bool) or not isinstance(num_beams, int):
+        raise TypeError(f"num_beams must be an integer >= 1 (1 is greedy decoding), got {num_beams!r}")
+    if num_beams < 1:
+        raise ValueError(f"num_beams must be >= 1 (1 is greedy decoding), got {num_beams}")
+
+
+def _check_history(logits: torch.Tensor, input_ids: torch.Tensor) -> None:
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.dtype != torch.long:
+        raise TypeError("input_ids (the tokens so far) must be a 2-D LongTensor (batch, seq_len)")
+    if logits.dim() != 2 or logits.size(0) != input_ids.size(0):
+        raise ValueError(
+            f"logits must be (batch, vocab) with one row per row of input_ids, got logits "
+            f"{tuple(logits.shape)} and input_ids {tuple(input_ids.shape)}"
+        )
 
 
 # -----------------------------------------------------------------------------
@@ -99,21 +150,103 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(remove, float("-inf"))
 
 
+def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
+    """Min-p filtering (Nguyen et al. 2024): keep the tokens whose probability is at
+    least ``min_p`` times the probability of the most likely token; set the rest to
+    -inf. Rows are ``(..., V)``.
+
+    The bar moves with the model's confidence: when the top token has 0.9, tokens
+    below ``0.9 * min_p`` go; when the top token has only 0.05, the bar is twenty
+    times lower and many tokens stay. ``min_p = 0`` disables it; the most likely
+    token always survives. Same result as Hugging Face's ``MinPLogitsWarper``.
+    """
+    _check_min_p(min_p)
+    if min_p == 0.0:
+        return logits
+    probs = logits.softmax(dim=-1)  # (..., V)
+    threshold = min_p * probs.amax(dim=-1, keepdim=True)  # (..., 1)
+    return logits.masked_fill(probs < threshold, float("-inf"))
+
+
 def filter_logits(
-    logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+    min_p: float = 0.0,
 ) -> torch.Tensor:
-    """Apply temperature, then top-k, then top-p (Hugging Face's order) to ``(..., V)`` logits.
+    """Apply temperature, then top-k, then top-p, then min-p (Hugging Face's order) to
+    ``(..., V)`` logits.
 
     Returns logits of the same shape with ruled-out tokens at -inf.
     """
     _check_temperature(temperature)
     _check_top_k(top_k)
     _check_top_p(top_p)
+    _check_min_p(min_p)
     if temperature != 1.0:  # like HF, skip the no-op so bits stay untouched
         logits = apply_temperature(logits, temperature)
     logits = top_k_filter(logits, top_k)
     logits = top_p_filter(logits, top_p)
+    logits = min_p_filter(logits, min_p)
     return logits
+
+
+# -----------------------------------------------------------------------------
+# processors that look at the text so far (they also apply to greedy decoding)
+
+
+def apply_repetition_penalty(
+    logits: torch.Tensor, input_ids: torch.Tensor, penalty: float,
+    attention_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Make every token that already occurs in ``input_ids`` ``(B, T)`` less likely
+    (Keskar et al. 2019, CTRL): its logit in ``logits`` ``(B, V)`` is divided by
+    ``penalty`` when positive and multiplied by it when negative, so with
+    ``penalty > 1`` it always moves down. Applied once per token, however often it
+    occurred; the prompt counts too, padding (``attention_mask`` 0) does not.
+    ``penalty = 1`` changes nothing. Same result as Hugging Face's
+    ``RepetitionPenaltyLogitsProcessor``.
+    """
+    _check_penalty(penalty)
+    _check_history(logits, input_ids)
+    if penalty == 1.0:
+        return logits
+    V = logits.size(-1)
+    if attention_mask is not None:  # send padding to a spare column V, dropped below
+        input_ids = input_ids.masked_fill(attention_mask == 0, V)
+    seen = torch.zeros(logits.size(0), V + 1, dtype=torch.bool, device=logits.device)
+    seen = seen.scatter(1, input_ids, True)[:, :V]  # (B, V): occurred at least once
+    penalised = torch.where(logits < 0, logits * penalty, logits / penalty)
+    return torch.where(seen, penalised, logits)
+
+
+def no_repeat_ngram_filter(logits: torch.Tensor, input_ids: torch.Tensor, n: int) -> torch.Tensor:
+    """Forbid (-inf) every token that would complete an ``n``-gram already present in
+    ``input_ids`` ``(B, T)`` (prompt included); ``logits`` is ``(B, V)``.
+
+    With ``n = 3``, if the text so far ends in "of the" and contains "of the sea",
+    then "sea" is banned next. ``n = 0`` disables it. Same result as Hugging Face's
+    ``NoRepeatNGramLogitsProcessor`` (fairseq's rule).
+    """
+    _check_ngram_size(n)
+    _check_history(logits, input_ids)
+    if n == 0 or input_ids.size(1) < n:
+        return logits
+    banned = torch.zeros_like(logits, dtype=torch.bool)  # (B, V)
+    for row, tokens in enumerate(input_ids.tolist()):
+        suffix = tuple(tokens[len(tokens) - n + 1:]) if n > 1 else ()  # the n-1 latest tokens
+        for i in range(len(tokens) - n + 1):  # every earlier n-gram tokens[i : i + n]
+            if tuple(tokens[i:i + n - 1]) == suffix:
+                banned[row, tokens[i + n - 1]] = True
+    return logits.masked_fill(banned, float("-inf"))
+
+
+def process_logits(
+    logits: torch.Tensor, input_ids: torch.Tensor, repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0, attention_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The history-dependent processors in Hugging Face's order: repetition penalty,
+    then no-repeat n-grams. ``logits`` ``(B, V)``, ``input_ids`` ``(B, T)``."""
+    logits = apply_repetition_penalty(logits, input_ids, repetition_penalty, attention_mask)
+    return no_repeat_ngram_filter(logits, input_ids, no_repeat_ngram_size)
 
 
 # -----------------------------------------------------------------------------
@@ -121,14 +254,16 @@ def filter_logits(
 
 
 def next_token_distribution(
-    logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+    min_p: float = 0.0,
 ) -> torch.Tensor:
     """Probabilities ``(..., V)`` (each row sums to 1) that sampling draws from."""
-    return F.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
+    return F.softmax(filter_logits(logits, temperature, top_k, top_p, min_p), dim=-1)
 
 
 def greedy_next_token(logits: torch.Tensor) -> torch.Tensor:
     """Token ids ``(...)`` of the largest logit in each row (first one on ties)."""
+    _checks.tensor("logits", logits)
     return torch.argmax(logits, dim=-1)
 
 
@@ -138,13 +273,17 @@ def sample_next_token(
     top_k: int = 0,
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
+    min_p: float = 0.0,
 ) -> torch.Tensor:
     """Draw one token id per row of ``(..., V)`` logits from the filtered distribution.
 
     Returns a LongTensor of shape ``(...)``. Pass a seeded ``torch.Generator`` for
     reproducible draws; without one, torch's global generator is used (as in HF).
     """
-    probs = next_token_distribution(logits, temperature, top_k, top_p)  # (..., V)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise _checks.ArgumentTypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} "
+                                        f"{generator!r}; pass torch.Generator().manual_seed({generator!r})")
+    probs = next_token_distribution(logits, temperature, top_k, top_p, min_p)  # (..., V)
     flat = probs.reshape(-1, probs.size(-1))  # (N, V): multinomial wants 1-D or 2-D
     if generator is not None and generator.device != flat.device:
         # a CPU generator with a GPU model (or the reverse): draw where the generator lives
@@ -158,33 +297,7 @@ def sample_next_token(
 # the decoding loop
 
 
-@torch.no_grad()
-def generate(
-    model: torch.nn.Module,
-    input_ids: torch.Tensor,
-    max_new_tokens: int = 20,
-    do_sample: bool = False,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    stop_token_id: int | None = None,
-    generator: torch.Generator | None = None,
-    use_cache: bool = True,
-) -> torch.Tensor:
-    """Extend each prompt in ``input_ids`` ``(B, T)`` by up to ``max_new_tokens`` tokens.
-
-    An explicit token-by-token loop over a Hugging Face causal LM: greedy when
-    ``do_sample=False`` (temperature, top_k and top_p are then ignored), otherwise
-    sampling with temperature, top-k and top-p. Returns prompt plus new tokens,
-    ``(B, T + n)`` with ``n <= max_new_tokens``: generation stops early once every
-    row has produced ``stop_token_id``, and rows that finished earlier are padded
-    with it. Greedy output equals ``model.generate(..., do_sample=False,
-    eos_token_id=stop_token_id, pad_token_id=stop_token_id)``.
-
-    With ``use_cache=True`` the model keeps its keys and values (a ``DynamicCache``)
-    and each step feeds it only the newest token; with ``False`` every step runs
-    the whole sequence again (same tokens, slower).
-    """
+def _check_inputs(model, input_ids, max_new_tokens, attention_mask) -> None:
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
     if max_new_tokens < 0:
@@ -201,6 +314,14 @@ def generate(
         )
     if input_ids.size(1) == 0:
         raise ValueError("input_ids must hold at least one token per row, got seq_len 0")
+    if attention_mask is not None and (
+        not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != input_ids.shape
+    ):
+        got = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask).__name__
+        raise ValueError(
+            f"attention_mask must be a tensor shaped like input_ids {tuple(input_ids.shape)} "
+            f"(1 = token, 0 = left padding), got {got}"
+        )
     window = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     if isinstance(window, int) and input_ids.size(1) + max_new_tokens > window:
         raise ValueError(
@@ -208,27 +329,107 @@ def generate(
             f"{input_ids.size(1) + max_new_tokens} exceeds the model's context window of {window} tokens; "
             "shorten the prompt or lower max_new_tokens"
         )
+
+
+class _Stepper:
+    """Runs a causal LM one step at a time with a key-value cache and left padding.
+
+    The first call feeds the whole prompt (the "prefill"); later calls feed only the
+    newest token. With an ``attention_mask`` (1 = token, 0 = left padding) the
+    padded positions are masked and positions count from each row's first real
+    token, as in ``model.generate``.
+    """
+
+    def __init__(self, model, attention_mask: torch.Tensor | None, use_cache: bool = True):
+        self.model, self.mask, self.use_cache = model, attention_mask, use_cache
+        self.cache = None  # the DynamicCache, once the model has returned one
+        self.cache_kw = compat.cache_argument(model)  # "cache" (transformers >= 5.24) or "past_key_values"
+
+    def __call__(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Next-token logits ``(B, V)`` (float32) after the sequences ``input_ids`` ``(B, T)``."""
+        kw = {}
+        if self.mask is not None:
+            mask = self.mask
+            if mask.size(1) < input_ids.size(1):  # new tokens are never padding
+                extra = input_ids.size(1) - mask.size(1)
+                mask = torch.cat([mask, mask.new_ones(mask.size(0), extra)], dim=1)
+            self.mask = mask
+            positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)  # (B, T)
+            kw["attention_mask"] = mask
+        fresh = self.cache is None or not self.use_cache
+        step_ids = input_ids if fresh else input_ids[:, -1:]  # with a cache: only the new token
+        if self.mask is not None:
+            kw["position_ids"] = positions[:, -step_ids.size(1):]
+        if self.use_cache:
+            out = self.model(input_ids=step_ids, use_cache=True, **{self.cache_kw: self.cache}, **kw)
+            self.cache = compat.returned_cache(out)
+        else:
+            out = self.model(input_ids=step_ids, use_cache=False, **kw)
+        return out.logits[:, -1, :].float()  # float32 like HF, whatever the model dtype
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep the cache (and mask) rows ``rows`` ``(B,)``, in that order (beam search)."""
+        if self.cache is not None:
+            self.cache.reorder_cache(rows)
+        if self.mask is not None:
+            self.mask = self.mask[rows]
+
+
+@torch.no_grad()
+def generate(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    max_new_tokens: int = 20,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    stop_token_id: int | None = None,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+    min_p: float = 0.0,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
+    attention_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Extend each prompt in ``input_ids`` ``(B, T)`` by up to ``max_new_tokens`` tokens.
+
+    An explicit token-by-token loop over a Hugging Face causal LM. At each step the
+    history-dependent processors (``repetition_penalty``, ``no_repeat_ngram_size``)
+    adjust the logits; then greedy takes the largest when ``do_sample=False``
+    (temperature, top_k, top_p and min_p are then ignored), otherwise a token is
+    drawn after temperature, top-k, top-p and min-p. Returns prompt plus new tokens,
+    ``(B, T + n)`` with ``n <= max_new_tokens``: generation stops early once every
+    row has produced ``stop_token_id``, and rows that finished earlier are padded
+    with it. Prompts of different lengths go in left-padded, with an
+    ``attention_mask`` (1 = token, 0 = padding). Output equals ``model.generate``
+    with the same settings and ``eos_token_id=stop_token_id,
+    pad_token_id=stop_token_id``.
+
+    With ``use_cache=True`` the model keeps its keys and values (a ``DynamicCache``)
+    and each step feeds it only the newest token; with ``False`` every step runs
+    the whole sequence again (same tokens, slower).
+    """
+    _checks.model("model", model)
+    _check_inputs(model, input_ids, max_new_tokens, attention_mask)
+    _check_penalty(repetition_penalty)
+    _check_ngram_size(no_repeat_ngram_size)
     if do_sample:  # under greedy these settings are ignored, as in HF
         _check_temperature(temperature)
         _check_top_k(top_k)
         _check_top_p(top_p)
+        _check_min_p(min_p)
 
     input_ids = input_ids.to(model.device)
-    B = input_ids.size(0)
-    unfinished = torch.ones(B, dtype=torch.bool, device=input_ids.device)  # (B,)
-    past = None  # the DynamicCache, once the model has returned one
-    step_input = input_ids  # first step: the whole prompt (the "prefill")
+    mask = attention_mask.to(model.device) if attention_mask is not None else None
+    step = _Stepper(model, mask, use_cache)
+    unfinished = torch.ones(input_ids.size(0), dtype=torch.bool, device=input_ids.device)  # (B,)
 
     for _ in range(max_new_tokens):
-        if use_cache:
-            out = model(input_ids=step_input, past_key_values=past, use_cache=True)
-            past = out.past_key_values
-        else:
-            out = model(input_ids=input_ids, use_cache=False)
-        logits = out.logits[:, -1, :].float()  # (B, V); float32 like HF, whatever the model dtype
-
+        logits = step(input_ids)  # (B, V)
+        logits = process_logits(logits, input_ids, repetition_penalty, no_repeat_ngram_size, step.mask)
         if do_sample:
-            next_ids = sample_next_token(logits, temperature, top_k, top_p, generator)  # (B,)
+            next_ids = sample_next_token(logits, temperature, top_k, top_p, generator, min_p)  # (B,)
         else:
             next_ids = greedy_next_token(logits)  # (B,)
 
@@ -238,7 +439,432 @@ def generate(
             unfinished = unfinished & (next_ids != stop_token_id)
 
         input_ids = torch.cat([input_ids, next_ids[:, None]], dim=1)  # (B, T+1)
-        step_input = next_ids[:, None]  # (B, 1): with a cache, only the new token is fed
         if not unfinished.any():
             break
     return input_ids
+
+
+# -----------------------------------------------------------------------------
+# beam search
+
+
+@torch.no_grad()
+def beam_search(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    num_beams: int = 4,
+    max_new_tokens: int = 20,
+    length_penalty: float = 1.0,
+    stop_token_id: int | None = None,
+    attention_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Beam search: keep the ``num_beams`` most probable partial continuations of each
+    prompt in ``input_ids`` ``(B, T)`` and return the best finished one, ``(B, T + n)``.
+
+    A beam's score is the sum of its tokens' log-probabilities (nats). At each step
+    every beam proposes every token; of the ``num_beams * V`` candidates the best
+    ``2 * num_beams`` are looked at: those that end in ``stop_token_id`` (or reach
+    ``max_new_tokens``) join the finished list, scored by sum / length **
+    ``length_penalty``, and the best ``num_beams`` others go on. A prompt is done when
+    no running beam can still beat its worst finished one (Hugging Face's default,
+    ``early_stopping=False``). Shorter results are padded with ``stop_token_id``.
+    Equals ``model.generate(num_beams=num_beams, do_sample=False,
+    length_penalty=length_penalty, eos_token_id=stop_token_id,
+    pad_token_id=stop_token_id)``, token for token. ``num_beams=1`` is greedy decoding.
+    """
+    _checks.model("model", model)
+    _check_num_beams(num_beams)
+    _check_inputs(model, input_ids, max_new_tokens, attention_mask)
+    if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)):
+        raise TypeError(f"length_penalty must be a number (1 = divide by length, 0 = none), got {length_penalty!r}")
+    if max_new_tokens == 0:
+        return input_ids
+    B, T = input_ids.shape
+    K, dev = num_beams, model.device
+    # every prompt row becomes K identical beam rows: (B * K, T)
+    rows = input_ids.to(dev).repeat_interleave(K, dim=0)
+    mask = attention_mask.to(dev).repeat_interleave(K, dim=0) if attention_mask is not None else None
+    step = _Stepper(model, mask)
+    running = rows.view(B, K, T)  # (B, K, t)
+    run_scores = torch.zeros(B, K, device=dev)
+    run_scores[:, 1:] = -1e9  # at first all beams are equal: let only beam 0 propose
+    pad = stop_token_id if stop_token_id is not None else -1
+    done_seqs = torch.full((B, K, T + max_new_tokens), pad, dtype=torch.long, device=dev)
+    done_scores = torch.full((B, K), -1e9, device=dev)  # finished hypotheses, best first
+    done_full = torch.zeros(B, K, dtype=torch.bool, device=dev)  # is that slot a real hypothesis?
+    done_len = torch.zeros(B, K, dtype=torch.long, device=dev)  # its number of new tokens
+    open_ = torch.ones(B, 1, dtype=torch.bool, device=dev)  # can a prompt still improve?
+    n_cand = 2 * K  # enough that K candidates survive even if K of them just stopped
+
+    for t in range(max_new_tokens):
+        logp = F.log_softmax(step(running.reshape(B * K, -1)), dim=-1)  # (B*K, V)
+        V = logp.size(-1)
+        total = (logp.view(B, K, V) + run_scores[:, :, None]).view(B, K * V)
+        cand_scores, cand_idx = torch.topk(total, n_cand)  # (B, 2K), best first
+        beam, token = cand_idx // V, cand_idx % V
+        cand = torch.cat([torch.take_along_dim(running, beam[:, :, None], dim=1), token[:, :, None]], 2)
+        length = t + 1  # new tokens in every candidate
+        stops = torch.zeros_like(token, dtype=torch.bool)
+        if stop_token_id is not None:
+            stops = token == stop_token_id
+        if length == max_new_tokens:
+            stops = torch.ones_like(stops)  # out of room: every candidate ends here
+        # finished: only candidates ranked among the first K may join the finished list
+        joins = stops & (torch.arange(n_cand, device=dev) < K)
+        new_scores = cand_scores / length ** length_penalty
+        new_scores = new_scores + (~open_) * -1e9  # a closed prompt takes no more
+        new_scores = new_scores + (~joins) * -1e9
+        padded = F.pad(cand, (0, done_seqs.size(2) - cand.size(2)), value=pad)
+        pool_seqs = torch.cat([done_seqs, padded], 1)
+        pool_scores = torch.cat([done_scores, new_scores], 1)
+        pool_full = torch.cat([done_full, joins], 1)
+        pool_len = torch.cat([done_len, torch.full_like(token, length)], 1)
+        best = torch.topk(pool_scores, K).indices  # (B, K)
+        done_seqs = torch.take_along_dim(pool_seqs, best[:, :, None], 1)
+        done_scores = torch.take_along_dim(pool_scores, best, 1)
+        done_full = torch.take_along_dim(pool_full, best, 1)
+        done_len = torch.take_along_dim(pool_len, best, 1)
+        if length == max_new_tokens:
+            break
+        # running: the best K candidates that did not stop
+        keep = torch.topk(cand_scores + stops * -1e9, K).indices  # (B, K)
+        running = torch.take_along_dim(cand, keep[:, :, None], 1)
+        run_scores = torch.take_along_dim(cand_scores + stops * -1e9, keep, 1)
+        parent = torch.take_along_dim(beam, keep, 1) + K * torch.arange(B, device=dev)[:, None]
+        step.reorder(parent.flatten())
+        # a prompt is done when its best running beam, even at today's length, cannot
+        # beat the worst of K finished hypotheses
+        worst = torch.where(done_full, done_scores.min(dim=1, keepdim=True).values, -1e9)
+        could = run_scores[:, :1] / length ** length_penalty > worst  # (B, K)
+        open_ = open_ & could.any(dim=1, keepdim=True)
+        if not open_.any():
+            break
+    # the finished list is sorted best first; crop to the longest generated result
+    return done_seqs[:, 0, : T + int(done_len[:, 0].max())]
+
+
+# -----------------------------------------------------------------------------
+# the recorded sweep (chapter 5): every method on the real model, measured
+
+#: Open-ended requests (no single right answer), sent through the model's chat template.
+SWEEP_PROMPTS = [
+    "Write a short story about a lighthouse keeper.",
+    "Describe your favourite season.",
+    "What makes a good friend?",
+    "Tell me about the history of bread.",
+    "Write a poem about the sea.",
+    "Describe a walk through a forest.",
+    "What would you do with a free day?",
+    "Write a letter to your future self.",
+]
+SWEEP_MODEL = "smollm2-135m-instruct"
+SWEEP_NEW_TOKENS = 64  # new tokens per continuation (fewer when the model ends its answer)
+SWEEP_SAMPLES = 2  # samples per prompt for the random methods
+SWEEP_SEED = 0
+
+#: One entry per decoding setting: ``method`` is greedy, beam or sample; the rest are
+#: the keyword arguments of :func:`generate` or :func:`beam_search`.
+SWEEP_SETTINGS: list[dict] = (
+    [{"name": "greedy", "method": "greedy"},
+     {"name": "beam search, 4 beams", "method": "beam", "num_beams": 4},
+     {"name": "greedy, repetition penalty 1.3", "method": "greedy", "repetition_penalty": 1.3},
+     {"name": "greedy, no repeated 3-grams", "method": "greedy", "no_repeat_ngram_size": 3}]
+    + [{"name": f"T={t}", "method": "sample", "temperature": t} for t in (0.3, 0.7, 1.0, 1.5)]
+    + [{"name": f"T=1, top-k={k}", "method": "sample", "top_k": k} for k in (10, 50)]
+    + [{"name": f"T=1, top-p={p}", "method": "sample", "top_p": p} for p in (0.5, 0.9)]
+    + [{"name": "T=1, min-p=0.1", "method": "sample", "min_p": 0.1},
+       {"name": "T=1.5, top-p=0.9", "method": "sample", "temperature": 1.5, "top_p": 0.9},
+       {"name": "T=1.5, min-p=0.1", "method": "sample", "temperature": 1.5, "min_p": 0.1}]
+)
+
+
+def _results_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "results"
+
+
+def code_version() -> str:
+    """The git commit of the checkout (``+dirty`` when llmlab/sampling.py or widgets.py
+    has uncommitted changes), or 'unknown'."""
+    from .provenance import code_version as stamp
+
+    return stamp("llmlab/sampling.py", "llmlab/widgets.py")
+
+
+def machine() -> dict:
+    """Where a record was made: platform, CPU count, torch threads, library versions."""
+    import os
+    import platform
+
+    import transformers
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__}
+
+
+def chat_batch(tokenizer, requests: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """User requests through the tokenizer's chat template, left-padded into one batch:
+    ``(input_ids, attention_mask)``, both ``(B, T)``, ready for :func:`generate`."""
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": r}], add_generation_prompt=True,
+                                           tokenize=False) for r in requests]
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+    return enc["input_ids"], enc["attention_mask"]
+
+
+def _setting_kwargs(setting: dict) -> dict:
+    return {k: v for k, v in setting.items() if k not in ("name", "method")}
+
+
+def _rows_per_prompt(setting: dict, samples: int) -> int:
+    return samples if setting["method"] == "sample" else 1
+
+
+@torch.no_grad()
+def generate_settings(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, settings: list[dict],
+                      max_new_tokens: int, stop_token_id: int, samples: int = SWEEP_SAMPLES,
+                      seed: int = SWEEP_SEED) -> list[list[list[int]]]:
+    """Decode the prompts ``input_ids`` ``(P, T)`` (left-padded, with their
+    ``attention_mask``) with many greedy or sampling settings at once.
+
+    The same step as :func:`generate`, but every setting owns a block of rows of one
+    batch (one row per prompt for greedy, ``samples`` per prompt when sampling), so
+    the model runs once per step for all of them: on a CPU the per-step overhead, not
+    the arithmetic, is what costs. Each sampling block draws from its own CPU
+    generator seeded with ``seed``, so a block gets the tokens that
+    ``generate(..., generator=torch.Generator().manual_seed(seed))`` gives for those
+    rows alone. Returns, per setting, its rows' new tokens (stop token and padding
+    removed), prompt-major.
+    """
+    _checks.model("model", model)
+    blocks, ids, mask = [], [], []
+    for s in settings:
+        if s["method"] not in ("greedy", "sample"):
+            raise ValueError(f"generate_settings runs greedy and sample settings, got {s['method']!r}")
+        per = _rows_per_prompt(s, samples)
+        start = sum(x.size(0) for x in ids)
+        blocks.append((s, start, start + per * input_ids.size(0), torch.Generator().manual_seed(seed)))
+        ids.append(input_ids.repeat_interleave(per, 0))
+        mask.append(attention_mask.repeat_interleave(per, 0))
+    ids = torch.cat(ids).to(model.device)
+    step = _Stepper(model, torch.cat(mask).to(model.device))
+    T = ids.size(1)
+    unfinished = torch.ones(ids.size(0), dtype=torch.bool, device=ids.device)
+    for _ in range(max_new_tokens):
+        logits = step(ids)  # (N, V): every setting's rows in one forward pass
+        next_ids = torch.empty(ids.size(0), dtype=torch.long, device=ids.device)
+        for s, lo, hi, gen in blocks:
+            kw = _setting_kwargs(s)
+            part = process_logits(logits[lo:hi], ids[lo:hi], kw.pop("repetition_penalty", 1.0),
+                                  kw.pop("no_repeat_ngram_size", 0), step.mask[lo:hi])
+            if s["method"] == "sample":
+                next_ids[lo:hi] = sample_next_token(part, generator=gen, **kw)
+            else:
+                next_ids[lo:hi] = greedy_next_token(part)
+        next_ids = torch.where(unfinished, next_ids, torch.full_like(next_ids, stop_token_id))
+        unfinished = unfinished & (next_ids != stop_token_id)
+        ids = torch.cat([ids, next_ids[:, None]], dim=1)
+        if not unfinished.any():
+            break
+    return [[_strip(row, stop_token_id) for row in ids[lo:hi, T:].tolist()] for _, lo, hi, _ in blocks]
+
+
+def _strip(row: list[int], stop: int) -> list[int]:
+    return row[: row.index(stop)] if stop in row else row
+
+
+@torch.no_grad()
+def score_continuations(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                        new_tokens: list[list[int]], pad_token_id: int, batch_size: int = 8,
+                        keep_logits: bool = False):
+    """How surprising each continuation is to the model itself, at T = 1 without filters.
+
+    ``input_ids``/``attention_mask`` ``(N, T)`` are left-padded prompts (one row per
+    continuation) and ``new_tokens`` the N continuations. Returns a list of N mean
+    losses in nats per token (``exp`` of one is that sample's perplexity), and with
+    ``keep_logits`` also the list of N ``(n_i, V)`` logits that predicted each new token.
+    """
+    _checks.model("model", model)
+    if len(new_tokens) != input_ids.size(0):
+        raise ValueError(f"one continuation per prompt row: got {len(new_tokens)} continuations "
+                         f"for {input_ids.size(0)} rows")
+    nats, kept = [], []
+    T = input_ids.size(1)
+    for start in range(0, len(new_tokens), batch_size):
+        chunk = new_tokens[start:start + batch_size]
+        n = max(1, max(len(r) for r in chunk))
+        new = torch.tensor([r + [pad_token_id] * (n - len(r)) for r in chunk], dtype=torch.long)
+        new_mask = torch.tensor([[1] * len(r) + [0] * (n - len(r)) for r in chunk], dtype=torch.long)
+        ids = torch.cat([input_ids[start:start + len(chunk)], new], 1).to(model.device)
+        mask = torch.cat([attention_mask[start:start + len(chunk)], new_mask], 1).to(model.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
+        pred = logits[:, T - 1:T - 1 + n]  # (b, n, V): the logits that predicted each new token
+        loss = F.cross_entropy(pred.transpose(1, 2), new.to(model.device), reduction="none")  # (b, n)
+        for i, r in enumerate(chunk):
+            nats.append(loss[i, :len(r)].mean().item() if r else float("nan"))
+            if keep_logits:
+                kept.append(pred[i, :len(r)].cpu())
+    return (nats, kept) if keep_logits else nats
+
+
+def run_sweep(out=None, settings: list[dict] | None = None, prompts: list[str] | None = None,
+              max_new_tokens: int = SWEEP_NEW_TOKENS, samples: int = SWEEP_SAMPLES, seed: int = SWEEP_SEED,
+              model=None, tokenizer=None) -> dict:
+    """Decode :data:`SWEEP_PROMPTS` with every setting of :data:`SWEEP_SETTINGS` on the
+    real model and write the record (JSON) to ``out`` (default
+    ``llmlab/results/sampling_sweep.json``): per row the prompt, sample, new tokens,
+    text, repeated 4-grams and the model's own loss on it; plus code version, machine,
+    libraries and seconds per setting. ``python -m llmlab.sampling sweep`` runs it."""
+    import json
+    import time
+
+    from . import _checks, metrics, zoo
+
+    _checks.positive_int("max_new_tokens", max_new_tokens)
+    _checks.positive_int("samples", samples)
+    _checks.non_negative_int("seed", seed)
+    if prompts is not None:
+        _checks.strings("prompts", prompts)
+    if model is None:
+        model, tokenizer = zoo.load(SWEEP_MODEL)
+    settings = SWEEP_SETTINGS if settings is None else settings
+    prompts = SWEEP_PROMPTS if prompts is None else prompts
+    stop = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop
+    ids, mask = chat_batch(tokenizer, prompts)
+    record = {"what": "chapter 5 decoding sweep", "model": SWEEP_MODEL, "prompts": prompts,
+              "max_new_tokens": max_new_tokens, "samples": samples, "seed": seed, "stop_token_id": stop,
+              "code_version": code_version(), "machine": machine(),
+              "command": "python -m llmlab.sampling sweep", "settings": [], "rows": []}
+    started = time.perf_counter()
+    with torch.inference_mode():
+        batched = [s for s in settings if s["method"] != "beam"]
+        results = dict(zip([s["name"] for s in batched],
+                           generate_settings(model, ids, mask, batched, max_new_tokens, stop, samples, seed)))
+        record["seconds_generate"] = round(time.perf_counter() - started, 1)
+        print(f"{len(batched)} settings, one batch: {record['seconds_generate']:.0f}s", flush=True)
+        for s in settings:
+            if s["method"] == "beam":
+                t0 = time.perf_counter()
+                out_ids = beam_search(model, ids, max_new_tokens=max_new_tokens, stop_token_id=stop,
+                                      attention_mask=mask, **_setting_kwargs(s))
+                results[s["name"]] = [_strip(r, stop) for r in out_ids[:, ids.size(1):].tolist()]
+                print(f"{s['name']}: {time.perf_counter() - t0:.0f}s", flush=True)
+        t0 = time.perf_counter()
+        for setting in settings:
+            rows = results[setting["name"]]
+            per = _rows_per_prompt(setting, samples)
+            r_ids, r_mask = ids.repeat_interleave(per, 0), mask.repeat_interleave(per, 0)
+            nats = score_continuations(model, r_ids, r_mask, rows, pad, batch_size=16)
+            for i, (toks, loss) in enumerate(zip(rows, nats)):
+                record["rows"].append({
+                    "setting": setting["name"], "prompt": i // per, "sample": i % per, "tokens": toks,
+                    "text": tokenizer.decode(toks), "n_tokens": len(toks), "ended": len(toks) < max_new_tokens,
+                    "repeated_4grams": metrics.repeated_ngram_fraction(toks, 4), "nats_per_token": loss})
+            record["settings"].append(setting)
+        record["seconds_score"] = round(time.perf_counter() - t0, 1)
+        print(f"scoring: {record['seconds_score']:.0f}s", flush=True)
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    if out is not False:
+        from pathlib import Path
+
+        out = Path(out) if out is not None else _results_dir() / "sampling_sweep.json"
+        out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    return record
+
+
+def load_record(name: str = "sampling_sweep.json") -> dict:
+    """A record of ``llmlab/results`` (``sampling_sweep.json``, ``sampling_playground.json``)."""
+    import json
+
+    path = _results_dir() / name
+    if not path.exists():
+        raise FileNotFoundError(f"no record at {path}; run `python -m llmlab.sampling sweep` "
+                                "(or `playground`) to make it")
+    return json.loads(path.read_text())
+
+
+def interval95(values) -> tuple[float, float, float]:
+    """Mean and 95% Student-t interval of independent values (here: one per prompt)."""
+    import numpy as np
+    from scipy import stats
+
+    v = np.asarray(list(values), dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size < 2:
+        raise ValueError(f"an interval needs at least 2 values, got {v.size}")
+    half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
+
+
+def summarise(record: dict):
+    """One row per setting of a sweep record: mean and 95% interval over prompts of
+    distinct-2 (word pairs, pooled over a prompt's samples; a deterministic method's
+    one answer counts as many times as there are samples), repeated 4-grams, and the
+    model's perplexity of its own samples; plus mean length and the share that ended.
+    Intervals of shares are clipped to [0, 1]."""
+    import math
+
+    import pandas as pd
+
+    from . import metrics
+
+    rows = pd.DataFrame(record["rows"])
+    k = record["samples"]
+    out = []
+    for setting in dict.fromkeys(rows.setting):
+        s = rows[rows.setting == setting]
+        by_prompt = s.groupby("prompt")
+        d2 = [metrics.distinct_n(list(g.text) * (k // len(g)), 2) for _, g in by_prompt]
+        rep = by_prompt.repeated_4grams.mean()
+        nats = by_prompt.nats_per_token.mean()
+        row = {"setting": setting}
+        for name, vals, f in (("distinct-2", d2, None), ("repeated 4-grams", rep, None),
+                              ("perplexity", nats, math.exp)):
+            m, lo, hi = interval95(vals)
+            if f is None:  # a share: the interval cannot leave [0, 1]
+                row[name], row[f"{name} lo"], row[f"{name} hi"] = m, max(lo, 0.0), min(hi, 1.0)
+            else:  # perplexity: the interval of the mean loss, mapped through exp
+                row[name], row[f"{name} lo"], row[f"{name} hi"] = f(m), f(lo), f(hi)
+        row["new tokens"] = s.n_tokens.mean()
+        row["ended"] = s.ended.mean()
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llmlab.sampling sweep`` (the decoding sweep) or ``playground`` (the
+    playground's frames): records of chapter 5, written to llmlab/results/."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m llmlab.sampling", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sw = sub.add_parser("sweep", help="every setting of SWEEP_SETTINGS on SWEEP_PROMPTS")
+    sw.add_argument("--out", default=None)
+    sw.add_argument("--only", nargs="*", help="only these setting names (for a quick check)")
+    pg = sub.add_parser("playground", help="the frames of the kernel-free sampling playground")
+    pg.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    if args.command == "sweep":
+        settings = [s for s in SWEEP_SETTINGS if not args.only or s["name"] in args.only]
+        if not settings:
+            parser.error(f"no setting named {args.only}; names: {[s['name'] for s in SWEEP_SETTINGS]}")
+        record = run_sweep(args.out, settings)
+        print(summarise(record).round(3).to_string())
+    else:
+        from .widgets import record_playground
+
+        record_playground(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

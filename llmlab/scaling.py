@@ -144,7 +144,16 @@ class Fit:
     extra: dict = field(default_factory=dict)
 
     def __str__(self) -> str:
-        parts = [f"{k} = {v:.4g} [{self.ci[k][0]:.4g}, {self.ci[k][1]:.4g}]" for k, v in self.params.items()]
+        def shown(x: float, scale: float) -> str:
+            # a bootstrap bound pinned at a parameter's lower limit of 0 comes out as 1e-11 or 2e-11
+            # from run to run: a bound below a millionth of the value is printed as the 0 it is
+            return "0" if abs(x) < 1e-6 * scale else f"{x:.4g}"
+
+        parts = []
+        for k, v in self.params.items():
+            lo, hi = self.ci[k]
+            scale = abs(v) or max(abs(lo), abs(hi))  # bounds are judged against the value itself
+            parts.append(f"{k} = {v:.4g} [{shown(lo, scale)}, {shown(hi, scale)}]")
         return f"{', '.join(parts)} ({self.level:.0%} intervals, {self.n_points} points)"
 
 
@@ -346,18 +355,10 @@ def sweep_config(size: str, compute_flops: float) -> tuple[int, "TrainConfig"]:
 
 
 def code_version() -> str:
-    """The git commit of the llmlab checkout (with ``+dirty`` when llmlab has uncommitted changes), or 'unknown'."""
-    import subprocess
+    """The git commit of the checkout (``+dirty`` when train.py or scaling.py has uncommitted changes)."""
+    from .provenance import code_version as stamp
 
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "llmlab/train.py", "llmlab/scaling.py"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (head + ("+dirty" if dirty else "")) if head else "unknown"
+    return stamp("llmlab/train.py", "llmlab/scaling.py")
 
 
 def machine() -> str:
@@ -651,3 +652,106 @@ def rerun(points: list[tuple[str, float]], sweep=None) -> "pd.DataFrame":
                      "deviation": row["val_loss"] - float(shipped["val_loss"].iloc[0]),
                      "cpu_seconds": row["cpu_seconds"]})
     return pd.DataFrame(rows)
+
+
+def fit_frontier(compute: Sequence[float], loss: Sequence[float], level: float = 0.95,
+                 n_boot: int = 200, seed: int = 0) -> dict[str, Fit]:
+    """Two laws for the compute frontier (the best loss at each budget), fitted on log loss.
+
+    ``"power law"``: ``L = a C^-b``, no floor (:func:`fit_power_law`, Student-t intervals).
+    ``"with floor"``: ``L = E + A C^-b``, an irreducible loss ``E`` that no budget removes
+    (Kaplan et al. 2020 and Hoffmann et al. 2022 both have one), with bootstrap intervals
+    over the points (``n_boot`` resamples, seeded). Compare their ``residual_rms`` (in log
+    loss): the floor earns its extra parameter only if it fits clearly better. Needs at
+    least 4 points (3 parameters + 1).
+    """
+    from scipy.optimize import least_squares
+
+    cs, ls = _arrays({"compute": compute, "loss": loss})
+    if cs.size < 4:
+        raise ValueError(f"fit_frontier needs at least 4 points (3 parameters + 1), got {cs.size}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    plain = fit_power_law(cs, ls, level)
+    ln_c = np.log(cs) - np.log(cs).mean()  # centred, so that A stays of the order of the losses
+
+    def model(theta, x):
+        log_e, log_a, b = theta
+        return np.exp(log_e) + np.exp(log_a - b * x)
+
+    def solve(idx) -> np.ndarray:
+        best = None
+        for e0 in (0.1, 0.5, 0.9):
+            for b0 in (0.3, 1.0):
+                theta0 = [math.log(e0 * ls[idx].min()), math.log(ls[idx].mean()), b0]
+                r = least_squares(lambda th: np.log(model(th, ln_c[idx])) - np.log(ls[idx]), theta0,
+                                  bounds=([-30, -30, 0.0], [10, 10, 10.0]))
+                if best is None or r.cost < best.cost:
+                    best = r
+        return best.x
+
+    theta = solve(np.arange(cs.size))
+    rng = np.random.default_rng(seed)
+    boots = np.array([solve(rng.integers(0, cs.size, cs.size)) for _ in range(n_boot)]) if n_boot else theta[None]
+    shift = np.log(cs).mean()  # undo the centring: A C^-b with C in FLOPs
+
+    def natural(th):
+        return np.array([math.exp(th[0]), math.exp(th[1] + th[2] * shift), th[2]])
+
+    best, nat = natural(theta), np.array([natural(b) for b in boots])
+    lo, hi = np.quantile(nat, [0.5 - level / 2, 0.5 + level / 2], axis=0)
+    resid = np.log(model(theta, ln_c)) - np.log(ls)
+    names = ["E", "A", "b"]
+    floor = Fit(params=dict(zip(names, map(float, best))), stderr=dict(zip(names, map(float, nat.std(axis=0)))),
+                ci={k: (float(a), float(b)) for k, a, b in zip(names, lo, hi)}, n_points=int(cs.size),
+                level=level, residual_rms=float(np.sqrt(np.mean(resid ** 2))), extra={"bootstrap": nat})
+    return {"power law": plain, "with floor": floor}
+
+
+@dataclass(frozen=True)
+class BloombergBudget:
+    """BloombergGPT's compute, two ways, with every assumption named (Wu et al. 2023).
+
+    ``run_flops`` is the run itself, 6 N D for the parameters and tokens trained;
+    ``budget_flops`` is the whole budget of GPU-hours at the reported per-GPU speed,
+    converted to 6ND-equivalent FLOPs (the reported speed counts recomputation, 8 FLOPs
+    per parameter per token, so the model's own share is 6/8 of it). Each has its
+    Chinchilla-optimal split at ``tokens_per_param``.
+    """
+
+    n_params: float = 50.6e9
+    tokens_trained: float = 569e9
+    tokens_domain: float = 363e9  # FinPile, financial tokens in the data set
+    tokens_general: float = 345e9  # public general-purpose tokens in the data set
+    gpu_hours_budget: float = 1.3e6
+    flops_per_gpu: float = 102e12  # achieved, per A100, as reported
+    tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM
+
+    @property
+    def tokens_available(self) -> float:
+        return self.tokens_domain + self.tokens_general
+
+    @property
+    def run_flops(self) -> float:
+        return training_flops(self.n_params, self.tokens_trained)
+
+    @property
+    def budget_flops(self) -> float:
+        return gpu_hours_to_flops(self.gpu_hours_budget, self.flops_per_gpu)
+
+    def optimum(self, compute_flops: float) -> tuple[float, float]:
+        return chinchilla_optimal(compute_flops, self.tokens_per_param)
+
+    def table(self) -> "pd.DataFrame":
+        """One row per view: compute, the optimal parameters and tokens, and the optimal tokens
+        against the data set and against what was trained."""
+        import pandas as pd
+
+        rows = []
+        for view, c in (("the whole budget (1.3M GPU-hours)", self.budget_flops),
+                        ("the run as trained (6ND)", self.run_flops)):
+            n, d = self.optimum(c)
+            rows.append({"compute from": view, "FLOPs": c, "optimal parameters (B)": n / 1e9,
+                         "optimal tokens (B)": d / 1e9, "optimal tokens / data set": d / self.tokens_available,
+                         "optimal tokens / tokens trained": d / self.tokens_trained})
+        return pd.DataFrame(rows).set_index("compute from")

@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from . import _checks
 from .device import best_device
 
 
@@ -39,11 +40,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "seq_len", "eval_every", "eval_batches"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            _checks.positive_int(name, getattr(self, name))
+        _checks.positive("lr", self.lr)
+        _checks.fraction("min_lr_ratio", self.min_lr_ratio)
+        _checks.non_negative("weight_decay", self.weight_decay)
+        _checks.positive("grad_clip", self.grad_clip)
+        _checks.non_negative_int("warmup_steps", self.warmup_steps)
+        _checks.non_negative_int("seed", self.seed)
+        if not isinstance(self.bf16, bool):
+            raise TypeError(f"bf16 must be True or False, got {type(self.bf16).__name__} {self.bf16!r}")
         if not 0 <= self.warmup_steps <= self.steps:
             raise ValueError(f"warmup_steps must be in [0, steps={self.steps}], got {self.warmup_steps}")
 
@@ -90,8 +95,18 @@ def check_corpus(texts, what: str = "texts") -> None:
         raise ValueError(f"{what} holds only empty or whitespace strings: there is no text to learn from")
 
 
+def _check_config(cfg) -> "TrainConfig":
+    if isinstance(cfg, dict):
+        raise TypeError(f"cfg must be a TrainConfig, got a dict; pass TrainConfig(**cfg)")
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    return cfg
+
+
 def learning_rate(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.lr * cfg.min_lr_ratio`` at the last step."""
+    _checks.non_negative_int("step", step)
+    _check_config(cfg)
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
@@ -101,6 +116,12 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
 
 def random_batch(ids: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample ``batch_size`` windows of ``seq_len + 1`` tokens; return inputs and next-token targets, each (B, T)."""
+    _checks.token_ids("ids", ids, None)
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    seq_len = _checks.positive_int("seq_len", seq_len)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}; "
+                        f"pass torch.Generator().manual_seed(seed)")
     if ids.numel() < seq_len + 2:
         raise ValueError(f"need at least seq_len + 2 = {seq_len + 2} tokens, got {ids.numel()}")
     starts = torch.randint(0, ids.numel() - seq_len - 1, (batch_size,), generator=generator)
@@ -137,6 +158,8 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     The fast path of :class:`_CrossEntropy` when a gradient is needed, otherwise
     ``torch.nn.functional.cross_entropy``.
     """
+    _checks.tensor("logits", logits)
+    _checks.token_ids("targets", targets, logits.size(-1) if logits.dim() == 2 else None)
     if logits.dim() != 2 or targets.dim() != 1 or logits.size(0) != targets.size(0):
         raise ValueError(f"cross_entropy takes (n, V) logits and (n,) targets, got {tuple(logits.shape)} and {tuple(targets.shape)}")
     if logits.requires_grad and torch.is_grad_enabled():
@@ -146,6 +169,12 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def causal_lm_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy (nats per token) of predicting ``y`` from ``x``; both (B, T) token ids."""
+    _checks.model("model", model)
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    _checks.token_ids("x", x, vocab if isinstance(vocab, int) else None)
+    _checks.token_ids("y", y, vocab if isinstance(vocab, int) else None)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same (B, T) shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     logits = model(input_ids=x).logits  # (B, T, V)
     return cross_entropy(logits.flatten(0, 1).float(), y.flatten())
 
@@ -156,6 +185,9 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devic
     Uses the fused implementation (one kernel for all parameters) on CPU and CUDA when
     every parameter is a floating-point tensor on ``device``; otherwise PyTorch's default.
     """
+    _checks.model("model", model)
+    _check_config(cfg)
+    device = _checks.device("device", device)
     params = list(model.parameters())
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
@@ -169,6 +201,10 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devic
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, ids: torch.Tensor, cfg: TrainConfig, device: torch.device) -> float:
     """Mean loss (nats per token) over ``cfg.eval_batches`` fixed windows of ``ids``."""
+    _checks.model("model", model)
+    _check_config(cfg)
+    device = _checks.device("device", device)
+    _checks.token_ids("ids", ids, None)
     model.eval()
     g = torch.Generator().manual_seed(1234)  # the same windows at every evaluation
     losses = []
@@ -192,6 +228,8 @@ def train_causal_lm(
 
     ``progress`` shows a tqdm bar (turn it off in tests and in notebooks checked by nbval).
     """
+    _checks.model("model", model)
+    _check_config(cfg)
     for name, ids in (("train_ids", train_ids), ("val_ids", val_ids)):
         if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
             raise ValueError(f"{name} must be a 1-D tensor of integer token ids (see zoo.encode_stories), got "
@@ -202,7 +240,7 @@ def train_causal_lm(
     if isinstance(window, int) and cfg.seq_len > window:
         raise ValueError(f"seq_len ({cfg.seq_len}) is longer than the model's context window "
                          f"(config.n_positions = {window}); use seq_len <= {window}")
-    device = torch.device(device) if device is not None else best_device()
+    device = _checks.device("device", device) if device is not None else best_device()
 
     def batch_loss(g: torch.Generator) -> tuple[torch.Tensor, int]:
         x, y = random_batch(train_ids, cfg.batch_size, cfg.seq_len, g)
@@ -229,6 +267,13 @@ def train_loop(
     learning rate, gradient clipping, and an evaluation every ``cfg.eval_every``
     steps. ``stop_on_nan`` raises as soon as the loss stops being finite.
     """
+    _checks.model("model", model)
+    _check_config(cfg)
+    device = _checks.device("device", device)
+    if not callable(batch_loss):
+        raise TypeError(f"batch_loss must be a function generator -> (loss, n_tokens), got {type(batch_loss).__name__}")
+    if not callable(val_loss):
+        raise TypeError(f"val_loss must be a function () -> float, got {type(val_loss).__name__}")
     model.to(device).train()
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)

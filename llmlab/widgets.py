@@ -45,12 +45,16 @@ class NextToken:
 
 @torch.no_grad()
 def next_token(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int = 0,
-               top_p: float = 1.0, n: int = 15) -> NextToken:
+               top_p: float = 1.0, n: int = 15, min_p: float = 0.0) -> NextToken:
     """Probabilities of the ``n`` most likely next tokens at T = 1 and after the filters."""
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(model.device)
     logits = model(input_ids=ids).logits[:, -1, :].float()  # (1, V)
+    return _next_token(logits, tokenizer, temperature, top_k, top_p, n, min_p)
+
+
+def _next_token(logits, tokenizer, temperature, top_k, top_p, n, min_p) -> NextToken:
     before = torch.softmax(logits, dim=-1)[0]
-    after = torch.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)[0]
+    after = torch.softmax(filter_logits(logits, temperature, top_k, top_p, min_p), dim=-1)[0]
     order = torch.argsort(before, descending=True)[:n].tolist()
     labels = [plot.token_label(t) for t in tokenizer.convert_ids_to_tokens(order)]
     return NextToken(labels, before[order].tolist(), after[order].tolist(),
@@ -58,22 +62,24 @@ def next_token(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: i
 
 
 def sample_text(model, tokenizer, prompt: str, max_new_tokens: int, temperature: float, top_k: int,
-                top_p: float, seed: int = 0) -> str:
+                top_p: float, seed: int = 0, min_p: float = 0.0) -> str:
     """One sampled continuation of ``prompt`` (stops at the end-of-text token)."""
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
     out = generate(model, ids, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
-                   top_k=top_k, top_p=top_p, stop_token_id=tokenizer.eos_token_id,
-                   generator=torch.Generator(device=model.device).manual_seed(seed))
+                   top_k=top_k, top_p=top_p, min_p=min_p, stop_token_id=tokenizer.eos_token_id,
+                   generator=torch.Generator().manual_seed(seed))
     return tokenizer.decode(out[0, ids.size(1):], skip_special_tokens=True)
 
 
-def _title(temperature: float, top_k: int, top_p: float, kept: int, vocab: int) -> str:
-    return f"T={temperature:g}, top-k={top_k or 'off'}, top-p={top_p:g}: {kept} of {vocab} tokens can be drawn"
+def _title(temperature: float, top_k: int, top_p: float, kept: int, vocab: int, min_p: float = 0.0) -> str:
+    mp = f", min-p={min_p:g}" if min_p else ""
+    return (f"T={temperature:g}, top-k={top_k or 'off'}, top-p={top_p:g}{mp}: "
+            f"{kept:,} of {vocab:,} tokens can be drawn")
 
 
-def sampling_playground(model, tokenizer, prompt: str = "Once upon a time, there was a little"):
-    """Sliders for temperature, top-k, top-p, max new tokens and seed, a prompt box, the
-    filtered next-token distribution and a sampled continuation. Needs a live kernel."""
+def sampling_playground(model, tokenizer, prompt: str = "The old lighthouse keeper opened the door and saw"):
+    """Sliders for temperature, top-k, top-p, min-p, max new tokens and seed, a prompt box,
+    the filtered next-token distribution and a sampled continuation. Needs a live kernel."""
     import ipywidgets as w
     from IPython.display import display
 
@@ -82,29 +88,31 @@ def sampling_playground(model, tokenizer, prompt: str = "Once upon a time, there
         temperature=w.FloatSlider(value=1.0, min=0.05, max=2.5, step=0.05, description="temperature"),
         top_k=w.IntSlider(value=0, min=0, max=50, description="top-k (0=off)"),
         top_p=w.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p"),
+        min_p=w.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.01, description="min-p (0=off)"),
         max_new_tokens=w.IntSlider(value=30, min=0, max=120, description="max new tokens"),
         seed=w.IntSlider(value=0, min=0, max=20, description="seed"),
     )
     out = w.Output()
 
-    def redraw(prompt, temperature, top_k, top_p, max_new_tokens, seed):
+    def redraw(prompt, temperature, top_k, top_p, min_p, max_new_tokens, seed):
         with out:
             out.clear_output(wait=True)
             if not prompt:
                 print("Type a prompt.")
                 return
-            dist = next_token(model, tokenizer, prompt, temperature, top_k, top_p)
+            dist = next_token(model, tokenizer, prompt, temperature, top_k, top_p, min_p=min_p)
             fig, ax = plt.subplots(figsize=(7.5, 3.2))
             plot.draw_distribution(ax, dist.labels, dist.before, dist.after,
-                                   title=_title(temperature, top_k, top_p, dist.kept, dist.vocab_size))
+                                   title=_title(temperature, top_k, top_p, dist.kept, dist.vocab_size, min_p))
             ax.legend(loc="upper right", fontsize=8)
             plt.show()
-            text = sample_text(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed)
+            text = sample_text(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed, min_p)
             print(prompt + "\033[1m" + text + "\033[0m")
 
     w.interactive_output(redraw, controls)
     panel = w.VBox([controls["prompt"], w.HBox([controls["temperature"], controls["top_k"]]),
-                    w.HBox([controls["top_p"], controls["max_new_tokens"]]), controls["seed"], out])
+                    w.HBox([controls["top_p"], controls["min_p"]]),
+                    w.HBox([controls["max_new_tokens"], controls["seed"]]), out])
     display(panel)
     return panel
 
@@ -260,40 +268,132 @@ def static_explorer(controls: list[Control], frame: Callable[..., dict], title: 
 
 
 PLAYGROUND_GRID = dict(
-    temperature=[0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0],
-    top_k=[0, 1, 5, 10, 50],
-    top_p=[0.5, 0.7, 0.9, 1.0],
+    temperature=[0.5, 1.0, 1.5, 2.0],
+    top_k=[0, 10, 50],
+    top_p=[0.9, 1.0],
+    min_p=[0.0, 0.1],
 )
+PLAYGROUND_PROMPT = "The old lighthouse keeper opened the door and saw"
+PLAYGROUND_NEW_TOKENS = 24
 
 
-def static_sampling_playground(model, tokenizer, prompt: str, max_new_tokens: int = 30, seed: int = 0,
-                               grid: dict[str, list] | None = None):
-    """The sampling playground without a kernel: the next-token distribution and a sampled
-    continuation of ``prompt`` (seed ``seed``), precomputed for every combination of the
-    slider values in ``grid`` (default :data:`PLAYGROUND_GRID`, 140 combinations)."""
+def playground_frame(model, tokenizer, prompt: str, max_new_tokens: int, seed: int, temperature: float,
+                     top_k: int, top_p: float, min_p: float = 0.0) -> dict:
+    """One frame of the kernel-free playground: the next-token chart and a sampled continuation."""
+    dist = next_token(model, tokenizer, prompt, temperature, top_k, top_p, min_p=min_p)
+    text = sample_text(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed, min_p)
+    return {
+        "title": _title(temperature, top_k, top_p, dist.kept, dist.vocab_size, min_p),
+        "bars": {"labels": dist.labels, "ylabel": "probability", "layout": "overlay", "ymax": 1.0,
+                 "series": [{"name": "before filtering (T = 1)", "color": plot.REMOVED,
+                             "values": [round(v, 4) for v in dist.before]},
+                            {"name": "after temperature, top-k, top-p, min-p", "color": plot.KEPT,
+                             "values": [round(v, 4) for v in dist.after]}]},
+        "prefix": prompt, "text": text,
+    }
+
+
+def _frame_key(values: dict) -> str:
+    return json.dumps({k: values[k] for k in sorted(values)}, sort_keys=True)
+
+
+def playground_frames(model, tokenizer, prompt: str, max_new_tokens: int = PLAYGROUND_NEW_TOKENS, seed: int = 0,
+                      grid: dict[str, list] | None = None) -> dict:
+    """Every frame of the playground for ``grid`` (default :data:`PLAYGROUND_GRID`):
+    ``{"prompt", "max_new_tokens", "seed", "grid", "frames": {key: frame}}``, JSON-ready.
+
+    The same frames as :func:`playground_frame`, but all the continuations are drawn
+    in one batch (:func:`llmlab.sampling.generate_settings`, one row per combination),
+    which on a CPU is many times faster than one call per frame."""
+    from .sampling import generate_settings
+
     grid = grid or PLAYGROUND_GRID
-    controls = [
-        Control("temperature", "temperature", grid["temperature"], value=1.0 if 1.0 in grid["temperature"] else None),
-        Control("top_k", "top-k", grid["top_k"], labels=[str(k) if k else "off" for k in grid["top_k"]]),
-        Control("top_p", "top-p", grid["top_p"], value=1.0 if 1.0 in grid["top_p"] else None),
-    ]
+    combos = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+    enc = tokenizer(prompt, return_tensors="pt")
+    settings = [{"name": _frame_key(c), "method": "sample", **c} for c in combos]
+    with torch.inference_mode():
+        texts = generate_settings(model, enc["input_ids"], enc["attention_mask"], settings, max_new_tokens,
+                                  tokenizer.eos_token_id, samples=1, seed=seed)
+        logits = model(input_ids=enc["input_ids"].to(model.device)).logits[:, -1, :].float()  # (1, V)
+        frames = {}
+        for values, rows in zip(combos, texts):
+            dist = _next_token(logits, tokenizer, values["temperature"], values["top_k"], values["top_p"], 15,
+                               values.get("min_p", 0.0))
+            frames[_frame_key(values)] = {
+                "title": _title(values["temperature"], values["top_k"], values["top_p"], dist.kept,
+                                dist.vocab_size, values.get("min_p", 0.0)),
+                "bars": {"labels": dist.labels, "ylabel": "probability", "layout": "overlay", "ymax": 1.0,
+                         "series": [{"name": "before filtering (T = 1)", "color": plot.REMOVED,
+                                     "values": [round(v, 4) for v in dist.before]},
+                                    {"name": "after temperature, top-k, top-p, min-p", "color": plot.KEPT,
+                                     "values": [round(v, 4) for v in dist.after]}]},
+                "prefix": prompt, "text": tokenizer.decode(rows[0], skip_special_tokens=True),
+            }
+    return {"prompt": prompt, "max_new_tokens": max_new_tokens, "seed": seed, "grid": grid, "frames": frames}
 
-    def frame(temperature: float, top_k: int, top_p: float) -> dict:
-        dist = next_token(model, tokenizer, prompt, temperature, top_k, top_p)
-        text = sample_text(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed)
-        return {
-            "title": _title(temperature, top_k, top_p, dist.kept, dist.vocab_size),
-            "bars": {"labels": dist.labels, "ylabel": "probability", "layout": "overlay", "ymax": 1.0,
-                     "series": [{"name": "before filtering (T = 1)", "color": plot.REMOVED,
-                                 "values": [round(v, 4) for v in dist.before]},
-                                {"name": "after temperature, top-k, top-p", "color": plot.KEPT,
-                                 "values": [round(v, 4) for v in dist.after]}]},
-            "prefix": prompt, "text": text,
-        }
+
+def record_playground(out=None, prompt: str = PLAYGROUND_PROMPT) -> dict:
+    """Compute the real model's playground frames and write them, with the code version,
+    machine and libraries, to ``out`` (default ``llmlab/results/sampling_playground.json``).
+    ``python -m llmlab.sampling playground`` runs it."""
+    import time
+    from pathlib import Path
+
+    from . import sampling, zoo
+
+    started = time.perf_counter()
+    model, tokenizer = zoo.load(sampling.SWEEP_MODEL)
+    record = {"what": "chapter 5 sampling playground frames", "model": sampling.SWEEP_MODEL,
+              "code_version": sampling.code_version(), "machine": sampling.machine(),
+              "command": "python -m llmlab.sampling playground",
+              **playground_frames(model, tokenizer, prompt)}
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    out = Path(out) if out is not None else Path(__file__).resolve().parent / "results" / "sampling_playground.json"
+    out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    print(f"{len(record['frames'])} frames in {record['seconds']:.0f}s -> {out}")
+    return record
+
+
+def static_sampling_playground(model, tokenizer=None, prompt: str | None = None, max_new_tokens: int = 30,
+                               seed: int = 0, grid: dict[str, list] | None = None):
+    """The sampling playground without a kernel: the next-token distribution and a sampled
+    continuation of ``prompt`` (seed ``seed``) for every combination of the slider values
+    in ``grid`` (default :data:`PLAYGROUND_GRID`).
+
+    ``model`` is either a model (with ``tokenizer`` and ``prompt``: the frames are
+    computed now) or a record from :func:`playground_frames` / :func:`record_playground`
+    (the frames were computed in advance, for a model too slow to run them here).
+    """
+    if isinstance(model, dict):
+        record = model
+        grid, prompt, seed = record["grid"], record["prompt"], record["seed"]
+        name = record.get("model", "the model")
+
+        def frame(**values) -> dict:
+            return record["frames"][_frame_key(values)]
+    else:
+        if tokenizer is None or prompt is None:
+            raise TypeError("static_sampling_playground needs (model, tokenizer, prompt) or a frames record")
+        grid = grid or PLAYGROUND_GRID
+        name = getattr(getattr(model, "config", None), "name_or_path", "") or "the model"
+
+        def frame(**values) -> dict:
+            return playground_frame(model, tokenizer, prompt, max_new_tokens, seed, **values)
+
+    controls = []
+    for key, label in (("temperature", "temperature"), ("top_k", "top-k"), ("top_p", "top-p"),
+                       ("min_p", "min-p")):
+        if key not in grid:
+            continue
+        values = grid[key]
+        start = {"temperature": 1.0, "top_p": 1.0}.get(key)
+        labels = [str(k) if k else "off" for k in values] if key == "top_k" else (
+            [f"{v:g}" if v else "off" for v in values] if key == "min_p" else [])
+        controls.append(Control(key, label, values, value=start if start in values else None, labels=labels))
 
     n = len(list(itertools.product(*grid.values())))
-    note = (f"Runs without a kernel: the chart and the sampled text were computed in advance for all {n} "
-            f"combinations of these slider values (prompt and seed {seed} fixed). For any value, any prompt "
-            "and other seeds, run the live playground: open this chapter in Colab or SageMaker Studio Lab "
-            "(links at the top of the page).")
+    note = (f"Runs without a kernel: the chart and the sampled text were computed in advance ({name}) for "
+            f"all {n} combinations of these slider values (prompt and seed {seed} fixed). For any value, "
+            "any prompt and other seeds, run the live playground: open this chapter in Colab or SageMaker "
+            "Studio Lab (links at the top of the page).")
     return static_explorer(controls, frame, title=f"Sampling playground, prompt {prompt!r}", note=note)

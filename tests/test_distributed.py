@@ -201,3 +201,196 @@ def test_nccl_run_measures_peak_memory_and_matches_prediction():
         exact = memory.rank_states_exact(r.param_shapes, x.strategy, 2, x.rank, None, "fp32", "adam")
         assert x.model_states == exact.total
         assert x.peak_cuda_bytes >= exact.total
+
+
+def test_every_rank_measures_a_peak_above_what_it_holds_at_entry(odd_run):
+    table = distributed.peak_table(odd_run)
+    act = distributed.predicted_activation_bytes(odd_run)
+    assert len(table) == len(odd_run.ranks)
+    # the step allocates at least the activations the calculator predicts for it, give or take half
+    assert (table["peak_above_entry"] > 0.5 * act).all()
+    assert (table["measured_peak"] == table["held_at_entry"] + table["peak_above_entry"]).all()
+
+
+def test_ddp_peak_split_holds_the_model_states_and_the_activations(odd_run):
+    n_params = memory.gpt_param_count(ODD["n_layer"], ODD["n_embd"], ODD["vocab_size"], ODD["n_positions"])
+    act = distributed.predicted_activation_bytes(odd_run)
+    for r in odd_run.of("ddp"):
+        split = r.peak["at_peak"]
+        assert split is not None, r.peak["note"]
+        assert split["parameters"] == 4 * n_params
+        assert 8 * n_params <= split["optimizer_state"] <= 8 * n_params + 4 * 64  # + Adam's step counters
+        # every gradient lives in DDP's buckets; the tied embedding's second contribution is a temporary
+        tied = 4 * ODD["vocab_size"] * ODD["n_embd"]
+        assert 4 * n_params <= split["gradients"] <= 4 * n_params + tied + 4096
+        live_act = split["activations"] + split["autograd_detail"] + split["temporary"]
+        assert 0.7 * act <= live_act <= 2.0 * act, (live_act, act)
+
+
+def test_predicted_activations_follow_korthikanti_without_dropout(odd_run):
+    s, b, h, v, L = 16, 2, ODD["n_embd"], ODD["vocab_size"], ODD["n_layer"]
+    # fp32 values: twice the paper's 16-bit 32·s·b·h per layer, plus 4·s·b·v for logits and loss
+    assert distributed.predicted_activation_bytes(odd_run) == L * 64 * s * b * h + 4 * s * b * v
+
+
+# ------------------------------------------------------------------ tensor and pipeline parallelism
+
+LLAMA = {"num_hidden_layers": 4}  # the default TinyLlamaConfig: width 128, 8 heads, 4 key-value heads
+MP_TOL = 1e-5  # float32: the split sums add in another order
+
+
+@pytest.fixture(scope="module")
+def mp_run():
+    return distributed.run(["tp", "pp"], 2, steps=3, batch_size=2, seq_len=16, llama=LLAMA, microbatches=2,
+                           pp_schedule="gpipe", bubble_microbatches=(1, 2), bubble_repeats=1, timeout_s=180)
+
+
+@pytest.mark.parametrize("strategy", ["tp", "pp"])
+def test_model_parallel_losses_and_gradients_equal_one_process(mp_run, strategy):
+    ranks = mp_run.of(strategy)
+    ref = ranks[0].extra["single_process_losses"]
+    assert mp_run.losses(strategy)[-1] < mp_run.losses(strategy)[0]  # it trains
+    assert mp_run.losses(strategy) == pytest.approx(ref, abs=MP_TOL)
+    for r in ranks:
+        assert r.extra["grad_max_abs"] > 1e-3
+        assert r.extra["grad_max_abs_diff"] < MP_TOL * max(1.0, r.extra["grad_max_abs"])
+
+
+def _llama_block_and_other_params():
+    from llmlab.tinyllama import TinyLlama, TinyLlamaConfig
+
+    whole = TinyLlama(TinyLlamaConfig())
+    blocks = sum(p.numel() for n, p in whole.named_parameters() if n.startswith("layers.") and "norm" not in n)
+    rest = sum(p.numel() for p in whole.parameters()) - blocks
+    return blocks, rest
+
+
+def test_tensor_parallel_shards_and_all_reduces(mp_run):
+    blocks, rest = _llama_block_and_other_params()
+    b, t, c = 2 * 2, 16, 128
+    for r in mp_run.of("tp"):
+        assert r.params == 4 * (blocks // 2 + rest)
+        # per block: 2 all-reduces forward (after o_proj, down_proj), 5 backward (inputs of q, k, v, gate, up)
+        assert r.comm["calls"] == {"all_reduce@2": 4 * (2 + 5)}
+        assert r.comm["bytes"] == {"all_reduce@2": 4 * 7 * b * t * c * 4}
+
+
+def test_pipeline_sends_each_micro_batch_across_the_boundary(mp_run):
+    b, t, c = 2 * 2, 16, 128
+    for r in mp_run.of("pp"):
+        # rank 0 sends activations forward, rank 1 their gradients back: 2 micro-batches of (b/2, t, c)
+        assert r.comm["calls"] == {"send@2": 2}
+        assert r.comm["bytes"] == {"send@2": b * t * c * 4}
+    names = [set(r.extra["param_names"]) for r in mp_run.of("pp")]
+    assert "embed_tokens.weight" in names[0] and "lm_head.weight" in names[1]
+    assert not names[0] & names[1]
+
+
+def test_pipeline_idle_fraction_is_measured_for_each_micro_batch_count(mp_run):
+    table = distributed.bubble_table(mp_run)
+    assert set(table["microbatches"]) == {1, 2}
+    assert table["idle_measured"].between(0, 1).all()
+    # one micro-batch: each stage waits for the other's whole forward or backward (formula 1/2)
+    one = table[(table["schedule"] == "gpipe") & (table["microbatches"] == 1)]
+    assert one["idle_measured"].mean() > 0.25
+    assert distributed.bubble_fraction(2, 1) == 0.5 and distributed.bubble_fraction(4, 12) == 0.2
+
+
+def test_model_parallel_on_four_ranks_equals_one_process():
+    run = distributed.run(["tp", "pp"], 4, steps=2, batch_size=1, seq_len=16, llama=LLAMA, microbatches=4,
+                          timeout_s=240)
+    for s in ("tp", "pp"):
+        assert run.losses(s) == pytest.approx(run.of(s)[0].extra["single_process_losses"], abs=MP_TOL)
+        assert max(r.extra["grad_max_abs_diff"] for r in run.of(s)) < MP_TOL
+    assert run.of("tp")[0].comm["calls"] == {"all_reduce@4": 28}
+
+
+def test_the_same_worker_runs_under_torchrun(tmp_path):
+    import sys
+    from pathlib import Path
+
+    spec = distributed.write_spec(tmp_path, ["ddp"], 2, steps=2, batch_size=2, seq_len=16, model=ODD)
+    root = str(Path(distributed.__file__).resolve().parent.parent)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           "-m", "llmlab._dist_worker", str(spec)], env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = distributed.read_results(spec)
+    assert [r.rank for r in result.ranks] == [0, 1]
+    ref = result.reference
+    assert ref["grad_max_abs_diff"] < 1e-5
+    assert result.losses("ddp") == pytest.approx(ref["single_process_losses"], abs=1e-5)
+
+
+def test_calculator_per_gpu_parameters_match_the_tensor_and_pipeline_runs(mp_run):
+    from llmlab.tinyllama import TinyLlama, TinyLlamaConfig
+
+    whole = TinyLlama(TinyLlamaConfig())
+    named = dict(whole.named_parameters())
+    in_blocks = sum(p.numel() for n, p in named.items() if n.startswith("layers."))
+    block_norms = sum(p.numel() for n, p in named.items() if n.startswith("layers.") and "norm" in n)
+    embed = named["embed_tokens.weight"].numel()
+    head = named["lm_head.weight"].numel() + named["norm.weight"].numel()
+    # tensor parallel, 2 ranks: the blocks split, the embeddings, head and final norm whole on each
+    tp = memory.model_parallel_gpu_memory(in_blocks, embed + head, 2, tensor_parallel=2, zero_stage=0,
+                                          precision="fp32")
+    for r in mp_run.of("tp"):
+        # the calculator splits the blocks' norms too; the run keeps them whole (4 bytes each)
+        assert r.params == tp.params + 4 * block_norms // 2
+    # pipeline, 2 stages: half the blocks and the heavier end (the head and final norm) on the last stage
+    pp = memory.model_parallel_gpu_memory(in_blocks, max(embed, head), 2, pipeline_parallel=2, zero_stage=0,
+                                          precision="fp32")
+    assert max(r.params for r in mp_run.of("pp")) == pp.params
+    assert pp.optimizer == 2 * pp.params  # Adam: two fp32 states per parameter
+
+
+def test_tensor_parallel_activations_follow_korthikanti_section_4():
+    s, b, h, a = 2048, 1, 4096, 32
+    # 16-bit, with dropout, no sequence parallelism: s·b·h·(10 + 24/t + 5·a·s/(h·t)) per layer
+    for t in (1, 2, 8):
+        expected = s * b * h * (10 + 24 / t + 5 * a * s / (h * t))
+        assert memory.activation_bytes(1, h, a, s, b, "korthikanti", tensor_parallel=t) == pytest.approx(expected)
+        assert memory.activation_bytes(1, h, a, s, b, "selective", tensor_parallel=t) == pytest.approx(
+            s * b * h * (10 + 24 / t))
+
+
+def test_parallelism_explorer_frames_use_the_calculator_and_the_bubble():
+    mem, bubble = distributed.explorer_parallel_memory("175B", 512, 8, 8, 16)
+    assert bubble == pytest.approx(7 / 23)
+    states = memory.model_parallel_gpu_memory(12 * 96 * 12288 ** 2, 175e9 - 12 * 96 * 12288 ** 2, 512, 8, 8, 1)
+    assert mem.params == states.params and mem.optimizer == states.optimizer
+    # more tensor parallelism: less memory per GPU
+    assert distributed.explorer_parallel_memory("175B", 512, 8, 8, 16)[0].total < \
+        distributed.explorer_parallel_memory("175B", 512, 2, 8, 16)[0].total
+    html = distributed.static_parallelism_explorer().data
+    assert html.count('"title"') >= 300
+
+
+def test_model_parallel_peaks_are_near_the_calculator_with_activations(mp_run):
+    table = distributed.model_parallel_peak_table(mp_run)
+    assert list(table["strategy"]) == ["tp", "tp", "pp", "pp"]
+    # model states plus Korthikanti's activations (split by t, or per micro-batch in flight): within a third
+    ratio = table["measured_peak"] / table["predicted_peak"]
+    assert ratio.between(0.67, 1.5).all(), ratio.tolist()
+    assert (table["peak_above_entry"] > 0.5 * table["predicted_activations"]).all()
+
+
+def test_gpipe_keeps_more_micro_batches_alive_than_1f1b():
+    runs = {s: distributed.run(["pp"], 2, steps=2, batch_size=4, seq_len=16, llama=LLAMA, microbatches=8,
+                               pp_schedule=s, timeout_s=180) for s in ("gpipe", "1f1b")}
+    first = {s: r.of("pp")[0].peak["peak_bytes"] for s, r in runs.items()}
+    # rank 0 holds all 8 micro-batches' activations under GPipe, at most 2 (the stages) under 1F1B
+    assert first["gpipe"] > 1.5 * first["1f1b"], first
+    for s, r in runs.items():
+        assert r.losses("pp") == pytest.approx(r.of("pp")[0].extra["single_process_losses"], abs=MP_TOL)
+
+
+def test_recorded_bubble_grid_is_stamped_and_complete():
+    table, stamp = distributed.load_bubble_record()
+    assert stamp["code_version"] != "unknown" and stamp["machine"]["backend"] == "gloo"
+    plan = stamp["plan"]
+    assert set(table["stages"]) <= set(plan["world_sizes"]) and set(table["micro_batch_size"]) == set(plan["micro_batch_sizes"])
+    assert table["idle_measured"].between(0, 1).all()
+    for _, row in table.iterrows():
+        assert row["bubble_formula"] == pytest.approx(distributed.bubble_fraction(int(row["stages"]), int(row["microbatches"])))

@@ -489,6 +489,26 @@ def test_prompt_tuning_feedback(stories_model, capsys):
     whole = lambda logits, ids, n: F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
     assert "prompt too" in feedback(ex.check_answer_loss, whole, model, tok, capsys=capsys)
 
+    def layers(d, h):
+        return (d * h + h) + (h * h + h) + (h * d + d)
+    assert "biases too" in feedback(ex.check_encoder_params, lambda n, d, h: (n * d + d * h + h * h + h * d, n * d),
+                                    capsys=capsys)
+    assert "input is a trained table" in feedback(ex.check_encoder_params, lambda n, d, h: (layers(d, h), n * d),
+                                                  capsys=capsys)
+    assert "three linear layers" in feedback(ex.check_encoder_params,
+                                             lambda n, d, h: (n * d + d * h + h + h * d + d, n * d), capsys=capsys)
+    assert "only the encoder's output" in feedback(
+        ex.check_encoder_params, lambda n, d, h: (n * d + layers(d, h),) * 2, capsys=capsys)
+
+    def front(pieces, virtual, splits):
+        return torch.cat([virtual] + list(pieces))
+    assert "at the front" in feedback(ex.check_place_slots, front, model, capsys=capsys)
+
+    def reverse(pieces, virtual, splits):
+        chunks = torch.split(virtual, list(splits[::-1]))
+        return torch.cat([pieces[0]] + [x for c, p in zip(chunks, pieces[1:]) for x in (c, p)])
+    assert "in reverse" in feedback(ex.check_place_slots, reverse, model, capsys=capsys)
+
 
 def test_a_function_that_raises_is_reported_with_its_error(capsys):
     out = feedback(ex.check_causal_mask, lambda t: 1 / 0, capsys=capsys)
@@ -564,3 +584,15 @@ def test_every_quiz_names_the_wrong_answer_and_gives_a_hint(check, capsys):
     hint = out.split("is not right")[1]
     assert "something else entirely" in out
     assert not re.search(rf"\b{re.escape(str(right[question]))}\b", hint), f"the hint gives the answer away: {hint}"
+
+
+def test_calibration_and_flipped_label_feedback(capsys):
+    assert "multiplied" in feedback(ex.check_calibrate, lambda s, cf: torch.log_softmax(s + cf, -1), capsys=capsys)
+    assert "not normalised" in feedback(ex.check_calibrate,
+                                        lambda s, cf: torch.log_softmax(s, -1) - torch.log_softmax(cf, -1),
+                                        capsys=capsys)
+    assert "unchanged" in feedback(ex.check_flip_labels, lambda d, labels: list(d), capsys=capsys)
+    assert "keep the order" in feedback(
+        ex.check_flip_labels, lambda d, labels: [(t, labels[1] if l == labels[0] else labels[0]) for t, l in d][::-1],
+        capsys=capsys)
+    assert ex.check_calibrate(lambda s, cf: torch.log_softmax(torch.log_softmax(s, -1) - torch.log_softmax(cf, -1), -1))

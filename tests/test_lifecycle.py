@@ -114,3 +114,202 @@ def test_model_card_numbers_are_measured_not_copied(stories):
 def test_model_card_refuses_bad_sample_counts():
     with pytest.raises(ValueError, match="n_samples must be an integer >= 1"):
         lifecycle.measure_model_card("stories-1m", n_samples=0)
+
+
+# ------------------------------------------------------------------ judging answers (no model needed)
+def test_mentions_ignores_case_and_curly_apostrophes():
+    assert lifecycle.mentions("It was Pierre L\u2019Enfant.", ["L'Enfant"])
+    assert lifecycle.mentions("paris, of course", "Paris")
+    assert not lifecycle.mentions("New York City", ["Washington"])
+    with pytest.raises(ValueError, match="options must be non-empty strings"):
+        lifecycle.mentions("x", [])
+    with pytest.raises(TypeError, match="text must be a string"):
+        lifecycle.mentions(None, "x")
+
+
+def test_first_label_takes_the_label_named_first_as_a_whole_word():
+    labels = ("positive", "negative")
+    assert lifecycle.first_label("Negative, not positive.", labels) == "negative"
+    assert lifecycle.first_label("The review is positive, with a negative tone", labels) == "positive"
+    assert lifecycle.first_label("It is neutral.", labels) is None
+    assert lifecycle.first_label("nonpositive", labels) is None
+
+
+def test_last_integer_reads_thousands_separators():
+    assert lifecycle.last_integer("47 × 38 = 1,786.") == 1786
+    assert lifecycle.last_integer("The answer is 880") == 880
+    assert lifecycle.last_integer("no digits here") is None
+
+
+def test_first_json_object_finds_an_object_inside_a_code_fence():
+    text = 'Sure:\n```json\n{"a": [1, 2], "b": {"c": "d"}}\n```\nand {"later": 1}'
+    assert lifecycle.first_json_object(text) == {"a": [1, 2], "b": {"c": "d"}}
+    assert lifecycle.first_json_object('{"cut off": ') is None
+    assert lifecycle.first_json_object("[1, 2]") is None
+
+
+def test_json_matches_ignores_case_and_order_but_not_extra_keys():
+    ref = {"people": ["Marie Curie"], "places": ["Warsaw", "Paris"], "dates": ["1891"]}
+    assert lifecycle.json_matches('{"people": "marie curie", "places": ["Paris", "Warsaw"], "dates": [1891]}', ref)
+    assert not lifecycle.json_matches('{"people": ["Marie Curie"], "places": ["Paris"], "dates": ["1891"]}', ref)
+    assert not lifecycle.json_matches('{"people": ["Marie Curie"], "places": ["Warsaw", "Paris"], '
+                                      '"dates": ["1891"], "extra": 1}', ref)
+    assert not lifecycle.json_matches("no json", ref)
+
+
+def test_count_sentences():
+    assert lifecycle.count_sentences("One. Two! Three?") == 3
+    assert lifecycle.count_sentences("No full stop at the end") == 1
+    assert lifecycle.count_sentences("") == 0
+
+
+def test_calculator_does_arithmetic_and_nothing_else():
+    assert lifecycle.calculator("59 * 63") == 3717
+    assert lifecycle.calculator("59 x 63") == 3717 == lifecycle.calculator("59 × 63")
+    assert lifecycle.calculator("(2 + 3) * -4 / 2") == -10
+    for bad in ("__import__('os')", "2 ** 100", "1 +", "abs(3)"):
+        with pytest.raises(ValueError, match="calculator accepts numbers"):
+            lifecycle.calculator(bad)
+
+
+def test_tool_result_runs_only_a_valid_calculator_call():
+    assert lifecycle.tool_result('{"name": "calculator", "arguments": {"expression": "12 * 3"}}') == 36
+    assert lifecycle.tool_result('{"name": "math.pow", "arguments": {"expression": "12 * 3"}}') is None
+    assert lifecycle.tool_result('{"name": "calculator", "arguments": {"expression": "os.system()"}}') is None
+    assert lifecycle.tool_result("12 * 3 = 36") is None
+
+
+# ------------------------------------------------------------------ the task sets
+def test_sentiment_set_is_balanced_and_frozen():
+    items = lifecycle.sentiment_items()
+    assert len(items) == 30 and sum(i.reference == "positive" for i in items) == 15
+    assert items[0].correct("Positive.") and not items[0].correct("The review is neutral, not negative.")
+
+
+def test_capital_items_accept_every_capital_of_a_country():
+    items = {i.prompt: i for i in lifecycle.capital_items()}
+    assert len(items) == 19
+    south_africa = items["What is the capital of South Africa?"]
+    assert south_africa.correct("Its capital is Cape Town.") and not south_africa.correct("Johannesburg")
+
+
+def test_arithmetic_items_are_seeded_and_their_references_are_products():
+    a, b = lifecycle.arithmetic_items(seed=0), lifecycle.arithmetic_items(seed=0)
+    assert a == b and len(a) == 30 and a != lifecycle.arithmetic_items(seed=1)
+    for item in a:
+        x, y = map(int, item.prompt.split("What is ")[1].split("?")[0].split(" times "))
+        assert 10 <= x <= 99 and 10 <= y <= 99 and int(item.reference) == x * y
+    with pytest.raises(ValueError, match="need n >= 1"):
+        lifecycle.arithmetic_items(n=0)
+    with pytest.raises(TypeError, match="n must be an integer"):
+        lifecycle.arithmetic_items(n=2.5)
+
+
+def test_calculator_items_ask_the_same_multiplications():
+    plain, tool = lifecycle.arithmetic_items(), lifecycle.calculator_items()
+    assert [i.reference for i in plain] == [i.reference for i in tool]
+    a, b = plain[0].prompt.split("What is ")[1].split("?")[0].split(" times ")
+    assert tool[0].correct(f'{{"name": "calculator", "arguments": {{"expression": "{a} * {b}"}}}}')
+
+
+def test_accuracy_comes_with_a_wilson_interval():
+    items = lifecycle.capital_items()[:4]
+    got = lifecycle.accuracy(items, ["Buenos Aires", "Sydney", "Brasilia", "Ottawa"])
+    assert got["correct"] == 3 and got["accuracy"] == 0.75
+    assert got["ci_low"] < 0.75 < got["ci_high"]
+    with pytest.raises(ValueError, match="as many answers as items"):
+        lifecycle.accuracy(items, ["x"])
+
+
+def test_every_use_case_has_a_check_that_its_reference_passes():
+    for case in lifecycle.USE_CASES:
+        reference = case.reference
+        if case.name == "essay writing":
+            reference = "Walking is good for the heart. It lifts the mood. And it costs nothing."
+        if case.name == "chat (a fact)":
+            reference = "It was designed by Pierre Charles L'Enfant in 1791."
+        assert case.passes(reference), case.name
+        assert not case.passes("I don't know."), case.name
+
+
+def test_the_record_matches_todays_prompts():
+    record = lifecycle.load_record()
+    for key in ("code_version", "machine", "torch", "transformers"):
+        assert record[key]
+    for group, (prompts, max_new, _) in lifecycle.record_plan().items():
+        answers = lifecycle.recorded_answers(record, group)
+        assert len(answers) == len(prompts) and all(isinstance(a, str) for a in answers)
+        assert record["groups"][group]["max_new_tokens"] == max_new
+    with pytest.raises(ValueError, match="no group"):
+        lifecycle.recorded_answers(record, "poems")
+
+
+# ------------------------------------------------------------------ chat template and cards (real model)
+@pytest.fixture(scope="module")
+def smol():
+    return zoo.load("smollm2-135m-instruct", device="cpu")
+
+
+def test_chat_text_is_what_apply_chat_template_tokenizes(smol):
+    _, tok = smol
+    text = lifecycle.chat_text(tok, "What is the capital of France?")
+    assert text.startswith("<|im_start|>system\n") and text.endswith("<|im_start|>assistant\n")
+    direct = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                     add_generation_prompt=True, return_dict=True)["input_ids"]
+    assert tok(text, add_special_tokens=False)["input_ids"] == list(direct)
+    assert "You are a pirate" in lifecycle.chat_text(tok, "Hi", system="You are a pirate")
+
+
+def test_chat_batch_pads_on_the_left_and_leaves_the_tokenizer_alone(smol):
+    _, tok = smol
+    side = tok.padding_side
+    batch = lifecycle.chat_batch(tok, ["Hi", "A much longer question about the weather in Lisbon?"])
+    assert tok.padding_side == side
+    assert batch["attention_mask"][0, 0] == 0 and batch["attention_mask"][:, -1].all()
+    with pytest.raises(TypeError, match="non-empty list of strings"):
+        lifecycle.chat_batch(tok, "Hi")
+    with pytest.raises(ValueError, match="non-empty string"):
+        lifecycle.chat_batch(tok, ["Hi", " "])
+
+
+def test_chat_text_refuses_a_tokenizer_without_a_template(stories):
+    _, tok = stories
+    with pytest.raises(ValueError, match="no chat template"):
+        lifecycle.chat_text(tok, "Hi")
+
+
+def test_batched_greedy_answers_equal_one_at_a_time(smol):
+    model, tok = smol
+    prompts = ["What is the capital of France?", "Name a colour."]
+    batched = lifecycle.chat_complete(model, tok, prompts, max_new_tokens=6)
+    single = [lifecycle.chat_complete(model, tok, [p], max_new_tokens=6)[0] for p in prompts]
+    assert batched == single
+    assert batched[0].startswith("The capital of France is Paris")
+    with pytest.raises(ValueError, match="max_new_tokens must be an integer >= 1"):
+        lifecycle.chat_complete(model, tok, prompts, max_new_tokens=0)
+
+
+def test_compare_cards_puts_both_models_side_by_side(stories, smol):
+    model, _ = smol
+    card = lifecycle.measure_model_card("stories-1m", n_samples=4, max_new_tokens=5)
+    table = lifecycle.compare_cards(card, zoo.recipe_of("smollm2-135m-instruct"))
+    assert list(table.columns) == ["stories-1m", "SmolLM2-135M-Instruct"]
+    assert table.loc["parameters", "SmolLM2-135M-Instruct"] == f"{sum(p.numel() for p in model.parameters()):,}"
+    assert table.loc["context window (tokens)", "SmolLM2-135M-Instruct"] == "8,192"
+    with pytest.raises(ValueError, match="lacks"):
+        lifecycle.compare_cards(card, {"model": "x"})
+
+
+def test_mean_pooled_embeddings_are_unit_vectors_that_rank_by_meaning():
+    enc, tok = zoo.load("minilm", device="cpu")
+    vecs = lifecycle.mean_pooled_embeddings(enc, tok, ["a dog runs in the park", "a puppy plays outside",
+                                                       "the stock market fell"], batch_size=2)
+    assert vecs.shape == (3, enc.config.hidden_size)
+    assert torch.allclose(vecs.norm(dim=-1), torch.ones(3), atol=1e-5)
+    assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2]
+
+
+def test_format_accuracy_rounds_to_whole_percent():
+    assert lifecycle.format_accuracy({"accuracy": 0.7, "ci_low": 0.52124, "ci_high": 0.8333}) == "70% (52% to 83%)"
+    with pytest.raises(ValueError, match="lacks"):
+        lifecycle.format_accuracy({"accuracy": 0.5})

@@ -344,3 +344,105 @@ def test_state_bytes_of_torch_dynamic_model_is_one_byte_per_weight_plus_scale(ti
     # per tensor: each weight 1 byte, plus the weight's float64 scale and int64 zero point (16 bytes),
     # plus the module's own float32 `scale` and int64 `zero_point` buffers (12 bytes) per layer
     assert quant.state_bytes(tq) == quant.state_bytes(tiny_gpt2) - 4 * n_w + n_w + (16 + 12) * len(layers)
+
+
+# ---------------------------------------------------------------- 4-bit group-wise and torchao
+
+
+def test_groupwise_zero_point_hand_example():
+    # one group on a grid of 16 levels from -1 with step 0.25 comes back exactly
+    w = (torch.arange(32) % 16 * 0.25 - 1.0).view(1, 32)
+    gq = quant.quantize_groupwise(w, bits=4, group_size=32, scheme="zeropoint")
+    assert gq.scale.item() == 0.25 and gq.minimum.item() == -1.0
+    assert torch.equal(gq.dequantize(), w)
+    assert gq.nbytes == 16 + 2 + 2  # 32 codes of 4 bits, a float16 scale and a float16 minimum
+
+
+def test_groupwise_absmax_hand_example():
+    w = torch.tensor([[7.0, -3.5, 0.0, 1.0]])
+    gq = quant.quantize_groupwise(w, bits=4, group_size=4, scheme="absmax")
+    assert gq.scale.item() == 1.0 and gq.minimum is None  # scale = max|w| / 7
+    assert gq.codes.flatten().tolist() == [7, -4, 0, 1]  # -3.5 rounds half to even
+    assert gq.nbytes == 2 + 2
+
+
+@pytest.mark.parametrize("scheme", ["zeropoint", "absmax"])
+@pytest.mark.parametrize("group_size", [32, 128])
+def test_groupwise_error_is_at_most_half_a_step_per_group(scheme, group_size):
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(24, 200, generator=g)  # 200 is not a multiple of either group size
+    gq = quant.quantize_groupwise(w, 4, group_size, scheme)
+    step = gq.scale.float().expand(-1, -1, group_size).flatten(1)[:, :200]
+    err = (gq.dequantize() - w).abs()
+    # half a step, plus the float16 rounding of the scale (and minimum) stored per group
+    assert (err <= 0.5 * step + 1e-3 * w.abs().amax()).all()
+
+
+def test_smaller_groups_quantize_closer():
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(64, 512, generator=g) * torch.linspace(0.1, 3, 512)  # columns of different scales
+    errs = [(quant.quantize_groupwise(w, 4, n).dequantize() - w).norm().item() for n in (512, 128, 32)]
+    assert errs[0] > errs[1] > errs[2]
+
+
+@pytest.mark.parametrize("scheme", ["zeropoint", "absmax"])
+def test_int4_linear_packs_two_codes_per_byte_and_computes_with_its_codes(scheme):
+    g = torch.Generator().manual_seed(3)
+    lin = torch.nn.Linear(100, 16)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(16, 100, generator=g))
+    q = quant.Int4Linear.from_module(lin, group_size=32, scheme=scheme)
+    groups = 16 * 4  # ceil(100 / 32) groups per row
+    per_group = 4 if scheme == "zeropoint" else 2
+    assert q.packed.dtype == torch.uint8 and q.packed.numel() == 16 * 100 // 2
+    assert quant.state_bytes(q) == 16 * 100 // 2 + groups * per_group + 16 * 4  # codes, scales (and minima), bias
+    expected = quant.quantize_groupwise(lin.weight, 4, 32, scheme).dequantize()
+    assert torch.equal(q.dequantized_weight(), expected)
+    x = torch.randn(5, 100, generator=g)
+    assert torch.allclose(q(x), x @ expected.T + lin.bias, atol=1e-5)
+
+
+def test_quantize_model_4bit_replaces_the_same_layers_as_int8(tiny_gpt2):
+    q = quant.quantize_model_4bit(tiny_gpt2, group_size=32)
+    names = quant.linear_layers(tiny_gpt2)
+    assert all(isinstance(q.get_submodule(n), quant.Int4Linear) for n in names)
+    assert quant.state_bytes(q) < quant.state_bytes(quant.quantize_model(tiny_gpt2)) < quant.state_bytes(tiny_gpt2)
+
+
+def test_torchao_int8_weight_only_matches_llmlab_absmax_per_channel():
+    """torchao's INT8 weight-only is symmetric with a scale per output feature: llmlab's absmax, axis 0."""
+    g = torch.Generator().manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 48), torch.nn.ReLU(), torch.nn.Linear(48, 8))
+    q = quant.torchao_quantize(model, "int8_weight_only")
+    for i in (0, 2):
+        theirs = q[i].weight.dequantize().float()
+        ours = quant.quantize_absmax(model[i].weight.detach(), axis=0)
+        step = ours.scale  # (out, 1)
+        assert ((theirs - ours.dequantize()).abs() <= step * 1.01).all()  # same grid; a tie may round apart
+    x = torch.randn(3, 64, generator=g)
+    assert torch.allclose(q(x), model(x), atol=0.05)
+    # one byte per weight, plus a scale per output feature, plus the float32 biases
+    assert quant.state_bytes(q) <= 64 * 48 + 48 * 8 + (48 + 8) * (4 + 4 + 1)
+
+
+def test_torchao_int4_on_cpu_keeps_one_code_per_byte():
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32, bias=False))
+    q = quant.torchao_quantize(model, "int4_weight_only", group_size=32)
+    codes = q[0].weight.qdata
+    assert codes.dtype == torch.int8 and codes.numel() == 64 * 32
+    assert int(codes.min()) >= -8 and int(codes.max()) <= 7
+
+
+@pytest.mark.parametrize("call", [
+    lambda: quant.quantize_groupwise(torch.randn(4, 32), bits=1),
+    lambda: quant.quantize_groupwise(torch.randn(4, 32), group_size=0),
+    lambda: quant.quantize_groupwise(torch.randn(4, 32), scheme="nf4"),
+    lambda: quant.quantize_groupwise(torch.randn(32)),
+    lambda: quant.quantize_groupwise([[1.0]]),
+    lambda: quant.quantize_model_4bit("gpt2"),
+    lambda: quant.torchao_quantize(torch.nn.Linear(4, 4), "int3"),
+    lambda: quant.torchao_quantize(torch.nn.Sequential(torch.nn.Linear(40, 4)), "int4_weight_only", 32),
+])
+def test_groupwise_and_torchao_errors_say_what_is_allowed(call):
+    with pytest.raises((ValueError, TypeError)):
+        call()

@@ -5,6 +5,9 @@ import math
 import pytest
 import torch
 from transformers.generation.logits_process import (
+    MinPLogitsWarper,
+    NoRepeatNGramLogitsProcessor,
+    RepetitionPenaltyLogitsProcessor,
     TemperatureLogitsWarper,
     TopKLogitsWarper,
     TopPLogitsWarper,
@@ -14,10 +17,15 @@ from transformers.utils import logging as hf_logging
 from tiny_models import V, one_thread, tiny_gpt2  # noqa: F401 (one_thread is an autouse fixture)
 
 from llmlab.metrics import entropy_bits
+from llmlab import sampling, zoo
 from llmlab.sampling import (
+    apply_repetition_penalty,
     apply_temperature,
+    beam_search,
     filter_logits,
     generate,
+    min_p_filter,
+    no_repeat_ngram_filter,
     greedy_next_token,
     next_token_distribution,
     sample_next_token,
@@ -339,3 +347,235 @@ def test_generating_past_the_context_window_is_refused_with_the_numbers(model, p
     assert generate(model, prompts, max_new_tokens=ok).size(1) == window  # exactly full is allowed
     with pytest.raises(ValueError, match=f"exceeds the model's context window of {window} tokens"):
         generate(model, prompts, max_new_tokens=ok + 1)
+
+
+# -----------------------------------------------------------------------------
+# min-p, repetition penalty, no-repeat n-grams: equal to Hugging Face's processors
+
+
+def random_logits(shape, seed, ties=False):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(-3, 4, shape, generator=g).float() if ties else 2.0 * torch.randn(shape, generator=g)
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+@pytest.mark.parametrize("min_p", [0.0, 0.01, 0.1, 0.5, 0.9, 1.0])
+def test_min_p_equals_hf_min_p_warper(min_p, ties):
+    for shape in [(1, 1), (3, 7), (4, 97), (2, 5000)]:
+        logits = random_logits(shape, shape[1], ties)
+        assert torch.equal(min_p_filter(logits, min_p), MinPLogitsWarper(min_p)(None, logits)), shape
+
+
+def test_min_p_keeps_tokens_above_a_share_of_the_top_probability():
+    logits = torch.tensor([[0.5, 0.3, 0.15, 0.05]]).log()
+    assert kept(min_p_filter(logits, 0.3)) == {0, 1, 2}  # bar 0.15: 0.15 stays, 0.05 goes
+    assert kept(min_p_filter(logits, 0.31)) == {0, 1}
+    assert kept(min_p_filter(logits, 1.0)) == {0}
+
+
+def test_filter_logits_with_min_p_equals_hf_warpers_in_order():
+    logits = random_logits((4, 200), 5)
+    for t, k, p, m in [(0.7, 0, 1.0, 0.1), (1.5, 20, 0.9, 0.05), (1.0, 5, 0.95, 0.2)]:
+        theirs = hf_filter(logits, t, k, p)
+        theirs = MinPLogitsWarper(m)(None, theirs)
+        assert torch.equal(filter_logits(logits, t, k, p, m), theirs)
+
+
+@pytest.mark.parametrize("penalty", [0.5, 1.0, 1.2, 2.0])
+def test_repetition_penalty_equals_hf_processor(penalty):
+    logits = random_logits((4, 97), 11)
+    history = torch.randint(0, 97, (4, 30), generator=torch.Generator().manual_seed(12))
+    theirs = RepetitionPenaltyLogitsProcessor(float(penalty))(history, logits.clone())
+    assert torch.equal(apply_repetition_penalty(logits, history, penalty), theirs)
+
+
+def test_repetition_penalty_ignores_left_padding_like_hf():
+    logits = random_logits((2, 20), 13)
+    history = torch.tensor([[7, 7, 3, 4], [1, 2, 3, 5]])
+    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    theirs = RepetitionPenaltyLogitsProcessor(1.5, prompt_ignore_length=torch.tensor([2, 0]))(history, logits.clone())
+    ours = apply_repetition_penalty(logits, history, 1.5, attention_mask=mask)
+    assert torch.equal(ours, theirs)
+    assert ours[0, 7] == logits[0, 7]  # token 7 only occurred as padding
+
+
+def test_repetition_penalty_pushes_seen_tokens_down_whatever_their_sign():
+    logits = torch.tensor([[2.0, -2.0, 1.0]])
+    out = apply_repetition_penalty(logits, torch.tensor([[0, 1, 1]]), 2.0)
+    assert out.tolist() == [[1.0, -4.0, 1.0]]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_no_repeat_ngram_equals_hf_processor(n):
+    for seed in range(5):
+        g = torch.Generator().manual_seed(seed)
+        history = torch.randint(0, 6, (3, 25), generator=g)  # few ids: many repeated n-grams
+        logits = torch.randn(3, 6, generator=g)
+        theirs = NoRepeatNGramLogitsProcessor(n)(history, logits.clone())
+        assert torch.equal(no_repeat_ngram_filter(logits, history, n), theirs), (n, seed)
+
+
+def test_no_repeat_ngram_bans_the_token_that_would_repeat_a_trigram():
+    history = torch.tensor([[5, 6, 7, 1, 5, 6]])  # "5 6 7" seen; the text ends in "5 6"
+    out = no_repeat_ngram_filter(torch.zeros(1, 9), history, 3)
+    assert set(range(9)) - kept(out) == {7}
+
+
+# -----------------------------------------------------------------------------
+# generate with processors and left padding, beam search: equal to model.generate
+
+
+@pytest.fixture(scope="module")
+def padded(prompts):
+    mask = torch.ones_like(prompts)
+    mask[0, :2] = 0
+    mask[2, :1] = 0
+    return prompts.masked_fill(mask == 0, 0), mask
+
+
+@pytest.mark.parametrize("kw", [{}, {"repetition_penalty": 1.3}, {"no_repeat_ngram_size": 2},
+                                {"repetition_penalty": 0.8, "no_repeat_ngram_size": 3}])
+def test_greedy_generate_with_processors_and_padding_matches_hf(model, padded, kw):
+    ids, mask = padded
+    ours = generate(model, ids, 25, attention_mask=mask, **kw)
+    theirs = model.generate(ids, attention_mask=mask, max_new_tokens=25, do_sample=False,
+                            eos_token_id=None, pad_token_id=0, **kw)
+    assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("kw", [{"min_p": 0.1, "temperature": 1.3}, {"min_p": 0.05, "top_p": 0.9},
+                                {"repetition_penalty": 1.2, "top_k": 20}])
+def test_sampled_generate_with_min_p_and_penalties_matches_hf(model, padded, kw):
+    ids, mask = padded
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        theirs = model.generate(ids, attention_mask=mask, max_new_tokens=20, do_sample=True,
+                                eos_token_id=None, pad_token_id=0, **{"top_k": 0, **kw})
+        torch.manual_seed(3)
+        ours = generate(model, ids, 20, do_sample=True, attention_mask=mask, **kw)
+    assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("num_beams", [1, 2, 3, 5])
+@pytest.mark.parametrize("stop", [None, 0, 17])
+@pytest.mark.parametrize("length_penalty", [1.0, 0.0, 2.0])
+def test_beam_search_matches_hf_generate_num_beams(model, prompts, num_beams, stop, length_penalty):
+    for n in (1, 4, 20):
+        ours = beam_search(model, prompts, num_beams, n, length_penalty=length_penalty, stop_token_id=stop)
+        theirs = model.generate(prompts, num_beams=num_beams, max_new_tokens=n, do_sample=False,
+                                length_penalty=length_penalty, eos_token_id=stop,
+                                pad_token_id=stop if stop is not None else 0)
+        assert torch.equal(ours, theirs), n
+
+
+@pytest.mark.parametrize("stop", [None, 5])
+def test_beam_search_with_left_padding_matches_hf(model, padded, stop):
+    ids, mask = padded
+    ours = beam_search(model, ids, 4, 15, stop_token_id=stop, attention_mask=mask)
+    theirs = model.generate(ids, attention_mask=mask, num_beams=4, max_new_tokens=15, do_sample=False,
+                            eos_token_id=stop, pad_token_id=stop if stop is not None else 0)
+    assert torch.equal(ours, theirs)
+
+
+def test_one_beam_is_greedy(model, prompts):
+    assert torch.equal(beam_search(model, prompts, 1, 12), generate(model, prompts, 12))
+
+
+def test_beam_search_finds_a_likelier_sequence_than_greedy(model, prompts):
+    def total_logprob(seq):
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=seq).logits[:, :-1].float(), -1)
+        return logp.gather(-1, seq[:, 1:, None])[:, 4:, 0].sum(-1)  # the new tokens only
+
+    greedy, beams = generate(model, prompts, 8), beam_search(model, prompts, 5, 8)
+    assert (total_logprob(beams) >= total_logprob(greedy) - 1e-5).all()
+
+
+# -----------------------------------------------------------------------------
+# bad settings of the new methods
+
+
+@pytest.mark.parametrize("min_p,error", [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+                                         ("0.1", TypeError), (True, TypeError)])
+def test_min_p_outside_zero_one_is_refused(model, prompts, min_p, error):
+    with pytest.raises(error, match=r"min_p must be .*\[0, 1\]"):
+        min_p_filter(torch.randn(2, 5), min_p)
+    with pytest.raises(error, match="min_p"):
+        generate(model, prompts, 3, do_sample=True, min_p=min_p)
+
+
+@pytest.mark.parametrize("penalty,error", [(0.0, ValueError), (-1.2, ValueError), ("1.2", TypeError)])
+def test_nonpositive_repetition_penalty_is_refused(model, prompts, penalty, error):
+    with pytest.raises(error, match=r"repetition_penalty must be .*> 0 .*1 disables it"):
+        apply_repetition_penalty(torch.randn(4, V), prompts, penalty)
+    with pytest.raises(error, match="repetition_penalty"):
+        generate(model, prompts, 3, repetition_penalty=penalty)
+
+
+@pytest.mark.parametrize("n,error", [(-1, ValueError), (2.0, TypeError)])
+def test_bad_no_repeat_ngram_size_is_refused(model, prompts, n, error):
+    with pytest.raises(error, match=r"no_repeat_ngram_size must be .*0 disables it"):
+        no_repeat_ngram_filter(torch.randn(4, V), prompts, n)
+    with pytest.raises(error, match="no_repeat_ngram_size"):
+        generate(model, prompts, 3, no_repeat_ngram_size=n)
+
+
+@pytest.mark.parametrize("num_beams,error", [(0, ValueError), (-2, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_bad_num_beams_is_refused(model, prompts, num_beams, error):
+    with pytest.raises(error, match=r"num_beams must be .*>= 1 \(1 is greedy decoding\)"):
+        beam_search(model, prompts, num_beams, 3)
+
+
+def test_processors_need_a_2d_history_with_one_row_per_logits_row():
+    with pytest.raises(TypeError, match="input_ids .* 2-D LongTensor"):
+        apply_repetition_penalty(torch.randn(2, 5), torch.tensor([1, 2]), 1.2)
+    with pytest.raises(ValueError, match="one row per row of input_ids"):
+        no_repeat_ngram_filter(torch.randn(3, 5), torch.zeros(2, 4, dtype=torch.long), 2)
+
+
+def test_attention_mask_must_match_the_prompt_shape(model, prompts):
+    with pytest.raises(ValueError, match="attention_mask must be a tensor shaped like input_ids"):
+        generate(model, prompts, 3, attention_mask=torch.ones(4, 2, dtype=torch.long))
+
+
+# -----------------------------------------------------------------------------
+# the sweep's bookkeeping
+
+
+def test_interval95_is_a_student_t_interval():
+    mean, lo, hi = sampling.interval95([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and lo == pytest.approx(2.5 - 3.182446 * 1.290994 / 2, rel=1e-5) and hi > mean
+    with pytest.raises(ValueError, match="at least 2 values"):
+        sampling.interval95([1.0])
+
+
+def test_sweep_settings_are_valid_and_named_uniquely():
+    names = [s["name"] for s in sampling.SWEEP_SETTINGS]
+    assert len(names) == len(set(names))
+    assert {s["method"] for s in sampling.SWEEP_SETTINGS} == {"greedy", "beam", "sample"}
+
+
+# -----------------------------------------------------------------------------
+# the real model (SmolLM2-135M-Instruct): a short case, exact tokens
+
+@pytest.fixture(scope="module")
+def smol():
+    if zoo.PACKAGED["smollm2-135m-instruct"].file() is None:
+        pytest.skip(f"needs {zoo.PACKAGED['smollm2-135m-instruct'].install_command}")
+    return zoo.load("smollm2-135m-instruct", device="cpu")
+
+
+def test_real_model_beam_search_and_padded_greedy_match_hf(smol):
+    model, tok = smol
+    ids, mask = sampling.chat_batch(tok, ["Name a colour.", "Say hello in French, please."])
+    stop = tok.convert_tokens_to_ids("<|im_end|>")
+    with torch.inference_mode():
+        ours = beam_search(model, ids, num_beams=2, max_new_tokens=6, stop_token_id=stop, attention_mask=mask)
+        theirs = model.generate(ids, attention_mask=mask, num_beams=2, max_new_tokens=6, do_sample=False,
+                                eos_token_id=stop, pad_token_id=stop)
+        assert torch.equal(ours, theirs)
+        ours = generate(model, ids, 6, stop_token_id=stop, attention_mask=mask, no_repeat_ngram_size=2,
+                        repetition_penalty=1.2)
+        theirs = model.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False, eos_token_id=stop,
+                                pad_token_id=stop, no_repeat_ngram_size=2, repetition_penalty=1.2)
+        assert torch.equal(ours, theirs)

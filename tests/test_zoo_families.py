@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from saved_files import assert_same_saved_file
 import torch
 
 from llmlab import data, objectives, zoo
@@ -69,7 +70,7 @@ def test_checkpoints_are_small_safetensors(name):
 def test_a_short_rebuild_reproduces_the_shipped_tokenizer_and_config(name, tmp_path):
     out = zoo.build(name, tmp_path / "rebuilt", steps=2, device="cpu", progress=False)
     for file in ("tokenizer.json", "config.json"):
-        assert json.loads((out / file).read_text()) == json.loads((zoo.model_dir(name) / file).read_text()), file
+        assert_same_saved_file(out / file, zoo.model_dir(name) / file)
 
 
 def test_loads_as_the_right_auto_classes(encoder, encdec):

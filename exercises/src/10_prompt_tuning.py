@@ -2,8 +2,9 @@
 # # Exercises: 10. Beyond prompting: prompt tuning and the wider landscape
 #
 # These exercises go with [chapter 10](../../chapters/10_prompt_tuning.ipynb). You count
-# what prompt tuning trains, put a soft prompt in front of a batch of embeddings, and
-# write the loss that only the answer's tokens carry. Each check runs your code on the
+# what prompt tuning trains, put a soft prompt in front of a batch of embeddings,
+# write the loss that only the answer's tokens carry, count what p-tuning's prompt
+# encoder trains and stores, and place virtual tokens in several slots of a template. Each check runs your code on the
 # example and on hidden cases and compares it with `llmlab.prompt_tuning`.
 #
 # Write your code where it says `raise NotImplementedError` or `...`, run the cell,
@@ -98,6 +99,67 @@ def answer_loss(logits: torch.Tensor, input_ids: torch.Tensor, n_prompt: int) ->
 
 # %% {"role": "check"}
 ex.check_answer_loss(answer_loss, model, tokenizer)
+
+# %% [markdown] {"exercise": "encoder", "minutes": 10}
+# ## What p-tuning trains, and what it keeps
+#
+# P-tuning (Liu et al. 2021, "GPT Understands, Too") computes the virtual tokens with a
+# small *prompt encoder*. PEFT's MLP encoder (`PromptEncoderConfig(
+# encoder_reparameterization_type="MLP", encoder_hidden_size=hidden)`) starts from its
+# own trained table of `n_virtual x d_model` values and sends it through three linear
+# layers, `d_model -> hidden -> hidden -> d_model`, each with a bias, with ReLU between
+# them. After training the encoder's output is computed once and kept as a fixed table.
+# Write `encoder_params(n_virtual, d_model, hidden)` returning the values trained and
+# the values kept for inference.
+
+# %%
+def encoder_params(n_virtual: int, d_model: int, hidden: int) -> tuple[int, int]:
+    """(values the MLP prompt encoder trains, values stored once it is collapsed to a table)."""
+    ### BEGIN SOLUTION
+    table = n_virtual * d_model
+    layers = (d_model * hidden + hidden) + (hidden * hidden + hidden) + (hidden * d_model + d_model)
+    return table + layers, n_virtual * d_model
+    ### END SOLUTION
+
+
+# %% {"role": "try"}
+trained, stored = encoder_params(20, 576, 128)
+print(f"p-tuning trains {trained:,} values and keeps {stored:,} for inference")
+
+# %% {"role": "check"}
+ex.check_encoder_params(encoder_params)
+
+# %% [markdown] {"exercise": "slots", "minutes": 15}
+# ## Several virtual-prompt slots
+#
+# NeMo's templates can put virtual tokens in several places, for example
+# `<|VIRTUAL_PROMPT_0|>{context}<|VIRTUAL_PROMPT_1|>{question}<|VIRTUAL_PROMPT_2|>{answer}`
+# with `virtual_token_splits: [80, 15, 5]`: the first 80 virtual tokens go in the first
+# slot, the next 15 in the second, the last 5 in the third. Write
+# `place_slots(pieces, virtual, splits)`: `pieces` holds the embeddings `(T_i, d)` of the
+# `len(splits) + 1` texts around the slots (some may be empty, `(0, d)`), `virtual` the
+# `(sum(splits), d)` virtual tokens; return the `(sum T_i + sum(splits), d)` sequence
+# `pieces[0], slot 0, pieces[1], slot 1, ..., pieces[-1]`. Hint: `torch.split`.
+
+# %%
+def place_slots(pieces: list[torch.Tensor], virtual: torch.Tensor, splits: list[int]) -> torch.Tensor:
+    """The text pieces with the virtual tokens split among the slots between them."""
+    ### BEGIN SOLUTION
+    chunks = torch.split(virtual, splits)
+    out = [pieces[0]]
+    for chunk, piece in zip(chunks, pieces[1:]):
+        out += [chunk, piece]
+    return torch.cat(out)
+    ### END SOLUTION
+
+
+# %% {"role": "try"}
+d = model.config.n_embd
+pieces = [torch.zeros(0, d), torch.ones(3, d), torch.ones(2, d)]  # nothing before the first slot
+print(place_slots(pieces, torch.zeros(5, d), [4, 1]).shape)
+
+# %% {"role": "check"}
+ex.check_place_slots(place_slots, model)
 
 # %% [markdown] {"exercise": "quiz", "minutes": 5}
 # ## Quiz: prompt tuning

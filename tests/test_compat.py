@@ -1,0 +1,54 @@
+"""Shims for transformers releases: generation passes the cache under the name the model takes."""
+
+import warnings
+
+import torch
+from tiny_models import tiny_gpt2
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from llmlab import compat, sampling
+
+
+def tiny_llama():
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    return LlamaForCausalLM(config).eval()
+
+
+def test_the_cache_keyword_is_one_the_models_forward_accepts():
+    for model in (tiny_gpt2(), tiny_llama()):
+        import inspect
+
+        assert compat.cache_argument(model) in inspect.signature(model.forward).parameters
+
+
+def test_cached_generation_warns_nothing_and_equals_uncached():
+    for model in (tiny_gpt2(), tiny_llama()):
+        ids = torch.tensor([[3, 5, 7]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a FutureWarning about the cache keyword fails here
+            cached = sampling.generate(model, ids, max_new_tokens=6, use_cache=True)
+        assert torch.equal(cached, sampling.generate(model, ids, max_new_tokens=6, use_cache=False))
+
+
+def test_returned_cache_reads_either_field():
+    class New:
+        cache = "kv"
+
+    class Old:
+        past_key_values = "kv"
+
+    assert compat.returned_cache(New()) == "kv" and compat.returned_cache(Old()) == "kv"
+
+
+def test_loading_a_model_with_torchao_installed_prints_nothing():
+    """transformers imports torchao when it is installed; its import-time logs stay off the page."""
+    import subprocess
+    import sys
+
+    code = ("from llmlab import zoo\nzoo.load('icl-small')\nimport torchao.quantization\n"
+            "import logging\nassert logging.getLogger('torchao').getEffectiveLevel() == logging.ERROR\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout == ""

@@ -1,0 +1,56 @@
+"""The recorded chapter 10 grid (llmlab/results/prompt_tuning_real.json): complete, consistent, and its
+trainable counts equal SmolLM2-135M's shapes counted by hand."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from llmlab import prompt_tuning as pt
+
+D, FFN, KV = 576, 1536, 192  # SmolLM2-135M: width, MLP width, 3 KV heads x 64
+
+
+@pytest.fixture(scope="module")
+def record():
+    return pt.load_record()
+
+
+def test_record_has_every_run_of_the_plan_and_its_provenance(record):
+    assert [{k: r[k] for k in ("method", "n_virtual", "seed")} for r in record["rows"]] == pt.record_plan()
+    assert record["model"] == pt.REAL_MODEL and record["code_version"] != "unknown"
+    assert record["machine"]["cpu_count"] >= 1 and record["seconds"] > 0
+
+
+def test_trainable_counts_are_the_real_models_shapes(record):
+    hidden = pt.RECORD["encoder_hidden"]
+    block = 2 * D * D + 2 * D * KV + 3 * D * FFN + 2 * D  # attention, MLP, two RMSNorms
+    want = {"zero-shot": lambda n: 0, "few-shot (4 examples)": lambda n: 0,
+            "prompt-tuning": lambda n: n * D,
+            "p-tuning (mlp)": lambda n: n * D + (D * hidden + hidden) + (hidden * hidden + hidden) + (hidden * D + D),
+            "fine-tuning (last layer)": lambda n: block + D}  # + the final norm
+    for r in record["rows"]:
+        assert r["trainable"] == want[r["method"]](r["n_virtual"]), r
+
+
+def test_summary_is_the_mean_and_spread_of_the_rows(record):
+    for s in record["summary"]:
+        accs = [r["accuracy"] for r in record["rows"] if (r["method"], r["n_virtual"]) == (s["method"], s["n_virtual"])]
+        assert s["seeds"] == len(accs) and (len(accs) == 1 or len(accs) >= 5)
+        assert s["mean"] == pytest.approx(statistics.fmean(accs))
+        assert s["std"] == pytest.approx(statistics.stdev(accs) if len(accs) > 1 else 0.0)
+        assert 0.0 <= s["min"] <= s["mean"] <= s["max"] <= 1.0
+    for r in record["rows"]:
+        assert r["correct"] == round(r["accuracy"] * pt.RECORD["n_test"])
+
+
+def test_load_record_refuses_other_settings(tmp_path, monkeypatch, record):
+    import json
+
+    changed = dict(record, settings={**record["settings"], "steps": 1})
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "other.json").write_text(json.dumps(changed))
+    monkeypatch.setattr(pt, "__file__", str(tmp_path / "prompt_tuning.py"))
+    with pytest.raises(ValueError, match="other settings"):
+        pt.load_record("other.json")
