@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make book   install into .venv, then execute every chapter and build the HTML (_build/html)
 #   make test   install into .venv, then run the unit tests and validate every notebook (nbval)
-# Helpers: make install | lock [UPGRADE=1] | test-latest | headers | check-headers | exercises | clean
+# Helpers: make install | test-fast | lock [UPGRADE=1] | test-latest | headers | check-headers | exercises | clean
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -37,7 +37,7 @@ PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test install lock test-latest headers check-headers exercises clean
+.PHONY: book test test-fast install lock test-latest headers check-headers exercises clean
 
 # The real model's converted copy lives outside the repository (llmlab's cache); make sure
 # it is there before any notebook runs, so no chapter converts it or prints its progress.
@@ -55,6 +55,13 @@ PYTEST_NBVAL = -m pytest tests $(NOTEBOOKS) --nbval --nbval-current-env \
 test: $(STAMP) $(CHROMIUM)
 	$(REAL_MODEL_CACHE)
 	CHROMIUM=$(CHROMIUM) $(PY) $(PYTEST_NBVAL) $(PYTEST_ARGS)
+
+# The edit-test loop: the unit tests without the ones marked slow (multi-process runs, model
+# rebuilds, the book build, the browser; tests/conftest.py marks them) and without nbval.
+# `make test` still runs everything.
+test-fast: $(STAMP)
+	$(REAL_MODEL_CACHE)
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 install: $(STAMP)
 

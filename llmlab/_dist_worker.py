@@ -10,9 +10,11 @@ the spec (or ``rank<RANK>.error`` with the traceback when it fails).
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -102,17 +104,36 @@ def _optimizer_bytes(opt) -> tuple[int, int]:
 # --------------------------------------------------------------------------- one strategy
 
 
+def _allreduce_bucket(group, bucket):  # returns a completed torch.futures.Future[torch.Tensor]
+    """DDP communication hook: divide the bucket by the world size, all-reduce it, wait.
+
+    torch's ``default_hooks.allreduce_hook`` does the same but returns ``fut.then(lambda ...)``,
+    whose Python callback then runs on one of gloo's own threads when the all-reduce completes.
+    Python code on those threads while the profiler's Python tracer is active (the profiled
+    step, :mod:`llmlab.peak`) is a known source of native crashes, so this hook waits in the
+    calling thread and hands DDP a future that is already complete. On CPU nothing is lost:
+    gloo runs the bucket's all-reduce in the backward pass either way; DDP's overlap of
+    communication with the rest of the backward pass matters on GPUs, where this is still
+    correct but slower than the default hook."""
+    tensor = bucket.buffer()
+    tensor.div_(dist.get_world_size(group))
+    dist.all_reduce(tensor, group=group, async_op=True).wait()
+    done: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+    done.set_result(tensor)
+    return done
+
+
 def _wrap(model: nn.Module, strategy: str, spec: dict, device: torch.device):
     """Return (model, optimizer) for ``strategy``."""
     world = dist.get_world_size()
     lr = spec["lr"]
     if strategy in ("ddp", "zero1"):
-        from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
         from torch.nn.parallel import DistributedDataParallel as DDP
         ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
                   gradient_as_bucket_view=True)
-        # the default hook, made explicit so its all-reduce goes through the (counted) Python call
-        ddp.register_comm_hook(dist.group.WORLD, default_hooks.allreduce_hook)
+        # what DDP's default hook does (average each bucket by an all-reduce), written out so that the
+        # all-reduce goes through the (counted) Python call
+        ddp.register_comm_hook(dist.group.WORLD, _allreduce_bucket)
         if strategy == "ddp":
             return ddp, torch.optim.Adam(ddp.parameters(), lr=lr)
         from torch.distributed.optim import ZeroRedundancyOptimizer
@@ -224,7 +245,7 @@ def run_strategy(strategy: str, spec: dict, data: torch.Tensor, device: torch.de
         out["max_param_diff_to_rank0"] = (flat - ref).abs().max().item()
         if grads_step0 is not None and rank == 0:
             out.update(_single_process_reference(spec, data, grads_step0, device))
-    del model, opt, inner
+    model = opt = inner = None  # the step closure holds them too; dropping the names frees them
     gc.collect()  # free this strategy's model before the next one is built (and measured, on CUDA)
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -487,7 +508,7 @@ def run_model_parallel(strategy: str, spec: dict, device: torch.device, counter:
         out["idle"] = idle
         if spec["bubble_microbatches"]:
             out["bubble"] = measure_bubble(spec, device)
-    del model, opt
+    model = opt = None  # as above: the step closure holds them too
     gc.collect()
     return out
 
@@ -516,6 +537,11 @@ def main(spec_path: str, rank: int | None = None) -> None:
                             world_size=world, timeout=timedelta(seconds=spec["collective_timeout_s"]),
                             **({"device_id": device} if device.type == "cuda" else {}))
     try:
+        crash = spec.get("crash")  # tests only: {"rank": r, "marker": path or None}
+        if crash and rank == crash["rank"] and not (crash["marker"] and os.path.exists(crash["marker"])):
+            if crash["marker"]:
+                open(crash["marker"], "w").close()  # crash on the first try only
+            os.kill(os.getpid(), signal.SIGSEGV)
         if rank in spec.get("fail_ranks", []):
             raise RuntimeError(f"rank {rank} was told to fail (fail_ranks={spec['fail_ranks']})")
         g = torch.Generator().manual_seed(spec["seed"])
@@ -535,6 +561,9 @@ def main(spec_path: str, rank: int | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # a crash in native code (exit code -11) prints every thread's Python stack into the rank's log,
+    # which distributed.run shows in its error
+    faulthandler.enable(file=sys.stderr, all_threads=True)
     _spec = sys.argv[1]
     _given = int(sys.argv[2]) if len(sys.argv) > 2 else None
     _rank = _given if _given is not None else int(os.environ.get("RANK", "0"))

@@ -17,11 +17,11 @@ regenerates it and compares bytes.
 
 from __future__ import annotations
 
-from . import _checks
-
 import gzip
 import random
 from pathlib import Path
+
+from . import _checks
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
 CORPUS_FILE = CORPUS_DIR / "stories.txt.gz"
@@ -189,14 +189,14 @@ def _rainy_day(rng, hero, friend, place, thing) -> list[str]:
     return [
         f"The sky was {rng.choice(WEATHER)}, so {hero.name} went to the {where} to play {game}.",
         f"{friend.name} the {friend.kind} came to play too.",
-        f"Then big dark clouds came. Soon it started to rain.",
+        "Then big dark clouds came. Soon it started to rain.",
         f"\"Oh no! Our game!\" said {hero.name}.",
         rng.choice([
-            f"They ran home and played inside. They built a fort with boxes and blankets.",
-            f"They found a big tree and sat under it. They told each other stories while the rain fell.",
-            f"They jumped in the puddles and laughed. They got very wet, but they did not mind.",
+            "They ran home and played inside. They built a fort with boxes and blankets.",
+            "They found a big tree and sat under it. They told each other stories while the rain fell.",
+            "They jumped in the puddles and laughed. They got very wet, but they did not mind.",
         ]),
-        f"When the rain stopped, they saw a big rainbow in the sky.",
+        "When the rain stopped, they saw a big rainbow in the sky.",
         rng.choice([
             "It was the best day ever.",
             f"\"Rain can be fun too,\" said {friend.name}.",
@@ -283,7 +283,7 @@ def _race(rng, hero, friend, place, thing) -> list[str]:
         rng.choice([
             "Slow and steady wins the race.",
             f"{friend.name} laughed and said, \"You won, {hero.name}. You never gave up.\"",
-            f"After that, they raced every day, and they always had fun.",
+            "After that, they raced every day, and they always had fun.",
         ]),
     ]
 
@@ -296,12 +296,12 @@ def _treasure(rng, hero, friend, place, thing) -> list[str]:
         f"{hero.name} found an old map {spot}. On the map there was a big red X.",
         f"\"It is a treasure map!\" {hero.he} said. {hero.He} ran to get {friend.name} the {friend.kind}.",
         f"They walked past the {rng.choice(PLACES)[0]} and over a little bridge.",
-        f"At last, they came to the X. They began to dig and dig.",
+        "At last, they came to the X. They began to dig and dig.",
         f"Under the ground they found {found}.",
         rng.choice([
             f"It was not gold, but they were very {rng.choice(FEELINGS_GOOD)}. The best treasure was the fun they had.",
             f"They took it home and showed it to {hero.his} mom. She smiled and told them a story about it.",
-            f"They put it back in the ground for the next friends to find.",
+            "They put it back in the ground for the next friends to find.",
         ]),
     ]
 
@@ -332,7 +332,7 @@ def _cooking(rng, hero, friend, place, thing) -> list[str]:
         f"First they {steps[0]}. Then they {steps[1]}.",
         rng.choice([
             f"Oh no! They made a big mess. There was flour on the floor and on {friend.name}'s nose!",
-            f"They waited and waited. The kitchen smelled so good.",
+            "They waited and waited. The kitchen smelled so good.",
         ]),
         f"At last, the {food} was ready. Everyone sat down to eat.",
         f"\"This is the best {food} I have ever had,\" said {hero.his} dad.",

@@ -75,9 +75,10 @@ STORIES_1M = dict(vocab_size=1024, n_positions=256, n_embd=128, n_layer=4, n_hea
 class DistributedRunError(RuntimeError):
     """A rank failed or the run timed out. ``pids`` are the ranks' process ids (all ended)."""
 
-    def __init__(self, message: str, pids: list[int]) -> None:
+    def __init__(self, message: str, pids: list[int], signal: int | None = None) -> None:
         super().__init__(message)
         self.pids = pids
+        self.signal = signal  # the signal that killed the failed rank (11: a crash in native code), if any
 
 
 def cpu_cores() -> int:
@@ -318,6 +319,8 @@ class RunResult:
     param_shapes: list[tuple[int, ...]]
     wall_s: float
     settings: dict = field(default_factory=dict)  # model (the GPT-2 settings), batch_size, seq_len, steps
+    # what a first try printed when one of its ranks crashed in native code and the run was started again
+    crashes: list[str] = field(default_factory=list)
 
     def of(self, strategy: str) -> list[RankResult]:
         return [r for r in self.ranks if r.strategy == strategy]
@@ -391,7 +394,9 @@ def run(strategies=STRATEGIES, world_size: int = 2, *, backend: str = "auto", sh
     pipeline's idle fraction per rank is measured (``bubble_repeats`` timed steps each, micro-batches
     of ``batch_size`` sequences, both schedules).
     Returns a :class:`RunResult`; raises ValueError on bad arguments (before any process
-    starts) and :class:`DistributedRunError` when a rank fails or the run times out.
+    starts) and :class:`DistributedRunError` when a rank fails or the run times out. A rank
+    killed by a signal (a crash inside native code rather than a Python error) gets one fresh
+    start of the whole run; a second crash raises, and the result's ``crashes`` lists the first.
     """
     strategies, backend, sharding_factor = validate(strategies, world_size, backend, sharding_factor, offload,
                                                     steps, batch_size, seq_len, model, timeout_s, lr=lr, seed=seed,
@@ -403,15 +408,27 @@ def run(strategies=STRATEGIES, world_size: int = 2, *, backend: str = "auto", sh
     spec = _spec(strategies, world_size, backend, sharding_factor, offload, steps, batch_size, seq_len, n_batches,
                  lr, seed, model, check_grads, fail_ranks, timeout_s, llama, microbatches, pp_schedule,
                  bubble_microbatches, bubble_repeats)
-    workdir = Path(tempfile.mkdtemp(prefix="llmlab-dist-"))
-    try:
-        spec_path = workdir / "spec.json"
-        spec_path.write_text(json.dumps(spec))
-        t0 = time.perf_counter()
-        _launch(spec_path, world_size, timeout_s)
-        return read_results(spec_path, wall_s=time.perf_counter() - t0)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    crashes: list[str] = []
+    while True:
+        workdir = Path(tempfile.mkdtemp(prefix="llmlab-dist-"))
+        try:
+            spec_path = workdir / "spec.json"
+            spec_path.write_text(json.dumps(spec))
+            t0 = time.perf_counter()
+            try:
+                _launch(spec_path, world_size, timeout_s)
+            except DistributedRunError as error:
+                # a rank killed by a signal in native code (a crash, not an exception of ours) is started
+                # again once, from scratch; the result's ``crashes`` keeps what the first try printed
+                if error.signal is None or crashes or fail_ranks:
+                    raise
+                crashes.append(str(error))
+                continue
+            result = read_results(spec_path, wall_s=time.perf_counter() - t0)
+            result.crashes = crashes
+            return result
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _spec(strategies, world_size, backend, sharding_factor, offload, steps, batch_size, seq_len, n_batches, lr, seed,
@@ -523,8 +540,11 @@ def _launch(spec_path: Path, world_size: int, timeout_s: float) -> None:
                 _kill(procs)
                 err = workdir / f"rank{r}.error"
                 detail = err.read_text() if err.exists() else (workdir / f"rank{r}.log").read_text()[-3000:]
-                raise DistributedRunError(f"rank {r} of {world_size} failed (exit code {codes[r]}); the other ranks "
-                                          f"were stopped. Its error:\n{detail.strip()}", [p.pid for p in procs])
+                killed_by = -codes[r] if codes[r] < 0 else None
+                how = (f"was killed by signal {killed_by} ({signal.Signals(killed_by).name})" if killed_by
+                       else f"failed (exit code {codes[r]})")
+                raise DistributedRunError(f"rank {r} of {world_size} {how}; the other ranks were stopped. "
+                                          f"Its error:\n{detail.strip()}", [p.pid for p in procs], killed_by)
             if all(c == 0 for c in codes):
                 return
             if time.monotonic() > deadline:

@@ -13,9 +13,9 @@ import re
 from collections.abc import Iterable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from . import _checks
-import torch.nn.functional as F
 
 _WORD = re.compile(r"[a-z']+")
 

@@ -30,7 +30,6 @@ from typing import Callable, Sequence
 import torch
 
 from . import _checks
-
 from .device import best_device
 from .train import TrainConfig, TrainLog, train_loop
 

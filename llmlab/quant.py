@@ -35,10 +35,10 @@ from decimal import Decimal
 from fractions import Fraction
 
 import torch
-
-from . import _checks
 import torch.nn.functional as F
 from torch import nn
+
+from . import _checks
 
 # --------------------------------------------------------------------------- float formats
 
@@ -670,8 +670,12 @@ def torchao_quantize(model: nn.Module, method: str = "int8_weight_only", group_s
     _checks.model("model", model)
     _checks.choice("method", method, TORCHAO_METHODS)
     group_size = _checks.positive_int("group_size", group_size)
-    from torchao.quantization import (Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig,
-                                      IntxWeightOnlyConfig, quantize_)
+    from torchao.quantization import (
+        Int8DynamicActivationInt8WeightConfig,
+        Int8WeightOnlyConfig,
+        IntxWeightOnlyConfig,
+        quantize_,
+    )
     from torchao.quantization.granularity import PerGroup
 
     names = set(linear_layers(model))

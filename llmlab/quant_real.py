@@ -23,13 +23,11 @@ machine; the chapter re-runs a slice live and checks it against the record.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import _checks, quant

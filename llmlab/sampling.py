@@ -21,11 +21,9 @@ prompts and seeds) are made by ``python -m llmlab.sampling sweep``; see
 from __future__ import annotations
 
 import torch
-
-from . import _checks
 import torch.nn.functional as F
 
-from . import compat
+from . import _checks, compat
 
 # -----------------------------------------------------------------------------
 # validation: one place that says what is allowed

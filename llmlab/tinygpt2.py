@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+
 class Block(nn.Module):
     """One GPT-2 block: pre-norm attention and MLP (GELU, tanh approximation) with residuals."""
 

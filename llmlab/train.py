@@ -97,7 +97,7 @@ def check_corpus(texts, what: str = "texts") -> None:
 
 def _check_config(cfg) -> "TrainConfig":
     if isinstance(cfg, dict):
-        raise TypeError(f"cfg must be a TrainConfig, got a dict; pass TrainConfig(**cfg)")
+        raise TypeError("cfg must be a TrainConfig, got a dict; pass TrainConfig(**cfg)")
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     return cfg

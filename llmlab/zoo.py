@@ -50,9 +50,7 @@ from pathlib import Path
 
 import torch
 
-from . import _checks
-
-from . import data, objectives
+from . import _checks, data, objectives
 from .device import best_device, seed_everything
 from .train import TrainConfig, train_causal_lm
 
@@ -117,7 +115,12 @@ class Recipe:
 
     def build_model(self):
         """A freshly initialised model of this recipe's family (seed first for reproducible weights)."""
-        from transformers import GPT2LMHeadModel, LlamaForCausalLM, ModernBertForMaskedLM, PegasusForConditionalGeneration
+        from transformers import (
+            GPT2LMHeadModel,
+            LlamaForCausalLM,
+            ModernBertForMaskedLM,
+            PegasusForConditionalGeneration,
+        )
 
         cls = {"decoder": LlamaForCausalLM if self.architecture == "llama" else GPT2LMHeadModel, "encoder": ModernBertForMaskedLM,
                "encoder-decoder": PegasusForConditionalGeneration}[self.family]
@@ -396,7 +399,7 @@ def encode_icl(tokenizer, texts: list[str], spans: list[list[tuple[int, int]]], 
 
 
 def _build_icl(recipe: Recipe, out: Path, steps: int | None, device: str | None, progress: bool) -> Path:
-    """Train an ``icl-*`` recipe: a GPT-2 decoder on in-context episodes, loss on label words only (chapter 4)."""
+    """Train an ``icl-*`` recipe: a small Llama decoder on in-context episodes, loss on label words only (chapter 4)."""
     from .train import train_loop
 
     extra = recipe.extra
@@ -544,8 +547,14 @@ def _quiet_loading():
 
 
 def _load_local(name: str, device: torch.device, **kwargs):
-    from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM,
-                              AutoModelForSeq2SeqLM, AutoTokenizer)
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoModelForMaskedLM,
+        AutoModelForSeq2SeqLM,
+        AutoTokenizer,
+    )
 
     path = model_dir(name)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)

@@ -21,6 +21,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """Every test runs with the Hugging Face hub offline: a test that would download fails instead
+    (the book's models are bundled or packaged; nothing is fetched at run time)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The repository root (the folder holding _config.yml and pyproject.toml)."""
@@ -44,3 +51,28 @@ def built_book(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
            "build", str(ROOT), "--config", str(tmp / "_config.yml"), "--path-output", str(tmp)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     return result, tmp / "_build" / "html"
+
+
+# The slow tests (`make test-fast` leaves them out; `make test` runs them): whole modules, tests by
+# name, and every test that uses one of the fixtures below. Each takes several seconds or more on
+# 2 cores (pytest --durations): real multi-process runs, model rebuilds, subprocess loads of the
+# real model, the book build and the browser.
+SLOW_MODULES = {"test_distributed.py", "test_browser.py"}
+SLOW_TESTS = {
+    "test_gguf_blocks.py": {"test_the_zoos_model_holds_exactly_the_decoded_weights"},
+    "test_compat.py": {"test_loading_a_model_with_torchao_installed_prints_nothing"},
+    "test_prompt_tuning.py": {"test_full_fine_tuning_of_the_bundled_model_learns_the_task"},
+    "test_book.py": {"test_book_build_succeeds_when_cells_pass_and_glue_works",
+                     "test_book_build_fails_when_a_cell_fails"},
+}
+SLOW_FIXTURES = {"built_book", "browsed"}
+SLOW_NAME_PARTS = ("short_rebuild",)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name, module = item.originalname if hasattr(item, "originalname") else item.name, item.path.name
+        if (module in SLOW_MODULES or name in SLOW_TESTS.get(module, ())
+                or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or any(part in name for part in SLOW_NAME_PARTS)):
+            item.add_marker(pytest.mark.slow)

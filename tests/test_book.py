@@ -16,11 +16,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
-import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -83,6 +83,32 @@ def test_a_failing_rank_ends_the_run_promptly_and_leaves_no_process():
             os.kill(pid, 0)
 
 
+def _crashing(monkeypatch, marker):
+    """Make rank 0 of the next run kill itself with SIGSEGV (once if ``marker`` is a path, else always)."""
+    spec = distributed._spec
+    monkeypatch.setattr(distributed, "_spec", lambda *a: dict(spec(*a), crash={"rank": 0, "marker": marker}))
+
+
+def test_a_rank_crashing_in_native_code_gets_one_fresh_start(monkeypatch, tmp_path):
+    _crashing(monkeypatch, str(tmp_path / "crashed-once"))
+    result = distributed.run(["ddp"], 2, steps=2, seq_len=8, check_grads=False, timeout_s=60)
+    assert len(result.crashes) == 1 and "killed by signal 11 (SIGSEGV)" in result.crashes[0]
+    # the faulthandler in the worker printed where the crash happened
+    assert "Fatal Python error: Segmentation fault" in result.crashes[0]
+    assert len(result.losses("ddp")) == 2
+
+
+def test_a_second_crash_is_raised(monkeypatch):
+    _crashing(monkeypatch, None)
+    with pytest.raises(distributed.DistributedRunError, match="rank 0 of 2 was killed by signal 11") as err:
+        distributed.run(["ddp"], 2, steps=2, seq_len=8, check_grads=False, timeout_s=60)
+    assert err.value.signal == 11
+
+
+def test_a_clean_run_records_no_crash(odd_run):
+    assert odd_run.crashes == []
+
+
 def test_a_run_past_its_timeout_is_stopped():
     with pytest.raises(distributed.DistributedRunError, match="did not finish within") as err:
         distributed.run(["ddp"], 2, timeout_s=0.5)

@@ -10,11 +10,6 @@ from llmlab import data, icl, zoo
 DEMOS = [("the soup was very tasty", "red"), ("the song was dull", "blue"), ("the pie was nice", "red")]
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
 @pytest.fixture(scope="module")
 def stories():
     return zoo.load("stories-1m", device="cpu")

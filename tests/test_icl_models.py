@@ -1,6 +1,5 @@
 """The bundled in-context learners of chapter 4: reproducible from their recipes, and they learn from examples."""
 
-import json
 import random
 
 import pytest
@@ -14,11 +13,6 @@ TOLD = icl.ICLTask(rule="sentiment", instruction=True)
 CONFIG_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
                "intermediate_size", "max_position_embeddings", "bos_token_id", "eos_token_id", "tie_word_embeddings",
                "model_type")
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@
 import importlib.util
 import os
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 

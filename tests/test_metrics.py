@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from tiny_models import V, one_thread, tiny_gpt2  # noqa: F401 (one_thread is an autouse fixture)
 
 from llmlab.metrics import (
@@ -15,6 +14,7 @@ from llmlab.metrics import (
     perplexity,
     repeated_ngram_fraction,
 )
+
 
 @pytest.fixture(scope="module")
 def model():

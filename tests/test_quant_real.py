@@ -4,7 +4,8 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from llmlab import quant, quant_real as qr
+from llmlab import quant
+from llmlab import quant_real as qr
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from tiny_models import V, one_thread, tiny_gpt2  # noqa: F401 (one_thread is an autouse fixture)
 from transformers.generation.logits_process import (
     MinPLogitsWarper,
     NoRepeatNGramLogitsProcessor,
@@ -14,24 +15,23 @@ from transformers.generation.logits_process import (
 )
 from transformers.utils import logging as hf_logging
 
-from tiny_models import V, one_thread, tiny_gpt2  # noqa: F401 (one_thread is an autouse fixture)
-
-from llmlab.metrics import entropy_bits
 from llmlab import sampling, zoo
+from llmlab.metrics import entropy_bits
 from llmlab.sampling import (
     apply_repetition_penalty,
     apply_temperature,
     beam_search,
     filter_logits,
     generate,
-    min_p_filter,
-    no_repeat_ngram_filter,
     greedy_next_token,
+    min_p_filter,
     next_token_distribution,
+    no_repeat_ngram_filter,
     sample_next_token,
     top_k_filter,
     top_p_filter,
 )
+
 
 @pytest.fixture(scope="module")
 def model():

@@ -4,18 +4,13 @@ import json
 import time
 
 import pytest
-from saved_files import assert_same_saved_file
 import torch
+from saved_files import assert_same_saved_file
 from transformers import GPT2Config
 
 from llmlab import data, zoo
 
 BUNDLED = "stories-1m"
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,9 @@
 """The encoder and the encoder-decoder of chapter 2: bundled, reproducible from their recipes, and trained."""
 
-import json
 
 import pytest
-from saved_files import assert_same_saved_file
 import torch
+from saved_files import assert_same_saved_file
 
 from llmlab import data, objectives, zoo
 
@@ -17,11 +16,6 @@ CONFIG_KEYS = {
              "scale_embedding", "pad_token_id", "eos_token_id", "decoder_start_token_id", "forced_eos_token_id",
              "model_type"),
 }
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")
