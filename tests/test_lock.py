@@ -74,3 +74,14 @@ def test_the_drift_tool_reports_moved_new_and_gone_packages(tmp_path, capsys, mo
     out = capsys.readouterr().out
     assert "1 moved, 1 new, 1 no longer installed" in out
     assert "beta: 2.0 -> 2.1" in out and "fresh: new, 0.1" in out and "gone: 3.0, no longer installed" in out
+
+
+def test_pyproject_lists_every_package_of_llmlab():
+    """setuptools installs only the packages named in pyproject.toml: a subpackage left out is missing
+    from a wheel (a plain `pip install .`), though an editable install still finds it."""
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "llmlab").rglob("__init__.py")
+             if "__pycache__" not in p.parts}
+    assert listed == found, f"pyproject.toml [tool.setuptools] packages: add {sorted(found - listed)}, " \
+                            f"remove {sorted(listed - found)}"
