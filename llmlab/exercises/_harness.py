@@ -187,11 +187,16 @@ def _quiz(name: str, answers: dict, key: dict[str, tuple[str, str]]) -> bool:
     for question, (digest, hint) in key.items():
         if _salted(_norm_answer(answers[question])) != digest:
             wrong.append(f"  - {question!r}: {answers[question]!r} is not right. {hint}")
+    return _quiz_verdict(name, len(key), wrong)
+
+
+def _quiz_verdict(name: str, n_questions: int, wrong: list[str]) -> bool:
+    """Print a quiz's verdict: the wrong answers with their hints, or that all were right."""
     if wrong:
-        print(f"{FAIL} {name}: {len(key) - len(wrong)} of {len(key)} answers right.")
+        print(f"{FAIL} {name}: {n_questions - len(wrong)} of {n_questions} answers right.")
         print("\n".join(wrong))
         return False
-    print(f"{PASS} {name}: all {len(key)} answers right.")
+    print(f"{PASS} {name}: all {n_questions} answers right.")
     return True
 
 

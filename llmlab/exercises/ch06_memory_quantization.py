@@ -8,7 +8,18 @@ from typing import Callable
 
 import torch
 
-from ._harness import FAIL, PASS, _call, _Case, _not_done, _number_problem, _run, _tensor_problem, _tiny_gpt2, _Wrong
+from ._harness import (
+    FAIL,
+    _call,
+    _Case,
+    _not_done,
+    _number_problem,
+    _quiz_verdict,
+    _run,
+    _tensor_problem,
+    _tiny_gpt2,
+    _Wrong,
+)
 
 
 def check_model_states(fn: Callable) -> bool:
@@ -178,9 +189,4 @@ def check_formats_quiz(answers: dict) -> bool:
         problem = _number_problem(answers[q], want, "your answer", rel=1e-3)
         if problem:
             wrong.append(f"  - {q!r}: {problem}. {hint}")
-    if wrong:
-        print(f"{FAIL} formats_quiz: {len(questions) - len(wrong)} of {len(questions)} answers right.")
-        print("\n".join(wrong))
-        return False
-    print(f"{PASS} formats_quiz: all {len(questions)} answers right.")
-    return True
+    return _quiz_verdict("formats_quiz", len(questions), wrong)
