@@ -933,16 +933,21 @@ def _memory_series(m: memory.GpuMemory) -> list[dict]:
 
 def _frame(model: str, n_gpus: int, sharding_factor: int, zero_stage: int, precision: str, offload: bool) -> dict:
     m, f = explorer_memory(model, n_gpus, sharding_factor, zero_stage, precision, offload)
-    gb = 1e9
     kind = "DDP" if f == 1 else ("fully sharded" if f == n_gpus else f"hybrid, groups of {f}")
-    series = _memory_series(m)
+    prefix = f"ZeRO stage {zero_stage if f > 1 else 0} in groups of {f}; " + (
+        f"{m.offloaded / 1e9:,.1f} GB per GPU in CPU memory; " if offload else "")
+    return _memory_frame(m, f"{model} on {n_gpus} GPUs, {kind}", prefix)
+
+
+def _memory_frame(m: memory.GpuMemory, heading: str, prefix: str) -> dict:
+    """One frame of an explorer: the stacked bar of ``m`` beside the 80 GB capacity, titled ``heading``
+    with the total and whether it fits."""
+    gb = 1e9
     return {
-        "title": f"{model} on {n_gpus} GPUs, {kind}: {m.total / gb:,.1f} GB per GPU, "
-                 f"{'fits' if m.total <= GPU_BYTES else 'does NOT fit'}",
+        "title": f"{heading}: {m.total / gb:,.1f} GB per GPU, {'fits' if m.total <= GPU_BYTES else 'does NOT fit'}",
         "bars": {"labels": ["one GPU", "capacity"], "ylabel": "GB per GPU", "layout": "stacked",
-                 "ymax": float(f"{max(GPU_BYTES, m.total) / gb * 1.05:.3g}"), "series": series},
-        "prefix": f"ZeRO stage {zero_stage if f > 1 else 0} in groups of {f}; " + (
-            f"{m.offloaded / gb:,.1f} GB per GPU in CPU memory; " if offload else ""),
+                 "ymax": float(f"{max(GPU_BYTES, m.total) / gb * 1.05:.3g}"), "series": _memory_series(m)},
+        "prefix": prefix,
         "text": f"{m.total / gb:,.1f} of 80 GB",
     }
 
@@ -979,17 +984,9 @@ def explorer_parallel_memory(model: str, n_gpus: int, tensor_parallel: int, pipe
 
 def _parallel_frame(model: str, n_gpus: int, tensor_parallel: int, pipeline_parallel: int, microbatches: int) -> dict:
     m, bubble = explorer_parallel_memory(model, n_gpus, tensor_parallel, pipeline_parallel, microbatches)
-    gb = 1e9
     d = n_gpus // (tensor_parallel * pipeline_parallel)
-    series = _memory_series(m)
-    return {
-        "title": f"{model}, {n_gpus} GPUs = TP {tensor_parallel} x PP {pipeline_parallel} x DP {d}: "
-                 f"{m.total / gb:,.1f} GB per GPU, {'fits' if m.total <= GPU_BYTES else 'does NOT fit'}",
-        "bars": {"labels": ["one GPU", "capacity"], "ylabel": "GB per GPU", "layout": "stacked",
-                 "ymax": float(f"{max(GPU_BYTES, m.total) / gb * 1.05:.3g}"), "series": series},
-        "prefix": f"pipeline bubble {bubble:.0%} of each step ({microbatches} micro-batches); ",
-        "text": f"{m.total / gb:,.1f} of 80 GB",
-    }
+    return _memory_frame(m, f"{model}, {n_gpus} GPUs = TP {tensor_parallel} x PP {pipeline_parallel} x DP {d}",
+                         f"pipeline bubble {bubble:.0%} of each step ({microbatches} micro-batches); ")
 
 
 def static_parallelism_explorer():

@@ -59,12 +59,17 @@ def test_soft_prompt_from_real_tokens_gives_the_logits_of_those_tokens_as_text(t
     soft = pt.SoftPrompt(model, len(init), init_ids=init)
     tpl = pt.PromptTemplate("One day,{virtual}, {story} Answer: {answer}")
     example = {"story": "Lily felt happy.", "answer": "good"}
+    soft_logits, text_logits = _soft_and_text_logits(model, tok, soft, tpl, example,
+                                                     "One day, Once upon a time, Lily felt happy. Answer: good")
+    torch.testing.assert_close(soft_logits, text_logits)
+
+
+def _soft_and_text_logits(model, tok, soft, tpl, example, text):
+    """Logits of ``example`` through the template with the soft prompt, and of the plain ``text``."""
     batch = pt.build_inputs(soft, tpl, [pt.encode(tok, tpl, example)])
     with torch.no_grad():
-        soft_logits = model(inputs_embeds=batch["inputs_embeds"]).logits
-        text = "One day, Once upon a time, Lily felt happy. Answer: good"
-        text_logits = model(input_ids=tok(text, return_tensors="pt")["input_ids"]).logits
-    torch.testing.assert_close(soft_logits, text_logits)
+        return (model(inputs_embeds=batch["inputs_embeds"]).logits,
+                model(input_ids=tok(text, return_tensors="pt")["input_ids"]).logits)
 
 
 def test_labels_cover_only_the_answer_tokens(tokenizer):
@@ -211,11 +216,8 @@ def test_virtual_tokens_split_among_slots_give_the_logits_of_the_text_they_start
     soft = pt.SoftPrompt(model, len(first) + len(second), init_ids=first + second)
     tpl = pt.PromptTemplate("One day,{virtual_0}, {story}{virtual_1}. Answer: {answer}", [len(first), len(second)])
     example = {"story": "Lily felt happy", "answer": "good"}
-    batch = pt.build_inputs(soft, tpl, [pt.encode(tok, tpl, example)])
-    with torch.no_grad():
-        got = model(inputs_embeds=batch["inputs_embeds"]).logits
-        text = "One day, Once upon a time, Lily felt happy The end. Answer: good"
-        want = model(input_ids=tok(text, return_tensors="pt")["input_ids"]).logits
+    got, want = _soft_and_text_logits(model, tok, soft, tpl, example,
+                                      "One day, Once upon a time, Lily felt happy The end. Answer: good")
     torch.testing.assert_close(got, want)
 
 
