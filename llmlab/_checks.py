@@ -222,3 +222,111 @@ def token_ids(name: str, ids: torch.Tensor, vocab_size: int | None) -> torch.Ten
             raise ValueError(f"{name} must hold token ids in [0, {vocab_size}) (the model's vocabulary), "
                              f"got ids from {low} to {high}")
     return ids
+
+
+CONTEXT_WINDOW_KEYS = ("n_positions", "max_position_embeddings", "n_ctx")
+
+
+def context_window(model_or_config) -> int | None:
+    """The number of token positions a model can attend to, read from its config.
+
+    Takes a model (anything with a ``.config``) or a config. GPT-2 calls the window
+    ``n_positions`` (``n_ctx`` in old configs), Llama, BERT and most others
+    ``max_position_embeddings``; ``None`` means the config names no window (relative
+    positions, as in T5). A window below one token raises ValueError.
+    """
+    found = _window_entry(model_or_config)
+    return None if found is None else found[1]
+
+
+def context_window_key(model_or_config) -> str | None:
+    """The config entry :func:`context_window` reads (``"n_positions"``, ``"max_position_embeddings"``...),
+    for error messages; ``None`` when there is none."""
+    found = _window_entry(model_or_config)
+    return None if found is None else found[0]
+
+
+def _window_entry(model_or_config) -> tuple[str, int] | None:
+    config = getattr(model_or_config, "config", model_or_config)
+    for key in CONTEXT_WINDOW_KEYS:
+        value = getattr(config, key, None)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            continue
+        if value < 1:
+            raise ValueError(f"the model's context window (config.{key}) must be >= 1 token, got {value}")
+        return key, int(value)
+    return None
+
+
+# --------------------------------------------------------------------------- checks with their modules' wording
+# These keep the exact messages of the module-private helpers they replaced (tests and stored
+# notebook outputs match them); the modules import them under their old private names.
+def whole_number(name: str, value, low: int = 1) -> int:
+    """``value`` if it is an int >= ``low`` (bool refused): "must be a whole number >= low" (distributed)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+    return value
+
+
+def positive_whole(name: str, value) -> int:
+    """``value`` as an int >= 1; a float with a whole value (2.0) is accepted (memory's sizes)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number (>= 1), got {value!r}")
+    return int(value)
+
+
+def at_least_one(name: str, value) -> None:
+    """Refuse anything but an int >= 1 (bool refused), with "must be an integer >= 1" (quality)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def ngram_size(n) -> None:
+    """Refuse an n-gram size that is not an int >= 1 (metrics)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1 (1 = unigrams, 2 = bigrams, ...), got {n!r}")
+
+
+def share(name: str, value, low_open: bool = True) -> None:
+    """Refuse a number outside (0, 1] (or [0, 1] with ``low_open=False``), bool refused (quality)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    ok = (0 < value <= 1) if low_open else (0 <= value <= 1)
+    if not ok:
+        raise ValueError(f"{name} must be in {'(0, 1]' if low_open else '[0, 1]'}, got {value}")
+
+
+def positive_float(name: str, value) -> float:
+    """``value`` as a float, or a ValueError naming ``name`` if it is not a finite number > 0;
+    numbers of any kind are accepted (numpy floats, tensors of one value), text is not (TypeError)."""
+    if isinstance(value, (str, bytes, bool)):
+        raise ArgumentTypeError(f"{name} must be a positive number, got {type(value).__name__} {_shown(value)}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
+    if not math.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return x
+
+
+def shape(name: str, value) -> tuple[int, ...]:
+    """``value`` as a tuple of int sizes >= 0 (a tensor shape: tuple, list or torch.Size)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, torch.Size)):
+        raise ArgumentTypeError(f"{name} must be a tensor shape (a tuple of ints), got {type(value).__name__} {value!r}")
+    for d in value:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise ArgumentTypeError(f"{name} must hold int sizes, got {value!r}")
+        if d < 0:
+            raise ValueError(f"{name} must hold sizes >= 0, got {tuple(value)}")
+    return tuple(value)
+
+
+def documents(docs) -> list[str]:
+    """``docs`` as a list of str (one per document); a bare str is refused (quality)."""
+    if isinstance(docs, str) or not isinstance(docs, Sequence):
+        raise ValueError(f"docs must be a list of strings (one per document), got {type(docs).__name__}")
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, str):
+            raise ValueError(f"docs must be a list of strings; item {i} is {type(doc).__name__}")
+    return list(docs)

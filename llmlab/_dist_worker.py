@@ -3,9 +3,11 @@
 Started by :func:`llmlab.distributed.run` as ``python -m llmlab._dist_worker SPEC.json RANK``, or by
 torchrun as ``torchrun --standalone --nproc-per-node=N -m llmlab._dist_worker SPEC.json`` (the rank
 and the rendezvous then come from torchrun's environment: ``RANK``, ``MASTER_ADDR``, ``MASTER_PORT``):
-joins the process group, trains the same small GPT-2 under each requested strategy on the
-same data, measures what this rank holds and sends, and writes ``rank<RANK>.json`` next to
-the spec (or ``rank<RANK>.error`` with the traceback when it fails).
+joins the process group, trains the same small GPT-2 (data parallel) or Llama (tensor, pipeline
+and 2-D parallel) under each requested strategy on the same data, measures what this rank holds
+and sends, and writes ``rank<RANK>.json`` next to the spec (or ``rank<RANK>.error`` with the
+traceback when it fails). It imports no other part of :mod:`llmlab.distributed`: the spec is
+plain JSON, the results too (:func:`llmlab.dist_results.read_results` reads them).
 """
 
 from __future__ import annotations
@@ -147,7 +149,8 @@ def _wrap(model: nn.Module, strategy: str, spec: dict, device: torch.device):
     else:
         mesh = init_device_mesh(mesh_device, (world,), mesh_dim_names=("shard",))
     reshard = strategy != "zero2"
-    policy = CPUOffloadPolicy() if spec["offload"] else OffloadPolicy()
+    # pinned host memory needs CUDA; with gloo the shards are CPU tensors already
+    policy = CPUOffloadPolicy(pin_memory=device.type == "cuda") if spec["offload"] else OffloadPolicy()
     for block in model.h:
         fully_shard(block, mesh=mesh, reshard_after_forward=reshard, offload_policy=policy)
     # reshard_after_forward given explicitly: left at its default, FSDP2 keeps the root's parameters
@@ -236,6 +239,9 @@ def run_strategy(strategy: str, spec: dict, data: torch.Tensor, device: torch.de
         "peak_cuda_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
         "peak": dict(_peak_dict(peak_result), resident_at_entry=resident),
         "profiled_step_s": profiled_step_s if spec["steps"] > 1 else times[-1],
+        # where this rank's parameter shards live (CPUOffloadPolicy moves them to "cpu"; with gloo they
+        # are there already)
+        "param_devices": sorted({str(_local(p).device) for p in model.parameters()}),
     }
     if strategy == "ddp":
         # replicas identical after the steps: compare every rank's flat parameters with rank 0's
@@ -279,6 +285,14 @@ _FUNCTIONAL_COLLECTIVES = ("all_reduce", "all_gather_into_tensor", "reduce_scatt
                            "broadcast")
 
 
+def _group_size(args) -> int:
+    """The size of the process group a functional collective runs on (its last argument names the group)."""
+    from torch.distributed.distributed_c10d import _resolve_process_group
+
+    name = args[-1] if args and isinstance(args[-1], str) else None
+    return _resolve_process_group(name).size() if name else dist.get_world_size()
+
+
 class FunctionalCommCounter(TorchDispatchMode):
     """Counts the collectives DTensor issues (``_c10d_functional`` ops, which bypass the Python
     ``dist.all_reduce``), forward and backward: per kind, calls and bytes of the input tensor."""
@@ -291,7 +305,7 @@ class FunctionalCommCounter(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func.namespace == "_c10d_functional" and func.overloadpacket.__name__ in _FUNCTIONAL_COLLECTIVES:
             t = args[0]
-            key = f"{func.overloadpacket.__name__}@{dist.get_world_size()}"
+            key = f"{func.overloadpacket.__name__}@{_group_size(args)}"
             self.bytes[key] += t.numel() * t.element_size()
             self.calls[key] += 1
         return func(*args, **(kwargs or {}))
@@ -311,19 +325,44 @@ TP_PLAN = {"self_attn.q_proj": "colwise", "self_attn.k_proj": "colwise", "self_a
            "mlp.down_proj": "rowwise"}
 
 
-def tensor_parallel(model: TinyLlama, world: int, mesh_device: str) -> TinyLlama:
-    """Shard every block of ``model`` over ``world`` ranks by :data:`TP_PLAN`; embeddings, norms and the
-    head stay replicated (every rank computes them on the same batch)."""
+def tensor_parallel(model: TinyLlama, world: int, mesh_device: str, mesh=None) -> TinyLlama:
+    """Shard every block of ``model`` over ``world`` ranks by :data:`TP_PLAN` (on ``mesh``, a 1-D
+    DeviceMesh of ``world`` ranks, if given); embeddings, norms and the head stay replicated."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
 
-    mesh = init_device_mesh(mesh_device, (world,), mesh_dim_names=("tp",))
+    mesh = mesh or init_device_mesh(mesh_device, (world,), mesh_dim_names=("tp",))
     styles = {"colwise": ColwiseParallel, "rowwise": RowwiseParallel}
     for block in model.layers.values():
         parallelize_module(block, mesh, {name: styles[kind]() for name, kind in TP_PLAN.items()})
         block.self_attn.n_heads //= world      # each rank now computes H / world query heads
         block.self_attn.n_kv_heads //= world   # and KV / world key-value heads
     return model
+
+
+def fsdp_tensor_parallel(model: TinyLlama, world: int, tp: int, mesh_device: str) -> tuple[TinyLlama, int]:
+    """2-D parallelism: a (data, tensor) DeviceMesh of world / tp rows of ``tp`` ranks. Tensor
+    parallelism (:func:`tensor_parallel`) within each row, then FSDP2 ``fully_shard`` of every block and
+    of the root across the rows (ZeRO-3: the tensor-parallel shards are sharded again on dim 0).
+    Returns the model and this rank's row (which share of the global batch it trains on)."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh(mesh_device, (world // tp, tp), mesh_dim_names=("dp", "tp"))
+    tensor_parallel(model, tp, mesh_device, mesh=mesh["tp"])
+    for block in model.layers.values():
+        fully_shard(block, mesh=mesh["dp"], reshard_after_forward=True)
+    fully_shard(model, mesh=mesh["dp"], reshard_after_forward=True)
+    return model, mesh["dp"].get_local_rank()
+
+
+def _merge(*counts: dict) -> dict:
+    out: dict = {"bytes": {}, "calls": {}}
+    for c in counts:
+        for part in ("bytes", "calls"):
+            for k, v in c[part].items():
+                out[part][k] = out[part].get(k, 0) + v
+    return out
 
 
 def _full(t: torch.Tensor) -> torch.Tensor:
@@ -419,8 +458,9 @@ def measure_bubble(spec: dict, device: torch.device) -> list[dict]:
 
 
 def run_model_parallel(strategy: str, spec: dict, device: torch.device, counter: CommCounter) -> dict:
-    """``tp`` or ``pp`` on the Llama: every rank sees the whole global batch (TP) or its stage of it
-    (PP); losses and step-0 gradients are compared with one process training the whole model."""
+    """``tp``, ``pp`` or ``fsdp_tp`` on the Llama: every rank sees the whole global batch (TP), its stage
+    of it (PP) or its row's share of it (2-D: FSDP across rows, TP within a row); losses and step-0
+    gradients are compared with one process training the whole model on the whole batch."""
     rank, world = dist.get_rank(), dist.get_world_size()
     cfg = TinyLlamaConfig(**spec["llama"])
     g = torch.Generator().manual_seed(spec["seed"])
@@ -444,8 +484,14 @@ def run_model_parallel(strategy: str, spec: dict, device: torch.device, counter:
     torch.manual_seed(spec["seed"])  # the same initial weights as the reference
     model = TinyLlama(cfg).to(device)
     busy: list = []
+    rows = slice(None)  # the rows of the global batch this rank trains on
     if strategy == "tp":
         model = tensor_parallel(model, world, "cuda" if device.type == "cuda" else "cpu")
+    elif strategy == "fsdp_tp":
+        t = spec["tensor_parallel"]
+        model, row = fsdp_tensor_parallel(model, world, t, "cuda" if device.type == "cuda" else "cpu")
+        share = spec["batch_size"] * t
+        rows = slice(row * share, (row + 1) * share)
     else:
         model, schedule, busy = _pipeline(model, spec, device, spec["microbatches"], spec["pp_schedule"])
         original_p2p = _count_p2p(counter)
@@ -454,7 +500,7 @@ def run_model_parallel(strategy: str, spec: dict, device: torch.device, counter:
     grad_diff = grad_max = 0.0
     peak_result, resident, profiled_step_s = None, 0, 0.0
     for step in range(spec["steps"]):
-        batch = data[step % data.size(0)].to(device)
+        batch = data[step % data.size(0), rows].to(device)
         busy.clear()
         dist.barrier()
         t0 = time.perf_counter()
@@ -466,6 +512,14 @@ def run_model_parallel(strategy: str, spec: dict, device: torch.device, counter:
                     loss.backward()
                     opt.step()
                 return loss.item(), functional.take()
+            if strategy == "fsdp_tp":  # FSDP's collectives are Python calls, TP's functional ones
+                with FunctionalCommCounter() as functional:
+                    counter.active = True
+                    loss = lm_loss(model, batch)
+                    loss.backward()
+                    opt.step()
+                    counter.active = False
+                return loss.item(), _merge(functional.take(), counter.take())
             counter.active = True
             loss = _pipeline_step(schedule, batch)
             counter.active = False
@@ -549,7 +603,7 @@ def main(spec_path: str, rank: int | None = None) -> None:
         data = torch.randint(0, spec["model"]["vocab_size"],
                              (spec["n_batches"], spec["batch_size"] * world, spec["seq_len"] + 1), generator=g)
         counter = CommCounter()
-        results = [run_model_parallel(s, spec, device, counter) if s in ("tp", "pp")
+        results = [run_model_parallel(s, spec, device, counter) if s in ("tp", "pp", "fsdp_tp")
                    else run_strategy(s, spec, data, device, counter) for s in spec["strategies"]]
         dist.barrier()
         out_dir = os.path.dirname(spec_path)

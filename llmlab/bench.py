@@ -9,10 +9,11 @@ Prints, in one run on one machine:
   plain-PyTorch loop (default AdamW, ``torch.nn.functional.cross_entropy``, no
   schedule, no clipping, no evaluation) on the same model, data, batch and steps;
 - each loop's model FLOP utilisation (MFU): ``6 N`` FLOPs per token times tokens per
-  second, as a fraction of the measured matmul throughput;
-- each chapter's execution time, read from the last ``make book`` build (the
-  Jupyter Book execution record in ``_build/.doctrees``) when there is one, or, with
-  ``--execute-chapters``, by executing the chapters now (minutes).
+  second, as a fraction of the measured matmul throughput.
+
+Everything here runs from an installed llmlab. How long each chapter takes to execute
+is repository tooling (it reads the book's build and the ``chapters/`` folder):
+``python tools/chapter_times.py``.
 
 Timings on a shared machine are noisy: each loop is run several times, alternating,
 and the fastest run is kept; CPU time (``time.process_time``) is reported beside
@@ -33,10 +34,6 @@ from pathlib import Path
 import torch
 
 from . import _checks
-
-ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = ROOT / "chapters"
-ENVIRONMENT = ROOT / "_build" / ".doctrees" / "environment.pickle"
 
 
 def matmul_flops(size: int = 1024, repeats: int = 10, tries: int = 5, device: str | torch.device = "cpu") -> float:
@@ -124,7 +121,7 @@ def compare_loops(size: str = "s5", steps: int = 40, batch_size: int = 8, seq_le
     Both train a fresh copy of the same model on the same corpus for ``steps`` steps of
     ``batch_size`` x ``seq_len`` tokens; the runs alternate so that background load hits both alike.
     """
-    from . import scaling
+    from . import sweep
     from .train import TrainConfig, train_causal_lm
 
     _checks.string("size", size, allow_empty=False)
@@ -133,14 +130,14 @@ def compare_loops(size: str = "s5", steps: int = 40, batch_size: int = 8, seq_le
     device = _checks.device("device", device)
     if rounds < 1 or steps < 1:
         raise ValueError(f"rounds and steps must be >= 1, got {rounds} and {steps}")
-    train_ids, val_ids = scaling.sweep_data()
-    n_params = scaling.count_params(scaling.sweep_model(size))["n_params"]
+    train_ids, val_ids = sweep.sweep_data()
+    n_params = sweep.count_params(sweep.sweep_model(size))["n_params"]
     cfg = TrainConfig(steps=steps, batch_size=batch_size, seq_len=seq_len, lr=3e-3, warmup_steps=min(5, steps),
                       eval_every=steps, eval_batches=1, seed=0)
     best: dict[str, LoopTiming] = {}
     for _ in range(rounds):
         for name in ("llmlab.train", "plain PyTorch loop"):
-            model = scaling.sweep_model(size)
+            model = sweep.sweep_model(size)
             wall0, cpu0 = time.perf_counter(), time.process_time()
             if name == "llmlab.train":
                 loss = train_causal_lm(model, train_ids, val_ids, cfg, device=device, progress=False).rows[-1]["train_loss"]
@@ -161,66 +158,11 @@ def mfu(n_params: int, tokens_per_second: float, peak_flops: float) -> float:
     return 6 * n_params * tokens_per_second / peak_flops
 
 
-def chapter_times_from_build(environment: Path = ENVIRONMENT) -> dict[str, float]:
-    """Seconds each notebook took in the last executing ``make book`` build ({} if there is none)."""
-    import pickle
-
-    if not environment.exists():
-        return {}
-    try:
-        with open(environment, "rb") as f:
-            env = pickle.load(f)
-    except Exception:  # an unreadable or incompatible pickle: no record, not an error
-        return {}
-    out = {}
-    for doc, meta in getattr(env, "nb_metadata", {}).items():
-        data = meta.get("exec_data") or {}
-        runtime = data.get("runtime") if isinstance(data, dict) else getattr(data, "runtime", None)
-        if runtime is not None:
-            out[doc] = float(runtime)
-    return dict(sorted(out.items()))
-
-
-def execute_chapters(names: list[str] | None = None, timeout: int = 600) -> dict[str, float]:
-    """Execute chapter notebooks (all, or those whose file name contains one of ``names``) in memory; seconds each.
-
-    ``names`` is a list of name parts (``["01", "03"]``) or one str (``"01"``).
-
-    The notebooks on disk are not changed.
-    """
-    import nbformat
-    from nbclient import NotebookClient
-
-    if isinstance(names, str):
-        names = [names]                     # one name, not its characters
-    if names is not None:
-        names = _checks.strings("names", names)
-    timeout = _checks.positive_int("timeout", timeout)
-    paths = sorted(CHAPTERS.glob("*.ipynb"))
-    if names:
-        paths = [p for p in paths if any(n in p.name for n in names)]
-        if not paths:
-            raise ValueError(f"no chapter notebook matches {names}; chapters: {[p.name for p in CHAPTERS.glob('*.ipynb')]}")
-    out = {}
-    for path in paths:
-        nb = nbformat.read(path, as_version=4)
-        start = time.perf_counter()
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        out[f"chapters/{path.stem}"] = time.perf_counter() - start
-    return out
-
-
-def run(size: str = "s5", steps: int = 40, rounds: int = 3, execute: list[str] | None = None,
-        device: str | torch.device = "cpu") -> dict:
+def run(size: str = "s5", steps: int = 40, rounds: int = 3, device: str | torch.device = "cpu") -> dict:
     """Everything :mod:`llmlab.bench` measures, as a dict (see the module docstring)."""
     device = _checks.device("device", device)
     for name, value in (("steps", steps), ("rounds", rounds)):
         _checks.positive_int(name, value)
-    if isinstance(execute, str):
-        execute = [execute]
-    if execute is not None:
-        execute = _checks.strings("execute", execute, allow_empty=True)
     peak = matmul_flops(device=device)
     loops = compare_loops(size, steps=steps, rounds=rounds, device=device)
     result = {
@@ -233,11 +175,18 @@ def run(size: str = "s5", steps: int = 40, rounds: int = 3, execute: list[str] |
                                  "tokens_per_cpu_second": t.tokens_per_cpu_second,
                                  "mfu": mfu(loops["n_params"], t.tokens_per_second, peak),
                                  "mfu_cpu_time": mfu(loops["n_params"], t.tokens_per_cpu_second, peak)}
-    if execute is not None:
-        result["chapters"], result["chapters_source"] = execute_chapters(execute or None), "executed now"
-    else:
-        result["chapters"], result["chapters_source"] = chapter_times_from_build(), "last make book build"
-    return result
+    return {**result, **_stamp()}
+
+
+def _stamp() -> dict:
+    """Provenance of a benchmark record, as the other writers of llmlab/results/ record it: the code
+    version (git commit, ``+dirty`` when the measuring code has uncommitted changes), the machine
+    (platform, CPU count, torch threads, Python, torch and transformers versions) and the command."""
+    from .provenance import code_version
+    from .sampling import machine
+
+    return {"code_version": code_version("llmlab/bench.py", "llmlab/train.py", "llmlab/sweep.py", "llmlab/scaling.py"),
+            "machine": machine(), "command": "python -m llmlab.bench --json PATH"}
 
 
 def report(result: dict) -> str:
@@ -257,25 +206,19 @@ def report(result: dict) -> str:
         a, b = (result["loops"][n] for n in names)
         lines.append(f"  {names[0]} / {names[1]}: {a['tokens_per_second'] / b['tokens_per_second']:.2f}x wall, "
                      f"{a['tokens_per_cpu_second'] / b['tokens_per_cpu_second']:.2f}x CPU time")
-    chapters = result.get("chapters") or {}
-    lines.append(f"chapter execution times ({result.get('chapters_source')}):" if chapters else
-                 "chapter execution times: no record (run `make book`, or pass --execute-chapters)")
-    lines += [f"  {doc:40s} {sec:7.1f} s" for doc, sec in chapters.items()]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m llmlab.bench [--size s5] [--steps 40] [--rounds 3] [--execute-chapters [NAME ...]] [--json PATH]``."""
+    """``python -m llmlab.bench [--size s5] [--steps 40] [--rounds 3] [--json PATH]``."""
     parser = argparse.ArgumentParser(prog="python -m llmlab.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--size", default="s5", help="sweep model size (llmlab.scaling.SWEEP_SIZES)")
+    parser.add_argument("--size", default="s5", help="sweep model size (llmlab.sweep.SWEEP_SIZES)")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--execute-chapters", nargs="*", default=None, metavar="NAME",
-                        help="execute the chapters now (all, or those whose file name contains NAME) and time them")
     parser.add_argument("--json", help="also write the result to this JSON file")
     args = parser.parse_args(argv)
-    result = run(args.size, args.steps, args.rounds, args.execute_chapters, args.device)
+    result = run(args.size, args.steps, args.rounds, args.device)
     print(report(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")

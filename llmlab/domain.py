@@ -6,14 +6,19 @@ many short pieces (high *fertility*: tokens per word). Its *weights* were fitted
 to everyday usage, so domain text gets a high loss. This module measures both:
 
 - :func:`fertility` and :func:`word_pieces`: tokens per word, and how each word splits;
+  :func:`hold_out_phrases` keeps the chapter's examples out of the domain tokenizers'
+  training text (:func:`domain_tokenizer`); :func:`real_tokenizer` is SmolLM2's;
 - :func:`generate_domain_corpus`: legal, medical and financial documents written
   by a program of this project (the same idea as the story generator in
   :mod:`llmlab.data`; the text is CC0, see ``llmlab/corpus/SOURCE.md``), shipped
   as ``llmlab/corpus/domain.txt.gz`` and read back with :func:`load_domain_corpus`;
-- :func:`mix_documents`, :func:`encode_documents`, :func:`held_out_losses` and
-  :func:`continue_pretraining`: continue training a bundled decoder on domain text,
-  alone or mixed with general text (BloombergGPT's recipe, Wu et al. 2023), and
-  measure the loss on held-out domain and general text before and after.
+- :func:`mix_by_tokens`, :func:`nats_per_byte` and :func:`continue_pretraining`:
+  train a decoder on domain text, alone or mixed with general text in a share of
+  tokens (BloombergGPT's recipe, Wu et al. 2023), either continuing a bundled model
+  or from scratch (:func:`fresh_model`), and measure the loss per byte on held-out
+  domain text, stories and English before and after;
+- :func:`run_recipe` (``python -m llmlab.domain record``) records the four runs of
+  the chapter at matched compute; :func:`load_record` reads them back.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from pathlib import Path
 
 import torch
 
-from . import _checks, zoo
-from .train import TrainConfig, TrainLog, causal_lm_loss, check_corpus, evaluate, random_batch, train_loop
+from . import _checks, tokenization, zoo
+from .train import TrainConfig, TrainLog, causal_lm_loss, check_corpus, random_batch, train_loop
 
 DOMAINS = ("legal", "medical", "financial")
 DOMAIN_CORPUS_FILE = Path(__file__).parent / "corpus" / "domain.txt.gz"
@@ -254,13 +259,81 @@ def load_domain_corpus(split: str = "all", domain: str | None = None) -> list[st
     return out
 
 
-# --------------------------------------------------------------------------- continued pre-training
+# --------------------------------------------------------------------------- out-of-sample examples
+EXAMPLE_PHRASES = tuple(p for phrases in EXAMPLES.values() for p in phrases)
+SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z$])")
+
+
+def _phrases(phrases) -> re.Pattern:
+    if isinstance(phrases, str) or not isinstance(phrases, (list, tuple)) or not phrases:
+        raise ValueError(f"phrases must be a non-empty list of strings, got {phrases!r}")
+    if not all(isinstance(p, str) and p.strip() for p in phrases):
+        raise ValueError(f"phrases must hold only non-empty strings, got {phrases!r}")
+    return re.compile("|".join(rf"(?<!\w){re.escape(p)}(?!\w)" for p in phrases), re.IGNORECASE)
+
+
+def split_sentences(doc: str) -> list[str]:
+    """The sentences of ``doc``: split after ".", "!" or "?" where a space and a capital (or "$") follow."""
+    if not isinstance(doc, str):
+        raise TypeError(f"doc must be a string, got {type(doc).__name__}")
+    return [s for s in SENTENCE.split(doc.strip()) if s]
+
+
+def hold_out_phrases(docs: list[str], phrases=EXAMPLE_PHRASES) -> tuple[list[str], list[str]]:
+    """Remove every sentence that contains one of ``phrases`` (whole words, any case) from ``docs``.
+
+    Returns ``(kept, held)``: the documents without those sentences (a document left
+    empty is dropped) and the removed sentences. Chapter 9 trains its domain tokenizers
+    on ``kept`` of the training documents, so that the syllabus's examples
+    (:data:`EXAMPLES`) and the sentences that carry them are out of sample.
+    """
+    docs = _check_texts(docs, "docs")
+    pattern = _phrases(phrases)
+    kept, held = [], []
+    for doc in docs:
+        keep = []
+        for sentence in split_sentences(doc):
+            (held if pattern.search(sentence) else keep).append(sentence)
+        if keep:
+            kept.append(" ".join(keep))
+    return kept, held
+
+
+def phrase_counts(texts: list[str], phrases=EXAMPLE_PHRASES) -> dict[str, int]:
+    """How many times each of ``phrases`` occurs in ``texts`` (whole words, any case)."""
+    texts = _check_texts(texts)
+    _phrases(phrases)
+    return {p: sum(len(_phrases([p]).findall(t)) for t in texts) for p in phrases}
+
+
+def domain_tokenizer(vocab_size: int, docs: list[str] | None = None):
+    """A byte-level BPE of ``vocab_size`` entries trained on ``docs`` (default: the domain training
+    split) with the example sentences held out (:func:`hold_out_phrases`); chapter 9."""
+    vocab_size = _checks.positive_int("vocab_size", vocab_size)
+    kept, _ = hold_out_phrases(load_domain_corpus("train") if docs is None else docs)
+    return tokenization.train_tokenizer(kept, vocab_size)
+
+
+REAL_TOKENIZER = "smollm2-135m-instruct"
+
+
+def real_tokenizer():
+    """SmolLM2-135M-Instruct's tokenizer (a 49,152-entry byte-level BPE trained on general web text),
+    read offline from the converted folder of :func:`llmlab.zoo.prepare`; chapter 9's general tokenizer."""
+    from transformers import AutoTokenizer
+
+    with zoo._quiet_loading():
+        return AutoTokenizer.from_pretrained(zoo.prepare(REAL_TOKENIZER, progress=False), local_files_only=True)
+
+
+# --------------------------------------------------------------------------- mixing, loss per byte
 def mix_documents(domain_docs: list[str], general_docs: list[str], domain_fraction: float,
                   n_docs: int, seed: int = 0) -> list[str]:
     """``n_docs`` documents drawn (with replacement, seeded) so that a share ``domain_fraction`` is domain text.
 
-    The share counts documents; :func:`token_share` measures it in tokens. BloombergGPT
-    trained on about 51% financial and 49% general tokens (Wu et al. 2023).
+    The share counts *documents*, which is not how training mixes are described:
+    BloombergGPT's shares are shares of tokens (Wu et al. 2023). Use
+    :func:`mix_by_tokens` for that; :func:`token_share` measures a mix in tokens.
     """
     if not 0.0 <= domain_fraction <= 1.0:
         raise ValueError(f"domain_fraction must be in [0, 1], got {domain_fraction}")
@@ -278,9 +351,40 @@ def mix_documents(domain_docs: list[str], general_docs: list[str], domain_fracti
     return docs
 
 
+def mix_by_tokens(tokenizer, domain_docs: list[str], general_docs: list[str], domain_share: float,
+                  n_tokens: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """A training mix of about ``n_tokens`` tokens of which a share ``domain_share`` is domain text.
+
+    Counts tokens under ``tokenizer`` (each document's tokens plus its end-of-text), as
+    BloombergGPT's shares do (Wu et al. 2023). Documents are drawn with replacement,
+    seeded, until each part reaches its budget. Returns ``(domain part, general part)``;
+    :func:`token_share` of the two is the realised share, and their concatenation,
+    shuffled, is the training set.
+    """
+    _checks.tokenizer("tokenizer", tokenizer)
+    _checks.fraction("domain_share", domain_share)
+    n_tokens = _checks.positive_int("n_tokens", n_tokens)
+    rng = random.Random(seed)
+
+    def draw(docs: list[str], what: str, budget: float) -> list[str]:
+        if budget <= 0:
+            return []
+        check_corpus(docs, what)
+        lengths = [len(ids) + 1 for ids in tokenizer(list(docs), add_special_tokens=False)["input_ids"]]
+        out, total = [], 0
+        while total < budget:
+            i = rng.randrange(len(docs))
+            out.append(docs[i])
+            total += lengths[i]
+        return out
+
+    return (draw(domain_docs, "domain_docs", domain_share * n_tokens),
+            draw(general_docs, "general_docs", (1 - domain_share) * n_tokens))
+
+
 def encode_documents(tokenizer, docs: list[str]) -> torch.Tensor:
     """One 1-D stream of token ids: each document followed by end-of-text (refuses an empty corpus)."""
-    return zoo.encode_stories(tokenizer, docs, what="documents")
+    return tokenization.encode_stories(tokenizer, docs, what="documents")
 
 
 def token_share(tokenizer, domain_docs: list[str], general_docs: list[str]) -> float:
@@ -292,31 +396,96 @@ def token_share(tokenizer, domain_docs: list[str], general_docs: list[str]) -> f
     return n_dom / (n_dom + n_gen)
 
 
-def held_out_losses(model, streams: dict[str, torch.Tensor], cfg: TrainConfig,
-                    device: torch.device | str | None = None) -> dict[str, float]:
-    """Mean next-token loss (nats per token) of ``model`` on each named held-out stream (llmlab.train.evaluate)."""
+@torch.no_grad()
+def nats_per_byte(model, tokenizer, docs: list[str], seq_len: int = 128, batch_size: int = 16) -> float:
+    """Next-token loss of ``model`` on ``docs``, summed over every token and divided by the text's bytes.
+
+    Per byte rather than per token, so that models with different tokenizers compare:
+    a tokenizer whose tokens are longer has fewer, harder predictions per token, and the
+    same text in bytes. The stream is end-of-text, document, end-of-text, document, ...,
+    cut into windows of ``seq_len`` tokens without overlap; every token of every document
+    and every end-of-text after one is predicted once. Bytes are the UTF-8 bytes of the
+    documents plus one per document for its end-of-text (which stands for the paragraph
+    break between documents). Units: nats per byte (divide by ln 2 for bits per byte).
+    """
+    import torch.nn.functional as F
+
     _checks.model("model", model)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    losses = {name: evaluate(model, ids, cfg, device) for name, ids in streams.items()}
-    model.eval()  # evaluate() hands the model back in train mode
-    return losses
+    _checks.tokenizer("tokenizer", tokenizer)
+    docs = _check_texts(docs, "docs")
+    seq_len = _checks.positive_int("seq_len", seq_len)
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    window = getattr(getattr(model, "config", None), "n_positions", None)
+    if isinstance(window, int) and seq_len > window:
+        raise ValueError(f"seq_len ({seq_len}) is longer than the model's context window ({window} tokens)")
+    eos = tokenizer.eos_token_id
+    ids = torch.cat([torch.tensor([eos]), encode_documents(tokenizer, docs)])
+    n_windows = -(-(ids.numel() - 1) // seq_len)
+    padded = torch.full((n_windows * seq_len + 1,), -100, dtype=torch.long)
+    padded[: ids.numel()] = ids
+    x = padded[:-1].clamp(min=0).view(n_windows, seq_len)  # padding enters as id 0 and is never a target
+    y = padded[1:].view(n_windows, seq_len)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for i in range(0, n_windows, batch_size):
+        logits = model(x[i:i + batch_size].to(device)).logits.float()
+        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), y[i:i + batch_size].reshape(-1).to(device),
+                                 ignore_index=-100, reduction="sum").item()
+    model.train(was_training)
+    return total / sum(len(d.encode("utf-8")) + 1 for d in docs)
+
+
+def held_out_losses(model, tokenizer, texts: dict[str, list[str]], seq_len: int = 128) -> dict[str, float]:
+    """:func:`nats_per_byte` of ``model`` on each named list of held-out documents."""
+    if not isinstance(texts, dict) or not texts:
+        raise ValueError("texts must name at least one list of held-out documents, e.g. {'domain': docs}")
+    return {name: nats_per_byte(model, tokenizer, docs, seq_len) for name, docs in texts.items()}
+
+
+# --------------------------------------------------------------------------- continued pre-training, from scratch
+def fresh_model(tokenizer, like: str = "stories-1m", seed: int = 0):
+    """An untrained decoder with the architecture of the bundled model ``like`` and ``tokenizer``'s
+    vocabulary (chapter 9's model trained from scratch). Seeded: the same weights every time."""
+    from .device import seed_everything
+
+    _checks.tokenizer("tokenizer", tokenizer)
+    _checks.non_negative_int("seed", seed)
+    if like not in zoo.RECIPES:
+        raise ValueError(f"like must name a bundled model, one of {sorted(zoo.RECIPES)}, got {like!r}")
+    recipe = zoo.RECIPES[like]
+    if recipe.family != "decoder":
+        raise ValueError(f"like must name a bundled decoder, got {like!r} ({recipe.family})")
+    seed_everything(seed)
+    config = recipe.model_config()
+    config.vocab_size = len(tokenizer)
+    config.bos_token_id = config.eos_token_id = tokenizer.eos_token_id
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_config(config).eval()
 
 
 @dataclass
 class AdaptationResult:
-    """One continued pre-training run: held-out losses (nats per token) before, during and after."""
+    """One training run on a domain/general mix: held-out losses (nats per byte) before, during and after."""
 
     name: str
-    domain_fraction: float
+    domain_share: float
+    token_share: float
     before: dict
     after: dict
     curve: list[dict]
     log: TrainLog
+    start: str = ""
+    tokenizer: str = ""
 
     def row(self) -> dict:
         """One flat row for a results table: the run, its size and the losses before and after."""
-        row = {"run": self.name, "domain_fraction": self.domain_fraction, "steps": self.log.config["steps"],
-               "tokens_seen": self.log.tokens_seen, "seconds": round(self.log.seconds, 1)}
+        row = {"run": self.name, "start": self.start, "tokenizer": self.tokenizer,
+               "domain_share": round(self.domain_share, 4), "token_share": round(self.token_share, 4),
+               "steps": self.log.config["steps"], "tokens_seen": self.log.tokens_seen,
+               "seconds": round(self.log.seconds, 1)}
         for key in self.before:
             row[f"{key}_before"] = round(self.before[key], 4)
             row[f"{key}_after"] = round(self.after[key], 4)
@@ -324,25 +493,31 @@ class AdaptationResult:
 
 
 def continue_pretraining(model, tokenizer, domain_docs: list[str], general_docs: list[str],
-                         held_out: dict[str, torch.Tensor], cfg: TrainConfig, domain_fraction: float = 1.0,
-                         n_docs: int = 4000, name: str = "", device: torch.device | str | None = None,
+                         held_out: dict[str, list[str]], cfg: TrainConfig, domain_share: float = 1.0,
+                         n_tokens: int | None = None, name: str = "", device: torch.device | str | None = None,
                          progress: bool = False) -> AdaptationResult:
-    """Continue training ``model`` (in place) on a domain/general mix; held-out losses before, during, after.
+    """Train ``model`` (in place) on a domain/general mix; held-out losses before, during and after.
 
-    The training stream is :func:`mix_documents` encoded with the model's own tokenizer
-    (continued pre-training keeps the vocabulary, chapter 9), trained with
-    :func:`llmlab.train.train_loop` (AdamW, warm-up then cosine). ``held_out`` names
-    validation streams, for example ``{"domain": ..., "general": ...}``; each is
-    evaluated with :func:`llmlab.train.evaluate` (the same fixed windows every time)
-    before training, every ``cfg.eval_every`` steps (the ``curve``) and at the end.
+    The training set is :func:`mix_by_tokens` (a share ``domain_share`` of about
+    ``n_tokens`` tokens, default the tokens the run will see) encoded with ``tokenizer``,
+    trained with :func:`llmlab.train.train_loop` (AdamW, warm-up then cosine). With a
+    pretrained model and its own tokenizer this is continued pre-training; with
+    :func:`fresh_model` and a new tokenizer it is pre-training from scratch (chapter 9).
+    ``held_out`` names lists of validation documents, for example ``{"domain": ...,
+    "general": ...}``; each is scored with :func:`nats_per_byte` before training, every
+    ``cfg.eval_every`` steps (the ``curve``) and at the end.
     """
     _checks.model("model", model)
-    if not held_out:
-        raise ValueError("held_out must name at least one validation stream, e.g. {'domain': ids}")
+    if not isinstance(held_out, dict) or not held_out:
+        raise ValueError("held_out must name at least one list of validation documents, e.g. {'domain': docs}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    train_ids = encode_documents(tokenizer, mix_documents(domain_docs, general_docs, domain_fraction, n_docs,
-                                                          seed=cfg.seed))
-    before = held_out_losses(model, held_out, cfg, device)
+    n_tokens = cfg.steps * cfg.tokens_per_step if n_tokens is None else n_tokens
+    dom, gen = mix_by_tokens(tokenizer, domain_docs, general_docs, domain_share, n_tokens, seed=cfg.seed)
+    docs = dom + gen
+    random.Random(cfg.seed).shuffle(docs)
+    train_ids = encode_documents(tokenizer, docs)
+    model.to(device)
+    before = held_out_losses(model, tokenizer, held_out, cfg.seq_len)
     curve = [{"step": 0, "tokens": 0, **before}]
     seen = {"tokens": 0}
 
@@ -354,59 +529,137 @@ def continue_pretraining(model, tokenizer, domain_docs: list[str], general_docs:
         return loss, cfg.tokens_per_step
 
     def val_loss() -> float:
-        losses = {k: evaluate(model, ids, cfg, device) for k, ids in held_out.items()}
+        losses = held_out_losses(model, tokenizer, held_out, cfg.seq_len)
+        model.train()
         curve.append({"step": seen["tokens"] // cfg.tokens_per_step, "tokens": seen["tokens"], **losses})
         return next(iter(losses.values()))
 
     log = train_loop(model, cfg, device, batch_loss, val_loss, progress=progress)
     after = {k: v for k, v in curve[-1].items() if k in held_out}
     model.eval()
-    return AdaptationResult(name or f"{domain_fraction:.0%} domain", domain_fraction, before, after, curve, log)
+    return AdaptationResult(name or f"{domain_share:.0%} domain", domain_share, token_share(tokenizer, dom, gen),
+                            before, after, curve, log)
 
 
-RECIPE_RUNS = {"domain only": 1.0, "51% domain, 49% general": 0.51}
-RECIPE_CONFIG = dict(steps=400, batch_size=16, seq_len=128, lr=1e-3, warmup_steps=40, eval_every=25,
-                     eval_batches=4)
+# --------------------------------------------------------------------------- the recorded comparison
+ENGLISH_PASSAGES = Path(__file__).parent / "corpus" / "english_passages.txt"  # chapter 6's passages
+EVAL_DOCS = 150  # held-out domain documents (50 of each domain) and held-out stories scored per evaluation
+RECORD_CONFIG = dict(steps=400, batch_size=16, seq_len=128, lr=1e-3, warmup_steps=40, eval_every=50,
+                     eval_batches=1)
+RECORD_FILES = ("domain_adaptation_summary.csv", "domain_adaptation_curves.csv")
+RECORD_COMMAND = "python -m llmlab.domain record"
 
 
-def run_recipe(out_dir: str | Path | None = None, model_name: str = "stories-1m", steps: int | None = None,
-               progress: bool = True) -> Path:
-    """The chapter 9 recipe: continue pre-training ``model_name`` on domain text alone and on the 51/49 mix.
+def bloomberg_domain_share() -> float:
+    """BloombergGPT's financial share of its data set, in tokens (363B of 708B; Wu et al. 2023),
+    from :class:`llmlab.scaling.BloombergBudget` (the figures chapter 8 uses)."""
+    from . import scaling
 
-    Writes ``domain_adaptation_summary.csv`` (losses before and after) and
-    ``domain_adaptation_curves.csv`` (held-out losses every 25 steps) into ``out_dir``
-    (default ``llmlab/results``). ``steps`` (a positive int) shortens the runs;
-    None keeps the recipe's 400. Run with ``python -m llmlab.domain``; about
-    6 CPU-minutes on 2 cores.
+    bbg = scaling.BloombergBudget()
+    return bbg.tokens_domain / bbg.tokens_available
+
+
+def english_passages() -> list[str]:
+    """The project's ten passages of everyday English (chapter 6; ``llmlab/corpus/SOURCE.md``)."""
+    return [p for p in ENGLISH_PASSAGES.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+
+
+def held_out_texts() -> dict[str, list[str]]:
+    """The recorded comparison's held-out documents: domain, stories (the general model's corpus), English."""
+    from . import data
+
+    return {"domain": load_domain_corpus("validation")[:EVAL_DOCS],
+            "general": data.load_corpus("validation")[:EVAL_DOCS],
+            "english": english_passages()}
+
+
+def record_runs() -> list[tuple[str, str, float]]:
+    """The four runs of the record: ``(name, start, domain share in tokens)``; start is "continued"
+    (``stories-1m`` and its story tokenizer) or "scratch" (:func:`fresh_model`, a 1,024-entry BPE)."""
+    share = bloomberg_domain_share()
+    mix = f"{share:.0%} domain tokens"
+    return [("continued, domain only", "continued", 1.0), (f"continued, {mix}", "continued", share),
+            ("from scratch, domain only", "scratch", 1.0), (f"from scratch, {mix}", "scratch", share)]
+
+
+def run_setup(start: str, domain_share: float, general_docs: list[str]):
+    """Model, tokenizer and tokenizer label of one recorded run (see :func:`record_runs`)."""
+    if start not in ("continued", "scratch"):
+        raise ValueError(f"start must be 'continued' or 'scratch', got {start!r}")
+    _checks.fraction("domain_share", domain_share)
+    if start == "continued":
+        model, tokenizer = zoo.load("stories-1m", device="cpu")
+        return model, tokenizer, "stories BPE 1,024"
+    domain_train = load_domain_corpus("train")
+    if domain_share >= 1.0:
+        tokenizer, label = domain_tokenizer(1024, domain_train), "domain BPE 1,024"
+    else:  # a tokenizer of the mix: the domain text and about as many bytes of general text
+        kept, _ = hold_out_phrases(domain_train)
+        budget, general = sum(map(len, kept)), []
+        for doc in general_docs:
+            if budget <= 0:
+                break
+            general.append(doc)
+            budget -= len(doc)
+        tokenizer, label = tokenization.train_tokenizer(kept + general, 1024), "mix BPE 1,024"
+    return fresh_model(tokenizer), tokenizer, label
+
+
+def record_meta() -> dict:
+    """Provenance of a record: code version, machine and library versions."""
+    import tokenizers
+
+    from .provenance import code_version
+    from .sampling import machine
+
+    m = machine()
+    return {"code_version": code_version("llmlab/domain.py", "llmlab/train.py", "llmlab/corpus/domain.txt.gz"),
+            "machine": (f"{m['processor']}; {m['cpu_count']} cores; {m['torch_threads']} torch thread(s); "
+                        f"Python {m['python']}; torch {m['torch']}; transformers {m['transformers']}; "
+                        f"tokenizers {tokenizers.__version__}")}
+
+
+def run_recipe(out_dir: str | Path | None = None, steps: int | None = None, progress: bool = True) -> Path:
+    """The chapter 9 record: the four runs of :func:`record_runs` at matched compute, losses per byte.
+
+    Every run has the same architecture and a 1,024-entry vocabulary (the same parameter
+    count), the same schedule (:data:`RECORD_CONFIG`) and the same number of training
+    tokens, so the same training FLOPs. Writes ``domain_adaptation_summary.csv`` (losses
+    before and after, nats per byte) and ``domain_adaptation_curves.csv`` (every
+    ``eval_every`` steps) into ``out_dir`` (default ``llmlab/results``), every row
+    stamped with ``code_version`` and ``machine``. ``steps`` shortens the runs. Run with
+    ``python -m llmlab.domain record``; about 15 CPU-minutes on 2 cores.
     """
     import csv
+    import time
 
     from . import data
     from .device import seed_everything
 
     if steps is not None:
         steps = _checks.positive_int("steps", steps)
-    _checks.string("model_name", model_name, allow_empty=False)
     if out_dir is not None and not isinstance(out_dir, (str, Path)):
         raise _checks.ArgumentTypeError(f"out_dir must be a folder path (str or Path), got {type(out_dir).__name__}")
     out = Path(out_dir) if out_dir is not None else Path(__file__).parent / "results"
     out.mkdir(parents=True, exist_ok=True)
-    overrides = ({"steps": steps, "warmup_steps": min(RECIPE_CONFIG["warmup_steps"], steps)}
-                 if steps is not None else {})
-    cfg = TrainConfig(**{**RECIPE_CONFIG, **overrides})
+    overrides = ({"steps": steps, "warmup_steps": min(RECORD_CONFIG["warmup_steps"], steps),
+                  "eval_every": min(RECORD_CONFIG["eval_every"], steps)} if steps is not None else {})
+    cfg = TrainConfig(**{**RECORD_CONFIG, **overrides})
     domain_train, general_train = load_domain_corpus("train"), data.load_corpus("train")
+    held_out, meta = held_out_texts(), record_meta()
     summary, curves = [], []
-    for name, fraction in RECIPE_RUNS.items():
+    for name, start, share in record_runs():
+        started = time.perf_counter()
+        model, tokenizer, label = run_setup(start, share, general_train)
         seed_everything(0)
-        model, tokenizer = zoo.load(model_name, device="cpu")
-        held_out = {"domain": encode_documents(tokenizer, load_domain_corpus("validation")),
-                    "general": encode_documents(tokenizer, data.load_corpus("validation"))}
         result = continue_pretraining(model, tokenizer, domain_train, general_train, held_out, cfg,
-                                      domain_fraction=fraction, name=name, device="cpu", progress=progress)
-        summary.append(result.row())
-        curves.extend({"run": name, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}}
-                      for r in result.curve)
-    for fname, rows in (("domain_adaptation_summary.csv", summary), ("domain_adaptation_curves.csv", curves)):
+                                      domain_share=share, name=name, device="cpu", progress=progress)
+        result.start, result.tokenizer = start, label
+        summary.append({**result.row(), "n_params": sum(p.numel() for p in model.parameters()),
+                        "wall_seconds": round(time.perf_counter() - started, 1), **meta})
+        curves.extend({"run": name, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()},
+                       **meta} for r in result.curve)
+    for fname, rows in zip(RECORD_FILES, (summary, curves)):
         with open(out / fname, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
@@ -414,5 +667,39 @@ def run_recipe(out_dir: str | Path | None = None, model_name: str = "stories-1m"
     return out
 
 
+def load_record(folder: str | Path | None = None):
+    """The recorded summary and curves (two pandas DataFrames); refuses a record made with
+    other runs or another schedule, and names the command that makes it."""
+    import pandas as pd
+
+    if folder is not None and not isinstance(folder, (str, Path)):
+        raise TypeError(f"folder must be a str or pathlib.Path, got {type(folder).__name__}")
+    folder = Path(folder) if folder is not None else Path(__file__).parent / "results"
+    paths = [folder / f for f in RECORD_FILES]
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"no record at {path}; run `{RECORD_COMMAND}` to make it")
+    summary, curves = (pd.read_csv(p) for p in paths)
+    expected = [name for name, _, _ in record_runs()]
+    if "code_version" not in summary or list(summary["run"]) != expected or \
+            set(summary["steps"]) != {RECORD_CONFIG["steps"]}:
+        raise ValueError(f"{paths[0]} was made for other runs or another schedule; rerun `{RECORD_COMMAND}`")
+    return summary.set_index("run"), curves
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llmlab.domain record [--steps N] [--out DIR] [--quiet]``: make the chapter 9 record."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m llmlab.domain", description=main.__doc__)
+    parser.add_argument("command", choices=["record"])
+    parser.add_argument("--steps", type=int, default=None, help="shorter runs (default: the record's)")
+    parser.add_argument("--out", default=None, help="folder for the CSV files (default: llmlab/results)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    print(run_recipe(args.out, steps=args.steps, progress=not args.quiet))
+    return 0
+
+
 if __name__ == "__main__":
-    print(run_recipe())
+    raise SystemExit(main())

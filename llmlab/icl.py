@@ -32,7 +32,7 @@ from typing import Sequence
 
 import torch
 
-from . import data
+from . import _checks, data
 
 INPUT, LABEL = "input", "label"
 REVIEW_TEMPLATE = "Classify this review: {input}\nSentiment: {label}"
@@ -173,13 +173,9 @@ def build_prompt(
 
 
 def context_window(model) -> int | None:
-    """The number of positions a model can attend to (GPT-2's n_positions and its kin), or None if unbounded."""
-    config = model.config
-    for key in ("n_positions", "max_position_embeddings", "n_ctx"):
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None  # relative positions (T5): no fixed window
+    """The number of positions a model can attend to (GPT-2's n_positions, Llama's max_position_embeddings),
+    or None if unbounded (relative positions, T5); see :func:`llmlab._checks.context_window`."""
+    return _checks.context_window(model)
 
 
 # --------------------------------------------------------------------------- scoring

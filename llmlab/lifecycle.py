@@ -84,7 +84,7 @@ def loss_by_context_length(model: torch.nn.Module, stories_ids: list[list[int]],
         raise ValueError(f"target_len must be an integer >= 1, got {target_len!r}")
     if not context_lengths or any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in context_lengths):
         raise ValueError(f"context_lengths must be a non-empty list of integers >= 0, got {context_lengths!r}")
-    window = getattr(model.config, "n_positions", None)
+    window = _checks.context_window(model)
     if window is not None and 1 + max(context_lengths) + target_len > window:
         raise ValueError(f"1 + max(context_lengths) + target_len = {1 + max(context_lengths) + target_len} "
                          f"exceeds the model's context window ({window})")
@@ -229,6 +229,7 @@ def measure_model_card(name: str = "stories-1m", n_samples: int = 256, max_new_t
     sampled heroes against the corpus's.
     """
     from . import data, metrics, sampling, zoo
+    from .tokenization import encode_stories
 
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
@@ -238,7 +239,7 @@ def measure_model_card(name: str = "stories-1m", n_samples: int = 256, max_new_t
     if getattr(cfg, "is_encoder_decoder", False) or not hasattr(cfg, "n_positions"):
         raise ValueError(f"measure_model_card needs a GPT-2-style decoder; {name!r} is a {cfg.model_type} model")
     stories = data.load_corpus()
-    val_ids = zoo.encode_stories(tokenizer, data.load_corpus("validation"))
+    val_ids = encode_stories(tokenizer, data.load_corpus("validation"))
     eos = tokenizer.eos_token_id
     prompt = torch.full((n_samples, 1), eos, dtype=torch.long, device=model.device)  # a story starts after <eos>
     out = sampling.generate(model, prompt, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,

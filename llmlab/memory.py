@@ -36,6 +36,8 @@ from dataclasses import dataclass, fields
 import torch
 
 from . import _checks
+from ._checks import positive_whole as _positive_int
+from ._checks import shape as _check_shape
 
 # bytes per parameter: (parameters, gradients, optimizer states per optimizer state tensor)
 PRECISIONS: dict[str, dict] = {
@@ -52,23 +54,6 @@ OPTIMIZER_STATES: dict[str, int] = {"adam": 2, "adamw": 2, "sgd_momentum": 1, "s
 FSDP_STRATEGY_TO_ZERO_STAGE = {"NO_SHARD": 0, "SHARD_GRAD_OP": 2, "FULL_SHARD": 3}
 ACTIVATION_METHODS = ("korthikanti", "selective", "full_recompute", "rule_of_thumb", "none")
 A100_80GB = 80e9  # bytes of memory on an NVIDIA A100 80GB
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number (>= 1), got {value!r}")
-    return int(value)
-
-
-def _check_shape(name: str, shape) -> tuple[int, ...]:
-    if isinstance(shape, (str, bytes)) or not isinstance(shape, (tuple, list, torch.Size)):
-        raise _checks.ArgumentTypeError(f"{name} must be a tensor shape (a tuple of ints), got {type(shape).__name__} {shape!r}")
-    for d in shape:
-        if isinstance(d, bool) or not isinstance(d, int):
-            raise _checks.ArgumentTypeError(f"{name} must hold int sizes, got {shape!r}")
-        if d < 0:
-            raise ValueError(f"{name} must hold sizes >= 0, got {tuple(shape)}")
-    return tuple(shape)
 
 
 def _check_precision(precision: str) -> dict:
@@ -539,7 +524,8 @@ def sharded_gpu_memory(n_params: float, n_gpus: int, sharding_factor: int, zero_
 
 def model_parallel_gpu_memory(split_params: float, whole_params: float, n_gpus: int, tensor_parallel: int = 1,
                               pipeline_parallel: int = 1, zero_stage: int = 1, precision: str = "mixed",
-                              optimizer: str = "adam", activations: float = 0.0) -> GpuMemory:
+                              optimizer: str = "adam", activations: float = 0.0, *,
+                              sharding_factor: int | None = None, offload: bool = False) -> GpuMemory:
     """Per-GPU bytes with tensor parallelism t, pipeline parallelism p and data parallelism d = n_gpus / (t·p).
 
     ``split_params``: the parameters that both splits divide, the blocks' (the matrices and, for the
@@ -547,8 +533,12 @@ def model_parallel_gpu_memory(split_params: float, whole_params: float, n_gpus: 
     the ones neither divides, held by the pipeline stage with the most of them (the embeddings on the
     first stage, the output layer on the last; with one stage, all of them). ZeRO stage ``zero_stage``
     then shards those model states over the d data-parallel copies (Megatron-LM's distributed
-    optimizer is stage 1). ``activations``: bytes per GPU, added as given (see
-    :func:`activation_bytes` with ``tensor_parallel``). Narayanan et al. (2021) for the layout.
+    optimizer is stage 1), or, with ``sharding_factor`` f (a divisor of d), within groups of f copies
+    and replicated across the groups (hybrid sharding; f = 1 shards nothing). ``offload`` moves the
+    gradients and optimizer states to CPU memory (:func:`sharded_gpu_memory`); the bytes moved are in
+    ``offloaded``. ``activations``: bytes per GPU, added as given (see :func:`activation_bytes` with
+    ``tensor_parallel``). Narayanan et al. (2021) for the layout. With t = p = 1 this is
+    :func:`sharded_gpu_memory` of ``split_params + whole_params`` parameters.
     """
     for name, value in (("split_params", split_params), ("whole_params", whole_params)):
         _checks.non_negative(name, value)
@@ -557,9 +547,24 @@ def model_parallel_gpu_memory(split_params: float, whole_params: float, n_gpus: 
     if n % (t * p):
         raise ValueError(f"tensor_parallel x pipeline_parallel ({t} x {p}) must divide n_gpus ({n})")
     _checks.non_negative("activations", activations)
+    if not isinstance(offload, bool):
+        raise _checks.ArgumentTypeError(f"offload must be True or False, got {offload!r}")
     d = n // (t * p)
+    f = d if sharding_factor is None else _positive_int("sharding_factor", sharding_factor)
+    if f > d or d % f:
+        raise ValueError(f"sharding_factor must divide the data-parallel degree n_gpus / (t x p) = {d}; "
+                         f"got {sharding_factor}")
     local = split_params / (t * p) + whole_params
     if local <= 0:
         raise ValueError("split_params + whole_params must be > 0")
-    s = model_states_per_gpu(local, d, zero_stage if d > 1 else 0, precision, optimizer)
-    return GpuMemory(s.params, s.grads, s.optimizer, float(activations), 0.0)
+    s = model_states_per_gpu(local, f, zero_stage if f > 1 else 0, precision, optimizer)
+    moved = s.grads + s.optimizer if offload else 0.0
+    return GpuMemory(s.params, 0.0 if offload else s.grads, 0.0 if offload else s.optimizer, float(activations),
+                     moved)
+
+
+def bubble_fraction(n_stages: int, n_microbatches: int) -> float:
+    """The pipeline bubble of GPipe and 1F1B, (p - 1)/(m + p - 1) of each stage's time idle with p stages
+    of equal cost and m micro-batches (Huang et al. 2019; Narayanan et al. 2021). Chapter 7."""
+    p, m = _checks.positive_int("n_stages", n_stages), _checks.positive_int("n_microbatches", n_microbatches)
+    return (p - 1) / (m + p - 1)

@@ -16,13 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from . import _checks
+from ._checks import ngram_size as _check_n
 
 _WORD = re.compile(r"[a-z']+")
-
-
-def _check_n(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1 (1 = unigrams, 2 = bigrams, ...), got {n!r}")
 
 
 def _as_units(sample: str | Sequence[int] | torch.Tensor) -> list:

@@ -530,11 +530,7 @@ def trainable_parameters(module) -> int:
 
 
 def _window(model) -> int | None:
-    cfg = getattr(model, "config", None)
-    for key in ("n_positions", "max_position_embeddings"):
-        if isinstance(getattr(cfg, key, None), int):
-            return getattr(cfg, key)
-    return None
+    return _checks.context_window(model) if hasattr(model, "config") else None
 
 
 def build_inputs(module, template, encoded: list[Encoded]) -> dict[str, torch.Tensor]:

@@ -19,6 +19,11 @@ at a small scale, each one reporting the documents and tokens it removes:
 
 :func:`clean_corpus` runs the three in that order. Tokens are counted with the
 tokenizer you pass (the one you will train on), or as whitespace words.
+
+:func:`load_labelled_snippets` reads a frozen set of hand-written, real-looking
+scraped snippets (cookie banners, menus, keyword spam, mojibake, code, fine
+prose...) with a human keep/drop label each, and :func:`filter_agreement`
+counts where the filter agrees with those labels and where it does not.
 """
 
 from __future__ import annotations
@@ -28,35 +33,17 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
+
+from ._checks import at_least_one as _check_positive_int
+from ._checks import documents as _check_docs
+from ._checks import share as _check_fraction
 
 _EMPTY = 1 << 32  # the signature of an empty set: above every 32-bit hash
 _WORD = re.compile(r"\S+")
 GOPHER_STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
-
-
-# --------------------------------------------------------------------------- validation
-def _check_docs(docs: Sequence[str]) -> list[str]:
-    if isinstance(docs, str) or not isinstance(docs, Sequence):
-        raise ValueError(f"docs must be a list of strings (one per document), got {type(docs).__name__}")
-    for i, doc in enumerate(docs):
-        if not isinstance(doc, str):
-            raise ValueError(f"docs must be a list of strings; item {i} is {type(doc).__name__}")
-    return list(docs)
-
-
-def _check_fraction(name: str, value: float, low_open: bool = True) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
-    ok = (0 < value <= 1) if low_open else (0 <= value <= 1)
-    if not ok:
-        raise ValueError(f"{name} must be in {'(0, 1]' if low_open else '[0, 1]'}, got {value}")
-
-
-def _check_positive_int(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 # --------------------------------------------------------------------------- reports
@@ -173,6 +160,59 @@ def quality_filter(docs: Sequence[str], rules: QualityRules | None = None,
     report = _report("quality filter", docs, removed, token_counter(tokenizer)(docs))
     drop = set(removed)
     return [d for i, d in enumerate(docs) if i not in drop], report, by_rule
+
+
+# --------------------------------------------------------------------------- a labelled check
+LABELLED_SNIPPETS = Path(__file__).resolve().parent / "corpus" / "messy_web.json"
+LABELS = ("keep", "drop")
+
+
+def load_labelled_snippets(path: str | Path = LABELLED_SNIPPETS) -> list[dict]:
+    """The frozen snippets of real-looking scraped text (chapter 3), each a dict with ``kind``,
+    ``label`` ("keep" or "drop", what a careful reader decided for an English prose
+    corpus), ``why`` and ``text``. They were written by hand, not generated to fail the rules."""
+    import json
+
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no labelled snippets at {path}")
+    snippets = json.loads(path.read_text(encoding="utf-8"))["snippets"]
+    for i, item in enumerate(snippets):
+        if not isinstance(item.get("text"), str) or item.get("label") not in LABELS:
+            raise ValueError(f"snippet {i} of {path} needs a text (str) and a label in {LABELS}, "
+                             f"got label {item.get('label')!r}")
+    return snippets
+
+
+def filter_agreement(texts: Sequence[str], labels: Sequence[str],
+                     rules: QualityRules | None = None) -> dict[str, int]:
+    """How the quality filter's decisions compare with human ``labels`` ("keep" or "drop").
+
+    Returns four counts: ``caught`` (labelled drop, filter drops), ``missed``
+    (labelled drop, filter keeps), ``wrongly dropped`` (labelled keep, filter
+    drops) and ``kept`` (labelled keep, filter keeps). Treating "drop" as the
+    positive class, precision is caught / (caught + wrongly dropped) and recall is
+    caught / (caught + missed).
+    """
+    texts = _check_docs(texts)
+    if isinstance(labels, str) or not isinstance(labels, Sequence):
+        raise ValueError(f"labels must be a list of 'keep'/'drop', one per text, got {type(labels).__name__}")
+    if len(labels) != len(texts):
+        raise ValueError(f"labels must have one entry per text: {len(texts)} texts, {len(labels)} labels")
+    for i, label in enumerate(labels):
+        if label not in LABELS:
+            raise ValueError(f"labels must each be one of {LABELS}; item {i} is {label!r}")
+    rules = rules or QualityRules()
+    counts = {"caught": 0, "missed": 0, "wrongly dropped": 0, "kept": 0}
+    for text, label in zip(texts, labels):
+        dropped = bool(quality_problems(text, rules))
+        if label == "drop":
+            counts["caught" if dropped else "missed"] += 1
+        else:
+            counts["wrongly dropped" if dropped else "kept"] += 1
+    return counts
 
 
 # --------------------------------------------------------------------------- exact dedup

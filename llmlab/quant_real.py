@@ -48,11 +48,12 @@ def english_ids(tokenizer) -> torch.Tensor:
 
 def story_ids(tokenizer, n_tokens: int = STORY_TOKENS) -> torch.Tensor:
     """The first ``n_tokens`` tokens of the story corpus's validation split, under this tokenizer (1-D)."""
-    from . import data, zoo
+    from . import data
+    from .tokenization import encode_stories
 
     _checks.tokenizer("tokenizer", tokenizer)
     n_tokens = _checks.positive_int("n_tokens", n_tokens)
-    return zoo.encode_stories(tokenizer, data.load_corpus("validation")[:200])[:n_tokens]
+    return encode_stories(tokenizer, data.load_corpus("validation")[:200])[:n_tokens]
 
 
 # --------------------------------------------------------------------------- weight schemes

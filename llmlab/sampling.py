@@ -320,8 +320,8 @@ def _check_inputs(model, input_ids, max_new_tokens, attention_mask) -> None:
             f"attention_mask must be a tensor shaped like input_ids {tuple(input_ids.shape)} "
             f"(1 = token, 0 = left padding), got {got}"
         )
-    window = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    if isinstance(window, int) and input_ids.size(1) + max_new_tokens > window:
+    window = _checks.context_window(model) if hasattr(model, "config") else None
+    if window is not None and input_ids.size(1) + max_new_tokens > window:
         raise ValueError(
             f"prompt ({input_ids.size(1)} tokens) + max_new_tokens ({max_new_tokens}) = "
             f"{input_ids.size(1) + max_new_tokens} exceeds the model's context window of {window} tokens; "

@@ -13,6 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: the bundled stories-1m GPT-2 (llmlab/models/stories-1m/config.json): 0.96 M parameters; the
+#: default shape of chapter 7's data-parallel runs
+STORIES_1M = dict(vocab_size=1024, n_positions=256, n_embd=128, n_layer=4, n_head=4, n_inner=512)
+
 
 class Block(nn.Module):
     """One GPT-2 block: pre-norm attention and MLP (GELU, tanh approximation) with residuals."""

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _checks
 from .llama import LlamaBlock, RMSNorm
 
 
@@ -54,6 +55,20 @@ class TinyLlamaConfig:
 SMOLLM2_135M = TinyLlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                                num_attention_heads=9, num_key_value_heads=3, head_dim=64,
                                max_position_embeddings=8192, tie_word_embeddings=True)
+
+
+def llama_config(llama: dict | None = None) -> TinyLlamaConfig:
+    """The default :class:`TinyLlamaConfig` with the entries of ``llama`` changed (chapter 7's Llama runs)."""
+    from dataclasses import fields
+
+    if llama is not None and not isinstance(llama, dict):
+        raise _checks.ArgumentTypeError(f"llama must be a dict of TinyLlamaConfig fields or None, "
+                                        f"got {type(llama).__name__} {llama!r}")
+    allowed = {f.name for f in fields(TinyLlamaConfig)} - {"tie_word_embeddings"}
+    unknown = set(llama or {}) - allowed
+    if unknown:
+        raise ValueError(f"unknown llama settings {sorted(unknown)}; allowed: {sorted(allowed)}")
+    return TinyLlamaConfig(**(llama or {}))
 
 
 class TinyLlama(nn.Module):

@@ -82,7 +82,7 @@ class TrainLog:
 def check_corpus(texts, what: str = "texts") -> None:
     """Refuse a corpus that cannot be trained on: not a list of strings, empty, or with no text at all.
 
-    Called by :func:`llmlab.zoo.train_tokenizer` and :func:`llmlab.zoo.encode_stories` (chapter 3).
+    Called by :func:`llmlab.tokenization.train_tokenizer` and :func:`llmlab.tokenization.encode_stories` (chapter 3).
     """
     if isinstance(texts, (str, bytes)) or not isinstance(texts, (list, tuple)):
         raise ValueError(f"{what} must be a list of strings (one per document), got {type(texts).__name__}")
@@ -232,14 +232,12 @@ def train_causal_lm(
     _check_config(cfg)
     for name, ids in (("train_ids", train_ids), ("val_ids", val_ids)):
         if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
-            raise ValueError(f"{name} must be a 1-D tensor of integer token ids (see zoo.encode_stories), got "
+            raise ValueError(f"{name} must be a 1-D tensor of integer token ids (see tokenization.encode_stories), got "
                              f"{type(ids).__name__}{'' if not isinstance(ids, torch.Tensor) else f' {ids.dtype} of shape {tuple(ids.shape)}'}")
-    window = getattr(getattr(model, "config", None), "n_positions", None)
-    if isinstance(window, int) and window < 1:
-        raise ValueError(f"the model's context window (config.n_positions) must be >= 1 token, got {window}")
-    if isinstance(window, int) and cfg.seq_len > window:
+    window = _checks.context_window(model)  # GPT-2's n_positions, Llama's max_position_embeddings
+    if window is not None and cfg.seq_len > window:
         raise ValueError(f"seq_len ({cfg.seq_len}) is longer than the model's context window "
-                         f"(config.n_positions = {window}); use seq_len <= {window}")
+                         f"(config.{_checks.context_window_key(model)} = {window}); use seq_len <= {window}")
     device = _checks.device("device", device) if device is not None else best_device()
 
     def batch_loss(g: torch.Generator) -> tuple[torch.Tensor, int]:

@@ -105,6 +105,7 @@ def record(out: Path | None = RESULTS) -> dict:
     from . import data, zoo
     from .provenance import code_version
     from .sampling import machine
+    from .tokenization import encode_stories
 
     if out is not None and not isinstance(out, (str, Path)):
         raise TypeError(f"out must be a path (str or pathlib.Path) or None, got {type(out).__name__}")
@@ -113,7 +114,7 @@ def record(out: Path | None = RESULTS) -> dict:
            "machine": machine(), "command": "python -m llmlab.train_memory record", "runs": []}
     for name, b, s in (("stories-1m", 8, 128), ("smollm2-135m-instruct", 1, 64)):
         model, tokenizer = zoo.load(name, device="cpu")
-        ids = zoo.encode_stories(tokenizer, data.load_corpus("validation")[:100])[: b * (s + 1)].view(b, s + 1)
+        ids = encode_stories(tokenizer, data.load_corpus("validation")[:100])[: b * (s + 1)].view(b, s + 1)
         row = compare(model, ids)
         row["model"] = name
         rec["runs"].append(row)

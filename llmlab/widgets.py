@@ -14,6 +14,9 @@ static HTML book. So every panel comes in two forms:
 :func:`static_explorer` knows nothing about sampling: any panel whose sliders take a
 few values each (the sharding explorer: GPUs, ZeRO stage, precision, offload) can
 reuse it by writing a function from slider values to a frame.
+
+Chapter 8's compute-budget panels (:func:`budget_slider`, :func:`static_budget_slider`,
+:func:`draw_budget`) are built the same way on :mod:`llmlab.scaling`'s arithmetic.
 """
 
 from __future__ import annotations
@@ -22,14 +25,17 @@ import hashlib
 import html
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from . import plot
 from .sampling import filter_logits, generate
+from .scaling import CHINCHILLA_TOKENS_PER_PARAM, LANDMARKS, BudgetPlan, gpu_hours_to_flops, plan_budget
 
 
 @dataclass
@@ -397,3 +403,99 @@ def static_sampling_playground(model, tokenizer=None, prompt: str | None = None,
             "any prompt and other seeds, run the live playground: open this chapter in Colab or SageMaker "
             "Studio Lab (links at the top of the page).")
     return static_explorer(controls, frame, title=f"Sampling playground, prompt {prompt!r}", note=note)
+
+
+# ------------------------------------------------------------------ chapter 8: what a compute budget buys
+
+
+def draw_budget(ax, plan: BudgetPlan, tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM) -> None:
+    """Parameters against tokens (log-log): IsoFLOP lines, the compute-optimal line, the landmarks and ``plan``."""
+    if not isinstance(plan, BudgetPlan):
+        raise TypeError(f"plan must be a scaling.BudgetPlan (from scaling.plan_budget), got {type(plan).__name__}")
+    n = np.logspace(7, 12.5, 50)
+    for c in (1e19, 1e21, 1e23, 1e25):
+        ax.plot(n, c / (6 * n), color="#cbd5e0", lw=0.8)
+        x = min(2e12, c / (6 * 2e8))  # where the line leaves the bottom of the axes, or the right edge
+        ax.text(x, c / (6 * x), f"{c:.0e} FLOPs", fontsize=7, color="#718096", va="bottom", ha="right")
+    ax.plot(n, tokens_per_param * n, color="#2b6cb0", lw=1.5, label=f"compute-optimal, {tokens_per_param:g} tokens/param")
+    for name, (p, t) in LANDMARKS.items():
+        ax.plot(p, t, "o", color="#718096")
+        offset = {"Chinchilla": (-60, 6), "LLaMA-65B": (6, -2), "BloombergGPT": (-78, -4)}.get(name, (6, 2))
+        ax.annotate(name, (p, t), textcoords="offset points", xytext=offset, fontsize=8)
+    ax.plot(plan.n_params, plan.n_tokens, "*", color="#c53030", ms=14, label="your budget")
+    ax.set(xscale="log", yscale="log", xlim=(1e7, 3e12), ylim=(1e8, 1e14), xlabel="parameters N",
+           ylabel="training tokens D", title=f"{plan.compute_flops:.1g} FLOPs buys {plan.n_params / 1e9:.3g}B "
+                                            f"parameters on {plan.n_tokens / 1e9:.3g}B tokens")
+    ax.legend(loc="upper left", fontsize=8)
+
+
+def budget_slider():
+    """A live compute-budget panel (ipywidgets; needs a kernel): budget in FLOPs or GPU-hours in;
+    compute-optimal parameters, tokens, predicted loss and training days out, with the landmarks marked."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    budget = w.FloatSlider(value=23, min=18, max=26, step=0.1, description="log10 budget", readout_format=".1f")
+    unit = w.ToggleButtons(options=["FLOPs", "GPU-hours"], value="FLOPs", description="budget in")
+    gpus = w.IntSlider(value=1024, min=8, max=8192, step=8, description="GPUs")
+    tflops = w.FloatSlider(value=150, min=30, max=400, step=10, description="TFLOP/s/GPU")
+    ratio = w.FloatSlider(value=20, min=1, max=100, step=1, description="tokens/param")
+    text, out = w.HTML(), w.Output()
+
+    def update(*_):
+        c = 10 ** budget.value
+        if unit.value == "GPU-hours":
+            c = gpu_hours_to_flops(c, tflops.value * 1e12)
+        plan = plan_budget(c, gpus.value, tflops.value * 1e12, ratio.value)
+        text.value = f"<code>{plan}</code>"
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            draw_budget(ax, plan, ratio.value)
+            plt.show()
+
+    for control in (budget, unit, gpus, tflops, ratio):
+        control.observe(update, names="value")
+    update()
+    display(w.VBox([w.HBox([budget, unit]), w.HBox([gpus, tflops, ratio]), text, out]))
+
+
+STATIC_BUDGETS = [float(f"{m}e{e}") for e in range(19, 25) for m in (1, 3)] + [1e25]
+STATIC_GPUS = [64, 512, 1024, 4096]
+STATIC_TFLOPS = [100, 150, 200]
+
+
+def static_budget_slider():
+    """The compute-budget panel without a kernel (:func:`static_explorer`): one frame per
+    (budget, GPUs, per-GPU throughput); bars compare the plan with GPT-3, Chinchilla, LLaMA-65B and BloombergGPT."""
+    controls = [
+        Control("budget", "budget (FLOPs)", STATIC_BUDGETS, value=1e23, labels=[f"{c:.0e}" for c in STATIC_BUDGETS]),
+        Control("gpus", "GPUs", STATIC_GPUS, value=1024),
+        Control("tflops", "TFLOP/s per GPU", STATIC_TFLOPS, value=150),
+    ]
+    names = list(LANDMARKS)
+
+    def frame(budget: float, gpus: int, tflops: int) -> dict:
+        plan = plan_budget(budget, gpus, tflops * 1e12)
+        params = [plan.n_params] + [LANDMARKS[k][0] for k in names]
+        tokens = [plan.n_tokens] + [LANDMARKS[k][1] for k in names]
+        return {
+            "title": f"{budget:.0e} FLOPs: {plan.n_params / 1e9:.3g}B parameters, {plan.n_tokens / 1e9:.3g}B tokens, "
+                     f"{plan.days:,.3g} days",
+            "bars": {"labels": ["your budget"] + names, "ylabel": "log10 of the count", "layout": "grouped",
+                     "ymax": 14.0,
+                     "series": [{"name": "parameters (log10)", "color": "#2b6cb0",
+                                 "values": [round(math.log10(v), 3) for v in params]},
+                                {"name": "training tokens (log10)", "color": "#dd6b20",
+                                 "values": [round(math.log10(v), 3) for v in tokens]}]},
+            "prefix": f"{gpus} GPUs at {tflops} TFLOP/s each, 20 tokens per parameter: ",
+            "text": str(plan),
+        }
+
+    n = len(STATIC_BUDGETS) * len(STATIC_GPUS) * len(STATIC_TFLOPS)
+    note = (f"Runs without a kernel: all {n} frames were computed in advance by llmlab.scaling.plan_budget "
+            "(Chinchilla's 20 tokens per parameter, their fitted loss, 8 T P / (n X) training days). "
+            "For budgets in GPU-hours and other ratios, run the live panel above in Colab or Studio Lab.")
+    return static_explorer(controls, frame, title="What a compute budget buys", note=note)
+

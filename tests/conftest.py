@@ -29,6 +29,44 @@ def offline(monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def make_gpt2():
+    """The builder of a tiny seeded GPT-2: ``make_gpt2(seed=0, vocab_size=97, **config)`` returns a
+    fresh model in eval mode each call (safe to train); see tests/tiny_models.py for the defaults."""
+    from tiny_models import tiny_gpt2
+
+    return tiny_gpt2
+
+
+@pytest.fixture(scope="session")
+def make_llama():
+    """The builder of a tiny seeded Llama: ``make_llama(seed=0, **config)``, a fresh model each call."""
+    from tiny_models import tiny_llama
+
+    return tiny_llama
+
+
+@pytest.fixture(scope="session")
+def gpt2_model():
+    """One tiny GPT-2 (the defaults of ``make_gpt2``) shared by the whole session: read it, never train it."""
+    from tiny_models import tiny_gpt2
+
+    return tiny_gpt2()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from threads, and on a busy 2-core machine each multi-threaded op
+    can wait ~10 ms for a second core. Modules of tiny-model tests opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``; the count is restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The repository root (the folder holding _config.yml and pyproject.toml)."""
     return ROOT

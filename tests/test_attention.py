@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
+from transformers import BertConfig, BertModel
 
 from llmlab import attention
 
@@ -152,16 +152,20 @@ def capture(module):
     return seen
 
 
-def tiny_gpt2(impl, n_embd=32, n_head=4, seed=0):
-    torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=97, n_positions=64, n_embd=n_embd, n_layer=2, n_head=n_head,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, attn_implementation=impl)
-    return GPT2LMHeadModel(config).double().eval()
+@pytest.fixture(scope="module")
+def tiny_gpt2(make_gpt2):
+    """``tiny_gpt2(impl, n_embd=32, n_head=4, seed=0)``: the shared tiny GPT-2 in float64, no dropout,
+    GPT-2's own initialisation, with the attention implementation ``impl``."""
+    def build(impl, n_embd=32, n_head=4, seed=0):
+        return make_gpt2(seed, n_embd=n_embd, n_head=n_head, initializer_range=0.02, resid_pdrop=0.0,
+                         embd_pdrop=0.0, attn_pdrop=0.0, attn_implementation=impl).double()
+
+    return build
 
 
 @pytest.mark.parametrize("impl", ["eager", "sdpa"])
 @pytest.mark.parametrize("b,t,n_embd,n_head", [(1, 5, 32, 4), (2, 16, 32, 2), (3, 23, 48, 6)])
-def test_multi_head_attention_equals_gpt2_attention_with_the_same_weights(impl, b, t, n_embd, n_head):
+def test_multi_head_attention_equals_gpt2_attention_with_the_same_weights(impl, b, t, n_embd, n_head, tiny_gpt2):
     model = tiny_gpt2(impl, n_embd, n_head)
     layer = model.transformer.h[1]
     seen = capture(layer.attn)
@@ -173,7 +177,7 @@ def test_multi_head_attention_equals_gpt2_attention_with_the_same_weights(impl, 
 
 
 @pytest.mark.parametrize("impl", ["eager", "sdpa"])
-def test_gpt2_attention_with_right_padding_equals_ours_on_real_tokens(impl):
+def test_gpt2_attention_with_right_padding_equals_ours_on_real_tokens(impl, tiny_gpt2):
     model = tiny_gpt2(impl)
     layer = model.transformer.h[0]
     seen = capture(layer.attn)
@@ -186,7 +190,7 @@ def test_gpt2_attention_with_right_padding_equals_ours_on_real_tokens(impl):
     torch.testing.assert_close(ours[real], seen["output"][real], rtol=0, atol=1e-12)
 
 
-def test_our_attention_weights_equal_gpt2_output_attentions():
+def test_our_attention_weights_equal_gpt2_output_attentions(tiny_gpt2):
     model = tiny_gpt2("eager")
     seen = capture(model.transformer.h[1].attn)
     ids = torch.randint(0, 97, (2, 9), generator=torch.Generator().manual_seed(6))
@@ -216,7 +220,7 @@ def test_multi_head_attention_equals_bert_attention_with_padding(impl, b, t, hid
 
 
 @pytest.mark.parametrize("b,t", [(1, 1), (2, 10), (3, 64)])
-def test_gpt2_forward_from_scratch_gives_the_models_logits(b, t):
+def test_gpt2_forward_from_scratch_gives_the_models_logits(b, t, tiny_gpt2):
     model = tiny_gpt2("sdpa")
     ids = torch.randint(0, 97, (b, t), generator=torch.Generator().manual_seed(10))
     with torch.no_grad():
@@ -224,7 +228,7 @@ def test_gpt2_forward_from_scratch_gives_the_models_logits(b, t):
                                    rtol=0, atol=1e-10)
 
 
-def test_gpt2_forward_refuses_more_tokens_than_the_context_window():
+def test_gpt2_forward_refuses_more_tokens_than_the_context_window(tiny_gpt2):
     with pytest.raises(ValueError, match="context window"):
         attention.gpt2_forward(tiny_gpt2("sdpa"), torch.zeros(1, 65, dtype=torch.long))
 

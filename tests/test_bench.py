@@ -1,4 +1,6 @@
-"""Tests of the fast paths in llmlab.train and of llmlab.bench (chapter 8). No timing is asserted here."""
+"""Tests of the fast paths in llmlab.train and of llmlab.bench (chapter 8). No timing is asserted here.
+
+The chapter timings (repository tooling) are tested in tests/test_chapter_times.py."""
 
 import pytest
 import torch
@@ -93,20 +95,22 @@ def test_plain_loop_learns_a_repeating_pattern():
     assert bench.plain_loop(model, ids, steps=60, batch_size=8, seq_len=16, lr=1e-2) < 0.3
 
 
-def test_chapter_times_without_a_build_record_is_empty(tmp_path):
-    from llmlab import bench
-
-    assert bench.chapter_times_from_build(tmp_path / "missing.pickle") == {}
-    (tmp_path / "broken.pickle").write_bytes(b"not a pickle")
-    assert bench.chapter_times_from_build(tmp_path / "broken.pickle") == {}
-
-
 def test_report_names_both_loops_and_their_ratio():
     from llmlab import bench
 
     loop = lambda tps: {"tokens_per_second": tps, "tokens_per_cpu_second": tps * 2, "mfu": 0.1, "mfu_cpu_time": 0.2}
     text = bench.report({"device": "cpu", "threads": 1, "load_average": None, "matmul_flops": 1e11,
                          "model": {"size": "s5", "n_params": 10, "steps": 1, "batch_size": 1, "seq_len": 1},
-                         "loops": {"llmlab.train": loop(300.0), "plain PyTorch loop": loop(200.0)},
-                         "chapters": {"chapters/05_sampling": 12.5}, "chapters_source": "last make book build"})
-    assert "1.50x wall" in text and "100.0 GFLOP/s" in text and "12.5 s" in text
+                         "loops": {"llmlab.train": loop(300.0), "plain PyTorch loop": loop(200.0)}})
+    assert "1.50x wall" in text and "100.0 GFLOP/s" in text and "chapter" not in text
+
+
+def test_bench_needs_no_repository_folder():
+    # what a reader's installed package runs: nothing in llmlab.bench looks for chapters/ or _build/
+    import inspect
+
+    from llmlab import bench
+
+    source = inspect.getsource(bench)
+    assert "_build" not in source and "doctrees" not in source and '"chapters"' not in source
+    assert not hasattr(bench, "execute_chapters") and not hasattr(bench, "chapter_times_from_build")

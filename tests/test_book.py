@@ -28,13 +28,15 @@ COLAB = "https://colab.research.google.com/github/{owner}/{repo}/blob/{branch}/{
 STUDIO_LAB = "https://studiolab.sagemaker.aws/import/github/{owner}/{repo}/blob/{branch}/{path}"
 
 
-# The landing page, the preface, the PyTorch primer and the ten chapters (SYLLABUS.md); more pages may follow.
+# The landing page, the preface, the PyTorch primer and the ten chapters (SYLLABUS.md), chapter 2 in two
+# pages (2.1 and 2.2, a section under it in _toc.yml); more pages may follow.
 BOOK_PAGES = [
     "intro",
     "chapters/00_preface",
     "chapters/00_pytorch_primer",
     "chapters/01_lifecycle",
     "chapters/02_transformers",
+    "chapters/02b_transformer_families",
     "chapters/03_pretraining",
     "chapters/04_prompting",
     "chapters/05_sampling",

@@ -12,7 +12,13 @@ served from 127.0.0.1. Every HTML page is loaded and checked for:
   headings in order;
 - every kernel-free panel (``llmlab.widgets.static_explorer``) drawn, and redrawn
   differently when any of its sliders moves; every saved ipywidgets view rendered;
-- every internal link and #anchor resolving, and launch links naming the page's notebook.
+- every internal link and #anchor resolving, and launch links naming the page's notebook;
+- no code block, output block or table wider than the text column (no horizontal
+  scrolling at 1280 pixels; every overflow of every page is listed).
+
+Without the browser, from the stored notebooks: every figure has labelled axes and every
+heatmap a labelled colour bar (the record that ``llmlab.plot.use_style`` stores with
+each figure).
 
 Screenshots of each page's first screen and of each panel (before and after a slider
 move) go to ``_build/test-artifacts/`` (or $BOOK_TEST_ARTIFACTS).
@@ -207,6 +213,18 @@ PAGE_SCRIPT = r"""(() => {
     math: document.querySelectorAll("span.math, div.math").length,
     typeset: document.querySelectorAll("mjx-container").length,
     explorers: document.querySelectorAll(".llmlab-explorer").length,
+    overflows: (() => {  // blocks that need a horizontal scroll bar: [kind, first line, pixels too wide]
+      const first = el => (el.textContent || "").split("\n").map(s => s.trim()).filter(Boolean)[0] || "";
+      const kind = el => el.closest(".cell_output") ? "output" : "code";
+      const wide = [...main.querySelectorAll("pre")].filter(p => p.scrollWidth > p.clientWidth + 1).map(
+        p => [kind(p), first(p).slice(0, 90), p.scrollWidth - p.clientWidth]);
+      for (const t of main.querySelectorAll("table")) {
+        const room = (t.closest(".cell_output, .pst-scrollable-table-container") || main).clientWidth;
+        const width = Math.ceil(t.getBoundingClientRect().width);
+        if (width > room + 1) wide.push(["table", first(t).slice(0, 90), width - room]);
+      }
+      return wide;
+    })(),
     widget_views: [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')].map(
       s => { const w = s.parentElement.querySelector(".jupyter-widgets");
              return !!w && w.offsetHeight > 0 && w.textContent.trim().length + w.querySelectorAll("*").length > 0; }),
@@ -340,6 +358,117 @@ def test_every_figure_has_alt_text_or_a_caption(browsed):
     bad = {p: [im["src"] for im in i["images"] if not described(im)] for p, i in browsed["pages"].items()}
     bad = {p: srcs for p, srcs in bad.items() if srcs}
     assert not bad, "images without alt text or caption:\n" + json.dumps(bad, indent=1)
+
+
+def overflow_report(pages: dict) -> list[str]:
+    """One line per page with blocks wider than the text column, then each block's kind and first line."""
+    lines = []
+    for page, info in sorted(pages.items()):
+        wide = info.get("overflows", [])
+        if wide:
+            counts = {k: sum(w[0] == k for w in wide) for k in ("code", "output", "table")}
+            lines.append(f"{page}: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
+            lines += [f"    {kind} ({extra} px too wide): {first}" for kind, first, extra in wide]
+    return lines
+
+
+def test_no_code_output_or_table_needs_horizontal_scrolling(browsed):
+    """In a 1280-pixel window every code cell, printed output and table fits the text column.
+
+    Notebook code lines are kept to 88 characters (book_assets/book.css sizes code so
+    that they fit), long printed lines are wrapped, and tables go through
+    llmlab.tables.fmt with short headers. Every overflow of every page is listed.
+    """
+    assert any("overflows" in info for info in browsed["pages"].values())
+    report = overflow_report(browsed["pages"])
+    assert not report, "blocks that need a horizontal scroll bar:\n" + "\n".join(report)
+
+
+def test_the_overflow_report_names_the_page_and_the_block():
+    pages = {"chapters/a.html": {"overflows": [["code", "x = 1", 40], ["table", "model", 3]]},
+             "chapters/b.html": {"overflows": []}}
+    assert overflow_report(pages) == ["chapters/a.html: 1 code, 1 table",
+                                      "    code (40 px too wide): x = 1",
+                                      "    table (3 px too wide): model"]
+
+
+def stored_figures(path: Path):
+    """(cell number, first code line, axis-label record or None) of every PNG a notebook stores."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    from llmlab import plot
+
+    for number, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+        source = "".join(cell["source"])
+        for out in cell.get("outputs", []):
+            if "image/png" in out.get("data", {}):
+                record = out.get("metadata", {}).get("image/png", {}).get(plot.LABELS_KEY)
+                yield number, source.strip().splitlines()[0][:70] if source.strip() else "", record
+
+
+def figure_label_report(paths) -> list[str]:
+    from llmlab import plot
+
+    bad = []
+    for path in paths:
+        for number, first, record in stored_figures(path):
+            name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+            bad += [f"{name} code cell {number} ({first}): {problem}"
+                    for problem in plot.label_problems(record)]
+    return bad
+
+
+def test_every_figure_has_axis_labels_and_every_heatmap_a_colour_bar():
+    """Read from the stored notebooks: llmlab.plot.use_style() records each figure's axis
+    labels in its output metadata (llmlab.plot.figure_labels), and the record is checked
+    here (llmlab.plot.label_problems). A figure without the record fails too."""
+    from test_book import source_of
+
+    paths = [source_of(e) for e in sorted(notebook_entries())]
+    assert sum(1 for p in paths for _ in stored_figures(p)) >= 10, "too few figures: nothing was checked"
+    bad = figure_label_report(paths)
+    assert not bad, "figures a reader cannot read without guessing:\n" + "\n".join(bad)
+
+
+def test_the_axis_label_check_fails_on_an_unlabelled_figure(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from llmlab import plot
+
+    def record(draw):
+        fig, ax = plt.subplots()
+        draw(fig, ax)
+        fig.canvas.draw()   # tick texts are known once drawn, as when a notebook shows the figure
+        labels = plot.figure_labels(fig)
+        plt.close(fig)
+        return labels
+
+    bare = record(lambda fig, ax: ax.plot([1, 2], [3, 4]))
+    assert plot.label_problems(bare) == ["axes 1: the x axis has no label", "axes 1: the y axis has no label"]
+    heat = record(lambda fig, ax: (ax.imshow([[0.1, 0.9], [0.5, 0.5]]), ax.set(xlabel="key", ylabel="query")))
+    assert plot.label_problems(heat) == ["axes 1: a heatmap without a colour bar"]
+
+    def labelled(fig, ax):
+        image = ax.imshow([[0.1, 0.9], [0.5, 0.5]])
+        ax.set(xlabel="key position", ylabel="query position")
+        fig.colorbar(image, ax=ax, label="attention weight")
+
+    assert plot.label_problems(record(labelled)) == []
+    assert plot.label_problems(record(lambda fig, ax: ax.axis("off"))) == []   # a diagram
+    assert plot.label_problems(None) and "use_style" in plot.label_problems(None)[0]
+
+    # and the notebook check reports a stored figure without a label, or without a record
+    png = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}
+    cells = [{"cell_type": "code", "source": "plt.plot(x)", "metadata": {}, "outputs": [
+        {"output_type": "display_data", "data": png, "metadata": {"image/png": {plot.LABELS_KEY: bare}}},
+        {"output_type": "display_data", "data": png, "metadata": {}}]}]
+    path = tmp_path / "unlabelled.ipynb"
+    path.write_text(json.dumps({"cells": cells}), encoding="utf-8")
+    report = figure_label_report([path])
+    assert len(report) == 3 and all("unlabelled.ipynb code cell 0 (plt.plot(x))" in line for line in report)
+    assert "no axis-label record" in report[2]
 
 
 def test_headings_are_in_order(browsed):

@@ -3,28 +3,19 @@
 import warnings
 
 import torch
-from tiny_models import tiny_gpt2
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from llmlab import compat, sampling
 
 
-def tiny_llama():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
-    return LlamaForCausalLM(config).eval()
-
-
-def test_the_cache_keyword_is_one_the_models_forward_accepts():
-    for model in (tiny_gpt2(), tiny_llama()):
+def test_the_cache_keyword_is_one_the_models_forward_accepts(make_gpt2, make_llama):
+    for model in (make_gpt2(), make_llama()):
         import inspect
 
         assert compat.cache_argument(model) in inspect.signature(model.forward).parameters
 
 
-def test_cached_generation_warns_nothing_and_equals_uncached():
-    for model in (tiny_gpt2(), tiny_llama()):
+def test_cached_generation_warns_nothing_and_equals_uncached(make_gpt2, make_llama):
+    for model in (make_gpt2(), make_llama()):
         ids = torch.tensor([[3, 5, 7]])
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a FutureWarning about the cache keyword fails here

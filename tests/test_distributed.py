@@ -123,7 +123,9 @@ def test_a_run_past_its_timeout_is_stopped():
      "more than this machine can run"),
     (dict(strategies=["hybrid"], world_size=4, sharding_factor=3), "must divide world_size 4"),
     (dict(strategies=["ddp"], world_size=2, sharding_factor=2), "applies to the 'hybrid' strategy only"),
-    (dict(strategies=["zero3"], world_size=2, backend="gloo", offload=True), "offload"),
+    (dict(strategies=["ddp", "zero3"], world_size=2, backend="gloo", offload=True), "CPUOffloadPolicy"),
+    (dict(strategies=["fsdp_tp"], world_size=4, tensor_parallel=3), "tensor_parallel must divide"),
+    (dict(strategies=["tp"], world_size=2, tensor_parallel=2), "add 'fsdp_tp'"),
     (dict(strategies=["ddp"], world_size=0), "world_size must be a whole number >= 1"),
     (dict(strategies=["ddp"], world_size=2, seq_len=1000), "seq_len must be <= n_positions"),
     (dict(strategies=["ddp"], world_size=2, backend="mpi"), "unknown backend"),
@@ -420,3 +422,130 @@ def test_recorded_bubble_grid_is_stamped_and_complete():
     assert table["idle_measured"].between(0, 1).all()
     for _, row in table.iterrows():
         assert row["bubble_formula"] == pytest.approx(distributed.bubble_fraction(int(row["stages"]), int(row["microbatches"])))
+
+
+# ------------------------------------------------------------------ 2-D: FSDP across rows, tensor parallel within
+
+
+@pytest.fixture(scope="module")
+def fsdp_tp_run():
+    if distributed.max_world_size("gloo") < 4:
+        pytest.skip("this machine cannot run 4 ranks")
+    return distributed.run(["fsdp_tp"], 4, steps=3, batch_size=2, seq_len=16, llama=LLAMA, tensor_parallel=2,
+                           timeout_s=240)
+
+
+def test_fsdp_tp_losses_and_gradients_equal_one_process(fsdp_tp_run):
+    ranks = fsdp_tp_run.of("fsdp_tp")
+    assert len(ranks) == 4 and fsdp_tp_run.settings["tensor_parallel"] == 2
+    ref = ranks[0].extra["single_process_losses"]
+    losses = fsdp_tp_run.losses("fsdp_tp")
+    assert losses[-1] < losses[0]
+    assert losses == pytest.approx(ref, abs=MP_TOL)
+    for r in ranks:
+        assert r.extra["grad_max_abs"] > 1e-3
+        assert r.extra["grad_max_abs_diff"] < MP_TOL * max(1.0, r.extra["grad_max_abs"])
+    # the two ranks of a tensor-parallel row see the same rows of the batch, the two rows different ones
+    assert ranks[0].losses == ranks[1].losses and ranks[2].losses == ranks[3].losses
+    assert ranks[0].losses != ranks[2].losses
+
+
+def test_fsdp_tp_counts_tensor_and_fsdp_collectives(fsdp_tp_run):
+    blocks, rest = _llama_block_and_other_params()  # rest: embeddings, head and every norm, kept whole
+    row_local = blocks // 2 + rest  # one tensor-parallel rank's parameters (before FSDP)
+    b_row, t, c = 2 * 2, 16, 128  # a row trains on its half of the global batch of 8 sequences
+    for r in fsdp_tp_run.of("fsdp_tp"):
+        assert r.params == 4 * row_local // 2  # then FSDP halves it again across the 2 rows
+        calls, sent = r.comm["calls"], r.comm["bytes"]
+        # tensor parallel within the row: 7 all-reduces per block of a (b_row, t, c) activation
+        assert calls["all_reduce@2"] == 4 * 7 and sent["all_reduce@2"] == 4 * 7 * b_row * t * c * 4
+        # FSDP across the rows: every unit (4 blocks, the root) gathered in forward and in backward,
+        # its gradients reduce-scattered once; the gathered bytes are the row's whole shard
+        gathers = {k: v for k, v in calls.items() if k.startswith("all_gather")}
+        scatters = {k: v for k, v in calls.items() if k.startswith("reduce_scatter")}
+        assert sum(gathers.values()) == 10 and sum(scatters.values()) == 5
+        assert sum(v for k, v in sent.items() if k.startswith("all_gather")) == 2 * 4 * row_local
+        assert sum(v for k, v in sent.items() if k.startswith("reduce_scatter")) == 4 * row_local
+    table = distributed.model_parallel_table(fsdp_tp_run)
+    assert (table["calls"] == table["expected_calls"]).all()
+    assert (table["bytes_sent"] == table["expected_bytes"]).all()
+
+
+def test_fsdp_tp_states_and_peak_against_the_calculator(fsdp_tp_run):
+    states = distributed.fsdp_tp_states(fsdp_tp_run)
+    for r in fsdp_tp_run.of("fsdp_tp"):
+        # the calculator splits the blocks' norms by t too; the run keeps them whole: within 0.2%
+        assert r.params == pytest.approx(states.params, rel=2e-3)
+        assert r.optimizer == pytest.approx(states.optimizer, rel=2e-3)
+    table = distributed.model_parallel_peak_table(fsdp_tp_run)
+    ratio = table["measured_peak"] / table["predicted_peak"]
+    assert ratio.between(0.67, 1.5).all(), ratio.tolist()
+
+
+def test_cpu_offload_policy_runs_on_gloo_and_changes_nothing_but_time():
+    kw = dict(steps=2, batch_size=2, seq_len=16, model=ODD, timeout_s=120)
+    on = distributed.run(["zero3"], 2, offload=True, **kw)
+    off = distributed.run(["zero3"], 2, **kw)
+    assert on.settings["offload"] is True and off.settings["offload"] is False
+    assert on.losses("zero3") == pytest.approx(off.losses("zero3"), abs=1e-6)
+    for a, b in zip(on.ranks, off.ranks):
+        assert (a.params, a.grads, a.optimizer) == (b.params, b.grads, b.optimizer)
+        assert a.extra["param_devices"] == ["cpu"]  # host and "device" are the same memory here
+
+
+# ------------------------------------------------------------------ the explorers against the runs
+
+EXPLORER_TOL = 2e-3  # relative: the calculator splits the blocks' norms by t, the runs keep them whole
+
+
+def _tiny_llama_shape():
+    from llmlab.tinyllama import TinyLlama, TinyLlamaConfig
+
+    cfg = TinyLlamaConfig()
+    named = dict(TinyLlama(cfg).named_parameters())
+    total = sum(p.numel() for p in named.values())
+    blocks = sum(p.numel() for n, p in named.items() if n.startswith("layers."))
+    first = named["embed_tokens.weight"].numel()
+    last = named["lm_head.weight"].numel() + named["norm.weight"].numel()
+    return distributed.ExplorerModel(total, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
+                                     blocks, first, last)
+
+
+def test_explorer_per_rank_states_match_the_tensor_and_pipeline_runs(mp_run):
+    shape = _tiny_llama_shape()
+    tp, _ = distributed.explorer_memory(shape, 2, 1, 0, "fp32", False, tensor_parallel=2)
+    for r in mp_run.of("tp"):
+        assert r.params == pytest.approx(tp.params, rel=EXPLORER_TOL)
+        assert r.grads == pytest.approx(tp.grads, rel=EXPLORER_TOL)
+        assert r.optimizer == pytest.approx(tp.optimizer, rel=EXPLORER_TOL)
+    pp, _ = distributed.explorer_memory(shape, 2, 1, 0, "fp32", False, pipeline_parallel=2, microbatches=2)
+    heaviest = max(mp_run.of("pp"), key=lambda r: r.params)
+    assert heaviest.params == pytest.approx(pp.params, rel=EXPLORER_TOL)
+    assert heaviest.optimizer == pytest.approx(pp.optimizer, rel=EXPLORER_TOL)
+    # the bubble the explorer shows is the formula the pipeline run is measured against
+    assert distributed.bubble_fraction(2, 2) == pytest.approx(1 / 3)
+
+
+def test_explorer_per_rank_states_match_the_2d_run(fsdp_tp_run):
+    shape = _tiny_llama_shape()
+    mem, f = distributed.explorer_memory(shape, 4, 0, 3, "fp32", False, tensor_parallel=2)
+    assert f == 2  # all the data-parallel copies: the 2 rows
+    for r in fsdp_tp_run.of("fsdp_tp"):
+        assert r.params == pytest.approx(mem.params, rel=EXPLORER_TOL)
+        assert r.optimizer == pytest.approx(mem.optimizer, rel=EXPLORER_TOL)
+
+
+def test_explorer_with_one_tensor_and_one_pipeline_rank_is_the_sharding_calculator():
+    for f, stage in ((1, 3), (8, 3), (0, 1), (0, 2)):
+        mem, used = distributed.explorer_memory("13B", 64, f, stage, "mixed", True)
+        want = memory.sharded_gpu_memory(13e9, 64, used, stage, "mixed", "adam", True, mem.activations)
+        assert (mem.params, mem.grads, mem.optimizer, mem.offloaded) == pytest.approx(
+            (want.params, want.grads, want.optimizer, want.offloaded))
+    # more tensor or pipeline parallelism: fewer bytes of model states per GPU
+    base, _ = distributed.explorer_memory("175B", 512, 0, 1, "mixed", False)
+    split, _ = distributed.explorer_memory("175B", 512, 0, 1, "mixed", False, tensor_parallel=8,
+                                          pipeline_parallel=8, microbatches=16)
+    # the blocks divide by t·p = 64; the embeddings (about 1 of the 175 billion) stay whole on a stage
+    assert base.params / 64 < split.params < base.params / 40
+    with pytest.raises(ValueError, match="must divide"):
+        distributed.explorer_memory("175B", 512, 0, 1, "mixed", False, tensor_parallel=3)

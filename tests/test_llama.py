@@ -7,6 +7,7 @@ tolerance the chapter states for the real model.
 
 import pytest
 import torch
+from tiny_models import tiny_llama as shared_tiny_llama
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.models.llama.modeling_llama import LlamaRMSNorm, LlamaRotaryEmbedding, apply_rotary_pos_emb
 
@@ -20,18 +21,19 @@ SMOLLM2 = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hi
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 
+# three layers, untied, eager attention, rope_theta and eps away from the defaults: a mix-up shows
+SETTINGS = dict(vocab_size=97, hidden_size=32, intermediate_size=56, num_hidden_layers=3,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                rope_theta=1000.0, rms_norm_eps=1e-6, tie_word_embeddings=False,
+                bos_token_id=0, eos_token_id=1, attn_implementation="eager")
+
+
 def tiny_config(**changes) -> LlamaConfig:
-    settings = dict(vocab_size=97, hidden_size=32, intermediate_size=56, num_hidden_layers=3,
-                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                    rope_theta=1000.0, rms_norm_eps=1e-6, tie_word_embeddings=False,
-                    bos_token_id=0, eos_token_id=1, attn_implementation="eager")
-    settings.update(changes)
-    return LlamaConfig(**settings)
+    return LlamaConfig(**{**SETTINGS, **changes})
 
 
 def tiny_llama(seed: int = 0, **changes) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(tiny_config(**changes)).eval()
+    model = shared_tiny_llama(seed, **{**SETTINGS, **changes})
     with torch.no_grad():  # random norm weights, so that a mix-up of the two norms would show
         for name, p in model.named_parameters():
             if "norm" in name:

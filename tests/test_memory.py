@@ -53,20 +53,14 @@ def test_korthikanti_activation_formula():
     assert memory.activation_bytes(L, h, a, s, b, bytes_per_value=4) == L * (66 * s * b * h + 9 * a * s * s * b)
 
 
-def test_gpt_param_count_equals_a_real_gpt2():
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    config = GPT2Config(vocab_size=101, n_positions=40, n_embd=48, n_layer=3, n_head=4)
-    model = GPT2LMHeadModel(config)
+def test_gpt_param_count_equals_a_real_gpt2(make_gpt2):
+    model = make_gpt2(0, vocab_size=101, n_positions=40, n_embd=48, n_layer=3, n_head=4)
     assert memory.gpt_param_count(3, 48, 101, 40) == sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("dtype,precision", [(torch.float32, "fp32"), (torch.bfloat16, "bf16")])
-def test_prediction_equals_measured_bytes_after_an_adam_step(dtype, precision):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=16, n_embd=32, n_layer=2, n_head=2)).to(dtype)
+def test_prediction_equals_measured_bytes_after_an_adam_step(dtype, precision, make_gpt2):
+    model = make_gpt2(0, vocab_size=64, n_positions=16, initializer_range=0.02).train().to(dtype)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     ids = torch.randint(0, 64, (2, 9))
     model(input_ids=ids, labels=ids).loss.backward()
@@ -126,22 +120,16 @@ def test_activation_and_training_memory_bad_input():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_peak_is_at_least_the_model_states():
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=16, n_embd=32, n_layer=2, n_head=2))
+def test_cuda_peak_is_at_least_the_model_states(make_gpt2):
+    model = make_gpt2(0, vocab_size=64, n_positions=16, initializer_range=0.02).train()
     n = sum(p.numel() for p in model.parameters())
     out = memory.cuda_peak_training_bytes(model, torch.randint(0, 64, (2, 9)))
     assert out["peak"] >= memory.model_states_per_gpu(n, precision="fp32").total
 
 
-def test_saved_activations_grow_linearly_with_batch_and_exclude_weights():
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=2,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    model = GPT2LMHeadModel(config)
+def test_saved_activations_grow_linearly_with_batch_and_exclude_weights(make_gpt2):
+    model = make_gpt2(0, vocab_size=64, n_positions=32, initializer_range=0.02, resid_pdrop=0.0, embd_pdrop=0.0,
+                      attn_pdrop=0.0).train()
     ids = torch.randint(0, 64, (4, 17))
     one = memory.saved_activation_bytes(model, ids[:2])["total"]
     two = memory.saved_activation_bytes(model, ids)["total"]

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from tiny_models import V, one_thread, tiny_gpt2  # noqa: F401 (one_thread is an autouse fixture)
+from tiny_models import V
 
 from llmlab.metrics import (
     distinct_n,
@@ -15,10 +15,12 @@ from llmlab.metrics import (
     repeated_ngram_fraction,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
-def model():
-    return tiny_gpt2()
+def model(make_gpt2):
+    return make_gpt2()
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +64,8 @@ def test_entropy_refuses_negative_probabilities():
 # perplexity
 
 
-def test_perplexity_of_a_uniform_model_is_the_vocab_size(text_ids):
-    uniform = tiny_gpt2()
+def test_perplexity_of_a_uniform_model_is_the_vocab_size(text_ids, make_gpt2):
+    uniform = make_gpt2()
     with torch.no_grad():
         uniform.transformer.wte.weight.zero_()  # tied output head: every logit is 0
     ids = torch.randint(0, V, (50,), generator=torch.Generator().manual_seed(4))
@@ -91,8 +93,8 @@ def test_leftover_tokens_form_a_shorter_last_window(model, text_ids):
     assert mean_loss_nats(model, ids, seq_len=8, batch_size=2) == pytest.approx(weighted, rel=1e-5)
 
 
-def test_perplexity_runs_in_eval_mode_and_restores_training_mode(text_ids):
-    m = tiny_gpt2()
+def test_perplexity_runs_in_eval_mode_and_restores_training_mode(text_ids, make_gpt2):
+    m = make_gpt2()
     expected = math.exp(hf_loss(m, text_ids))  # eval mode: dropout off
     m.train()
     assert perplexity(m, text_ids, seq_len=32) == pytest.approx(expected, rel=1e-5)

@@ -3,7 +3,6 @@ corpus, a vocabulary smaller than the byte alphabet, a context window of zero.""
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from llmlab import data, zoo
 from llmlab.train import TrainConfig, train_causal_lm
@@ -48,19 +47,21 @@ def test_a_context_window_of_zero_is_refused_by_the_training_config():
         TrainConfig(seq_len=0)
 
 
-def tiny_model(n_positions: int) -> GPT2LMHeadModel:
-    return GPT2LMHeadModel(GPT2Config(vocab_size=300, n_positions=n_positions, n_embd=16, n_layer=1, n_head=2,
-                                      bos_token_id=0, eos_token_id=0))
+@pytest.fixture(scope="module")
+def tiny_model(make_gpt2):
+    """``tiny_model(n_positions)``: a one-layer GPT-2 with a 300-token vocabulary and that window."""
+    return lambda n_positions: make_gpt2(0, vocab_size=300, n_positions=n_positions, n_embd=16, n_layer=1,
+                                         initializer_range=0.02)
 
 
-def test_a_model_with_a_context_window_of_zero_is_refused():
+def test_a_model_with_a_context_window_of_zero_is_refused(tiny_model):
     ids = torch.arange(200) % 300
     cfg = TrainConfig(steps=1, batch_size=2, seq_len=8, eval_every=1, eval_batches=1, warmup_steps=0)
     with pytest.raises(ValueError, match=r"context window \(config.n_positions\) must be >= 1"):
         train_causal_lm(tiny_model(0), ids, ids, cfg, device="cpu", progress=False)
 
 
-def test_training_windows_longer_than_the_context_window_are_refused():
+def test_training_windows_longer_than_the_context_window_are_refused(tiny_model):
     ids = torch.arange(200) % 300
     cfg = TrainConfig(steps=1, batch_size=2, seq_len=32, eval_every=1, eval_batches=1, warmup_steps=0)
     with pytest.raises(ValueError, match=r"seq_len \(32\) is longer than the model's context window"):
@@ -72,13 +73,13 @@ def test_training_windows_longer_than_the_context_window_are_refused():
     (torch.zeros(4, 50, dtype=torch.long), "train_ids must be a 1-D tensor"),
     ([1, 2, 3], "got list"),
 ])
-def test_training_refuses_token_streams_that_are_not_integer_ids(ids, match):
+def test_training_refuses_token_streams_that_are_not_integer_ids(ids, match, tiny_model):
     cfg = TrainConfig(steps=1, batch_size=2, seq_len=8, eval_every=1, eval_batches=1, warmup_steps=0)
     with pytest.raises(ValueError, match=match):
         train_causal_lm(tiny_model(16), ids, torch.arange(100), cfg, device="cpu", progress=False)
 
 
-def test_valid_input_still_trains():
+def test_valid_input_still_trains(tiny_model):
     ids = torch.arange(400) % 300
     cfg = TrainConfig(steps=2, batch_size=2, seq_len=16, eval_every=1, eval_batches=1, warmup_steps=0)
     log = train_causal_lm(tiny_model(16), ids, ids, cfg, device="cpu", progress=False)

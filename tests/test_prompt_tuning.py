@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from llmlab import prompt_tuning as pt
 from llmlab import zoo
@@ -19,10 +18,11 @@ def tokenizer():
     return zoo.load("stories-1m", device="cpu")[1]
 
 
-def tiny_model(tokenizer, seed: int = 0) -> GPT2LMHeadModel:
-    torch.manual_seed(seed)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=2,
-                                      bos_token_id=0, eos_token_id=0)).eval()
+@pytest.fixture(scope="module")
+def tiny_model(make_gpt2):
+    """``tiny_model(tokenizer, seed=0)``: a fresh two-layer GPT-2 over the tokenizer's vocabulary."""
+    return lambda tokenizer, seed=0: make_gpt2(seed, vocab_size=len(tokenizer), n_positions=128,
+                                               initializer_range=0.02)
 
 
 def test_template_splits_around_the_virtual_slot_and_moves_the_space_to_the_answer():
@@ -48,7 +48,7 @@ def test_missing_field_is_named():
         pt.PromptTemplate(TEMPLATE).parts({"story": "x", "answer": "good"})
 
 
-def test_zero_virtual_tokens_is_refused(tokenizer):
+def test_zero_virtual_tokens_is_refused(tokenizer, tiny_model):
     with pytest.raises(ValueError, match="must be an int >= 1, got 0"):
         pt.SoftPrompt(tiny_model(tokenizer), 0)
 
@@ -72,7 +72,7 @@ def _soft_and_text_logits(model, tok, soft, tpl, example, text):
                 model(input_ids=tok(text, return_tensors="pt")["input_ids"]).logits)
 
 
-def test_labels_cover_only_the_answer_tokens(tokenizer):
+def test_labels_cover_only_the_answer_tokens(tokenizer, tiny_model):
     model = tiny_model(tokenizer)
     soft = pt.SoftPrompt(model, 3)
     tpl = pt.PromptTemplate(TEMPLATE)
@@ -86,7 +86,7 @@ def test_labels_cover_only_the_answer_tokens(tokenizer):
         assert batch["attention_mask"][enc.index(e)].sum().item() == n
 
 
-def test_answer_loss_equals_cross_entropy_of_the_answer_tokens_by_hand(tokenizer):
+def test_answer_loss_equals_cross_entropy_of_the_answer_tokens_by_hand(tokenizer, tiny_model):
     model = tiny_model(tokenizer)
     tpl = pt.PromptTemplate("{story} Answer: {answer}")
     example = {"story": "Tom felt sad.", "answer": "bad"}
@@ -102,7 +102,7 @@ def test_answer_loss_equals_cross_entropy_of_the_answer_tokens_by_hand(tokenizer
     torch.testing.assert_close(logp[0], -expected * n)
 
 
-def test_padding_does_not_change_an_example_score(tokenizer):
+def test_padding_does_not_change_an_example_score(tokenizer, tiny_model):
     model = tiny_model(tokenizer)
     tpl = pt.PromptTemplate("{story} Answer: {answer}")
     short = pt.encode(tokenizer, tpl, {"story": "Tom.", "answer": "bad"})
@@ -113,7 +113,7 @@ def test_padding_does_not_change_an_example_score(tokenizer):
     torch.testing.assert_close(batched[0], alone[0], atol=1e-5, rtol=1e-5)
 
 
-def test_soft_prompt_and_template_must_agree(tokenizer):
+def test_soft_prompt_and_template_must_agree(tokenizer, tiny_model):
     model = tiny_model(tokenizer)
     e = pt.encode(tokenizer, pt.PromptTemplate("{story} A: {answer}"), {"story": "x", "answer": "good"})
     with pytest.raises(ValueError, match="needs a template with a \\{virtual\\} slot"):
@@ -122,7 +122,7 @@ def test_soft_prompt_and_template_must_agree(tokenizer):
         pt.build_inputs(tiny_model(tokenizer), pt.PromptTemplate("{virtual}{story} A: {answer}"), [e])
 
 
-def test_prompt_tuning_trains_only_the_soft_prompt_and_leaves_the_model_bit_identical(tokenizer):
+def test_prompt_tuning_trains_only_the_soft_prompt_and_leaves_the_model_bit_identical(tokenizer, tiny_model):
     model = tiny_model(tokenizer)
     frozen = {k: v.clone() for k, v in model.state_dict().items()}
     soft = pt.SoftPrompt(model, 4, seed=0)
@@ -203,7 +203,7 @@ def test_bad_slot_layouts_are_refused(bad, splits, message):
         pt.PromptTemplate(bad, splits)
 
 
-def test_splits_must_match_the_soft_prompt(tokenizer):
+def test_splits_must_match_the_soft_prompt(tokenizer, tiny_model):
     tpl = pt.PromptTemplate("{virtual_0} {story}{virtual_1} Answer: {answer}", [2, 3])
     e = pt.encode(tokenizer, tpl, {"story": "Tom ran.", "answer": "good"})
     with pytest.raises(ValueError, match="splits 5 virtual tokens among its slots, but the soft prompt has 4"):
@@ -238,7 +238,7 @@ def test_truncate_field_is_cut_from_its_end_to_fit_max_length(tokenizer):
         pt.encode(tokenizer, tpl, {"story": story, "answer": "good"}, max_length=4, n_virtual=3)
 
 
-def test_answer_only_loss_off_labels_every_real_token_but_no_virtual_one(tokenizer):
+def test_answer_only_loss_off_labels_every_real_token_but_no_virtual_one(tokenizer, tiny_model):
     tpl = pt.PromptTemplate("Q{virtual_0} {story}{virtual_1} A: {answer}", [2, 1], answer_only_loss=False)
     e = pt.encode(tokenizer, tpl, {"story": "Tom ran.", "answer": "good"})
     batch = pt.build_inputs(pt.SoftPrompt(tiny_model(tokenizer), 3), tpl, [e])
@@ -250,7 +250,7 @@ def test_answer_only_loss_off_labels_every_real_token_but_no_virtual_one(tokeniz
 
 
 @pytest.mark.parametrize("kind", ["mlp", "lstm"])
-def test_p_tuning_trains_the_encoder_then_collapses_to_a_table_with_the_same_scores(tokenizer, kind):
+def test_p_tuning_trains_the_encoder_then_collapses_to_a_table_with_the_same_scores(tokenizer, kind, tiny_model):
     model = tiny_model(tokenizer)
     frozen = {k: v.clone() for k, v in model.state_dict().items()}
     soft = pt.SoftPrompt(model, 4, encoder=kind, seed=0)
@@ -272,7 +272,7 @@ def test_p_tuning_trains_the_encoder_then_collapses_to_a_table_with_the_same_sco
     torch.testing.assert_close(pt.candidate_scores(soft, tokenizer, tpl, val, ["good", "bad"]), scores)
 
 
-def test_encoder_seed_decides_its_weights_and_init_ids_are_refused_with_an_encoder(tokenizer):
+def test_encoder_seed_decides_its_weights_and_init_ids_are_refused_with_an_encoder(tokenizer, tiny_model):
     model = tiny_model(tokenizer)
     a, b, c = (pt.SoftPrompt(model, 3, encoder="mlp", seed=s).prompt for s in (0, 0, 1))
     assert torch.equal(a, b) and not torch.equal(a, c)
@@ -284,7 +284,7 @@ def test_encoder_seed_decides_its_weights_and_init_ids_are_refused_with_an_encod
         pt.PromptEncoder(2, 8, "mlp", num_layers=1)
 
 
-def test_single_token_scoring_equals_scoring_each_candidate_by_its_own_row(tokenizer):
+def test_single_token_scoring_equals_scoring_each_candidate_by_its_own_row(tokenizer, tiny_model):
     soft = pt.SoftPrompt(tiny_model(tokenizer), 2, seed=1)
     tpl = pt.PromptTemplate(TEMPLATE)
     examples = pt.make_task(6, seed=4)
@@ -296,7 +296,7 @@ def test_single_token_scoring_equals_scoring_each_candidate_by_its_own_row(token
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
 
 
-def test_several_tasks_tune_together_each_with_its_own_prompt_on_one_frozen_model(tokenizer):
+def test_several_tasks_tune_together_each_with_its_own_prompt_on_one_frozen_model(tokenizer, tiny_model):
     model = tiny_model(tokenizer)
     frozen = {k: v.clone() for k, v in model.state_dict().items()}
     multi = pt.MultiTaskPrompts(model, {"feeling": 3, "name": 2})
@@ -324,7 +324,7 @@ def test_several_tasks_tune_together_each_with_its_own_prompt_on_one_frozen_mode
         multi.soft_prompt("sentiment")
 
 
-def test_unfreeze_last_layers_trains_the_last_block_and_final_norm_only(tokenizer):
+def test_unfreeze_last_layers_trains_the_last_block_and_final_norm_only(tokenizer, tiny_model):
     model = tiny_model(tokenizer)
     n = pt.unfreeze_last_layers(model, 1)
     want = sum(p.numel() for p in model.transformer.h[-1].parameters()) + sum(

@@ -12,7 +12,8 @@ from peft import PromptEncoderConfig, PromptTuningConfig  # noqa: E402
 
 from llmlab import prompt_tuning as pt  # noqa: E402
 from llmlab import zoo  # noqa: E402
-from tests.tiny_models import one_thread, tiny_gpt2  # noqa: E402,F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +26,16 @@ def _peft(model, config):
 
 
 @pytest.mark.parametrize("n_virtual", [1, 7, 20])
-def test_prompt_tuning_trains_as_many_values_as_peft(stories, n_virtual):
-    for model in (tiny_gpt2(), stories):
+def test_prompt_tuning_trains_as_many_values_as_peft(stories, n_virtual, make_gpt2):
+    for model in (make_gpt2(), stories):
         theirs = _peft(model, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n_virtual))
         ours = pt.SoftPrompt(copy.deepcopy(model), n_virtual)
         assert ours.trainable_parameters() == pt.trainable_parameters(ours) == theirs.get_nb_trainable_parameters()[0]
 
 
 @pytest.mark.parametrize("n_virtual, hidden", [(1, 16), (10, 128), (20, 64)])
-def test_p_tuning_mlp_trains_as_many_values_as_peft(stories, n_virtual, hidden):
-    for model in (tiny_gpt2(), stories):
+def test_p_tuning_mlp_trains_as_many_values_as_peft(stories, n_virtual, hidden, make_gpt2):
+    for model in (make_gpt2(), stories):
         d = model.get_input_embeddings().weight.shape[1]
         theirs = _peft(model, PromptEncoderConfig(task_type="CAUSAL_LM", num_virtual_tokens=n_virtual,
                                                   encoder_hidden_size=hidden, encoder_reparameterization_type="MLP"))
@@ -45,8 +46,8 @@ def test_p_tuning_mlp_trains_as_many_values_as_peft(stories, n_virtual, hidden):
             + (hidden * d + d)
 
 
-def test_p_tuning_lstm_trains_as_many_values_as_peft():
-    model = tiny_gpt2()
+def test_p_tuning_lstm_trains_as_many_values_as_peft(make_gpt2):
+    model = make_gpt2()
     theirs = _peft(model, PromptEncoderConfig(task_type="CAUSAL_LM", num_virtual_tokens=6, encoder_hidden_size=24,
                                               encoder_reparameterization_type="LSTM", encoder_num_layers=2))
     ours = pt.SoftPrompt(copy.deepcopy(model), 6, encoder=pt.PromptEncoder(6, 32, "lstm", 24, num_layers=2))

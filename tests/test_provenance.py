@@ -30,3 +30,24 @@ def test_dirty_marks_uncommitted_changes_of_the_named_files(tmp_path, monkeypatc
     (repo / "f.py").write_text("x = 1\n")
     assert provenance.code_version("f.py").endswith("+dirty")
     assert not provenance.code_version("g.py").endswith("+dirty")
+
+
+def test_a_benchmark_record_is_stamped_with_code_version_and_machine():
+    import re
+
+    import torch
+
+    from llmlab import bench
+
+    stamp = bench._stamp()
+    assert re.fullmatch(r"[0-9a-f]{12}(\+dirty)?|unknown", stamp["code_version"])
+    assert stamp["machine"]["torch"] == torch.__version__ and stamp["machine"]["cpu_count"] >= 1
+    assert stamp["command"].startswith("python -m llmlab.bench")
+
+
+def test_the_shipped_benchmark_record_says_its_stamp_was_added_later():
+    import json
+
+    record = json.loads((provenance.ROOT / "llmlab/results/bench_cpu.json").read_text())
+    assert {"code_version", "machine", "command"} <= set(record)
+    assert "added" in record["provenance_note"] and "without re-measuring" in record["provenance_note"]

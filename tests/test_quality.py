@@ -144,6 +144,50 @@ def test_clean_corpus_removes_the_injected_junk_and_copies():
         len(d.split()) for d in result.kept)
 
 
+# ------------------------------------------------------------------ the hand-labelled snippets
+def test_the_labelled_snippets_load_with_both_labels_and_distinct_texts():
+    snippets = quality.load_labelled_snippets()
+    labels = [s["label"] for s in snippets]
+    assert len(snippets) >= 20 and labels.count("keep") >= 5 and labels.count("drop") >= 5
+    assert len({s["text"] for s in snippets}) == len(snippets)
+    assert all(s["kind"] and s["why"] and s["text"].strip() for s in snippets)
+
+
+def test_filter_agreement_counts_what_the_rules_decide_on_the_snippets():
+    snippets = quality.load_labelled_snippets()
+    texts, labels = [s["text"] for s in snippets], [s["label"] for s in snippets]
+    dropped = [bool(quality.quality_problems(t)) for t in texts]
+    expected = {
+        "caught": sum(d and lab == "drop" for d, lab in zip(dropped, labels)),
+        "missed": sum(not d and lab == "drop" for d, lab in zip(dropped, labels)),
+        "wrongly dropped": sum(d and lab == "keep" for d, lab in zip(dropped, labels)),
+        "kept": sum(not d and lab == "keep" for d, lab in zip(dropped, labels)),
+    }
+    assert quality.filter_agreement(texts, labels) == expected
+    assert sum(expected.values()) == len(snippets)
+
+
+def test_filter_agreement_on_hand_made_cases():
+    story, menu = STORY, "Home | About | Contact"
+    counts = quality.filter_agreement([story, menu, story, menu], ["keep", "drop", "drop", "keep"])
+    assert counts == {"caught": 1, "missed": 1, "wrongly dropped": 1, "kept": 1}
+
+
+def test_the_rules_the_chapter_discusses_behave_as_it_says():
+    by_kind = {s["kind"]: s["text"] for s in quality.load_labelled_snippets()}
+    assert quality.quality_problems(by_kind["short sentence"]) == ["word count"]  # fine, but under 50 words
+    for kind in ("cookie banner", "mojibake", "SEO paragraph", "word salad"):
+        assert quality.quality_problems(by_kind[kind]) == [], kind  # prose-shaped junk passes every rule
+    assert quality.quality_problems(by_kind["paragraph with a URL"]) == []
+
+
+def test_a_snippets_file_with_a_bad_label_is_refused(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"snippets": [{"kind": "k", "why": "w", "text": "t", "label": "maybe"}]}')
+    with pytest.raises(ValueError, match="label in"):
+        quality.load_labelled_snippets(path)
+
+
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("call,match", [
     (lambda: quality.exact_dedup("one long string"), "list of strings"),
@@ -159,6 +203,8 @@ def test_clean_corpus_removes_the_injected_junk_and_copies():
     (lambda: quality.scraped_corpus([], junk=0.1), "at least one story"),
     (lambda: quality.scraped_corpus([STORY], junk=2.0), "junk must be a fraction"),
     (lambda: quality.quality_problems(b"bytes"), "text must be a string"),
+    (lambda: quality.filter_agreement([STORY], ["keep", "drop"]), "one entry per text"),
+    (lambda: quality.filter_agreement([STORY], ["yes"]), "one of"),
 ])
 def test_bad_input_is_refused_with_a_clear_message(call, match):
     with pytest.raises(ValueError, match=match):

@@ -267,12 +267,8 @@ def test_int8_errors_say_what_is_allowed():
 
 
 @pytest.fixture(scope="module")
-def tiny_gpt2():
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=97, n_positions=32, n_embd=32, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0)
-    return GPT2LMHeadModel(config).eval()
+def tiny_gpt2(make_gpt2):
+    return make_gpt2(0, n_positions=32, initializer_range=0.02)
 
 
 def test_linear_layers_cover_conv1d_and_skip_tied_head(tiny_gpt2):

@@ -2,19 +2,14 @@
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from llmlab import quant
 from llmlab import quant_real as qr
 
 
 @pytest.fixture(scope="module")
-def tiny_llama():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                         tie_word_embeddings=True)
-    return LlamaForCausalLM(config).eval()
+def tiny_llama(make_llama):
+    return make_llama(0, tie_word_embeddings=True)
 
 
 def test_int8_activation_layer_equals_int8_matmul_for_every_mode():

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from tiny_models import V, one_thread, tiny_gpt2  # noqa: F401 (one_thread is an autouse fixture)
+from tiny_models import V
 from transformers.generation.logits_process import (
     MinPLogitsWarper,
     NoRepeatNGramLogitsProcessor,
@@ -32,11 +32,13 @@ from llmlab.sampling import (
     top_p_filter,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
-def model():
+def model(make_gpt2):
     hf_logging.set_verbosity_error()  # silence "attention mask not set" for unpadded batches
-    return tiny_gpt2()
+    return make_gpt2()
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""Tests of llmlab.scaling (chapter 8): published figures, inverse relations, fits and bad input."""
+"""Tests of llmlab.scaling, scaling_fits, sweep and the budget panels (chapter 8): published figures, inverse relations, fits."""
 
 import math
 
 import numpy as np
 import pytest
 
-from llmlab import scaling
+from llmlab import scaling, scaling_fits, sweep, widgets
 
 
 def test_gpt3_training_compute_matches_brown_et_al():
@@ -65,25 +65,25 @@ def test_fit_power_law_recovers_exponent_within_interval():
     rng = np.random.default_rng(0)
     x = np.logspace(15, 18, 12)
     y = 7.0 * x ** -0.05 * np.exp(rng.normal(0, 0.01, x.size))
-    fit = scaling.fit_power_law(x, y)
+    fit = scaling_fits.fit_power_law(x, y)
     lo, hi = fit.ci["b"]
     assert lo < -0.05 < hi and hi - lo < 0.02
     assert fit.params["a"] == pytest.approx(7.0, rel=0.5)
-    exact = scaling.fit_power_law([1, 2, 4], [3, 12, 48])  # y = 3 x^2 exactly
+    exact = scaling_fits.fit_power_law([1, 2, 4], [3, 12, 48])  # y = 3 x^2 exactly
     assert exact.params["b"] == pytest.approx(2) and exact.params["a"] == pytest.approx(3)
 
 
 def test_fit_power_law_bad_input():
     with pytest.raises(ValueError, match="at least 3 points"):
-        scaling.fit_power_law([1, 2], [1, 2])
+        scaling_fits.fit_power_law([1, 2], [1, 2])
     with pytest.raises(ValueError, match="> 0"):
-        scaling.fit_power_law([1, 2, 0], [1, 2, 3])
+        scaling_fits.fit_power_law([1, 2, 0], [1, 2, 3])
     with pytest.raises(ValueError, match="> 0"):
-        scaling.fit_power_law([1, 2, 3], [1, -2, 3])
+        scaling_fits.fit_power_law([1, 2, 3], [1, -2, 3])
     with pytest.raises(ValueError, match="one value per point"):
-        scaling.fit_power_law([1, 2, 3], [1, 2])
+        scaling_fits.fit_power_law([1, 2, 3], [1, 2])
     with pytest.raises(ValueError, match="two different values"):
-        scaling.fit_power_law([2, 2, 2], [1, 2, 3])
+        scaling_fits.fit_power_law([2, 2, 2], [1, 2, 3])
 
 
 def test_fit_chinchilla_recovers_synthetic_law():
@@ -92,7 +92,7 @@ def test_fit_chinchilla_recovers_synthetic_law():
     n, d = n.ravel(), d.ravel()
     rng = np.random.default_rng(1)
     loss = np.array([scaling.chinchilla_loss(a, b, truth) for a, b in zip(n, d)]) * np.exp(rng.normal(0, 0.002, n.size))
-    fit = scaling.fit_chinchilla(n, d, loss, n_boot=30)
+    fit = scaling_fits.fit_chinchilla(n, d, loss, n_boot=30)
     for k in ("E", "alpha", "beta"):
         lo, hi = fit.ci[k]
         assert lo - 0.02 <= truth[k] <= hi + 0.02, (k, fit)
@@ -102,9 +102,9 @@ def test_fit_chinchilla_recovers_synthetic_law():
 
 def test_fit_chinchilla_needs_more_points_than_parameters():
     with pytest.raises(ValueError, match="at least 6 points"):
-        scaling.fit_chinchilla([1e6] * 5, [1e8] * 5, [3.0] * 5)
+        scaling_fits.fit_chinchilla([1e6] * 5, [1e8] * 5, [3.0] * 5)
     with pytest.raises(ValueError, match="> 0"):
-        scaling.fit_chinchilla([1e6] * 6, [1e8] * 6, [3.0] * 5 + [0.0])
+        scaling_fits.fit_chinchilla([1e6] * 6, [1e8] * 6, [3.0] * 5 + [0.0])
 
 
 def test_optimal_allocation_under_published_fit():
@@ -122,7 +122,7 @@ def test_isoflop_minima_finds_the_bottom_of_a_known_valley():
     for budget, n_best in ((1e12, 5e4), (1e13, 2e5)):
         for n in np.logspace(np.log10(n_best) - 1, np.log10(n_best) + 1, 5):
             rows.append({"budget_flops": budget, "n_params": n, "val_loss": 3 + 0.1 * np.log(n / n_best) ** 2})
-    minima = scaling.isoflop_minima(pd.DataFrame(rows))
+    minima = scaling_fits.isoflop_minima(pd.DataFrame(rows))
     assert list(minima["n_opt"]) == pytest.approx([5e4, 2e5], rel=1e-6)
     assert list(minima["tokens_opt"]) == pytest.approx([1e12 / 3e5, 1e13 / 12e5], rel=1e-6)
     assert minima["interior"].all() and list(minima["loss_opt"]) == pytest.approx([3, 3])
@@ -131,27 +131,27 @@ def test_isoflop_minima_finds_the_bottom_of_a_known_valley():
 def test_frontier_keeps_the_best_run_of_each_budget():
     import pandas as pd
 
-    sweep = pd.DataFrame({"budget_flops": [1, 1, 2, 2], "val_loss": [3.0, 2.0, 1.5, 1.7], "size": list("abcd")})
-    assert list(scaling.frontier(sweep)["size"]) == ["b", "c"]
+    runs = pd.DataFrame({"budget_flops": [1, 1, 2, 2], "val_loss": [3.0, 2.0, 1.5, 1.7], "size": list("abcd")})
+    assert list(scaling_fits.frontier(runs)["size"]) == ["b", "c"]
 
 
 def test_tokens_per_param_with_equal_exponents_is_a_constant():
     # alpha = beta: N_opt = (A/B)^(1/(2 alpha)) sqrt(C/6) and D/N = (B/A)^(1/alpha), whatever the budget
-    fit = scaling.Fit(params={"E": 1.0, "A": 100.0, "B": 400.0, "alpha": 0.5, "beta": 0.5}, stderr={}, ci={}, n_points=6)
+    fit = scaling_fits.Fit(params={"E": 1.0, "A": 100.0, "B": 400.0, "alpha": 0.5, "beta": 0.5}, stderr={}, ci={}, n_points=6)
     for c in (1e15, 1e20):
-        ratio, (lo, hi) = scaling.tokens_per_param_at(c, fit)
+        ratio, (lo, hi) = scaling_fits.tokens_per_param_at(c, fit)
         assert ratio == pytest.approx(16.0) and lo == hi == pytest.approx(16.0)
 
 
 def test_sweep_config_spends_the_budget_in_whole_steps():
-    n, cfg = scaling.sweep_config("s2", 1e11)
+    n, cfg = sweep.sweep_config("s2", 1e11)
     tokens = cfg.steps * cfg.tokens_per_step
     assert abs(6 * n * tokens - 1e11) <= 6 * n * cfg.tokens_per_step / 2  # rounded to the nearest step
     assert cfg.eval_every == cfg.steps and cfg.warmup_steps <= cfg.steps
     with pytest.raises(ValueError, match="unknown sweep size"):
-        scaling.sweep_model("s99")
+        sweep.sweep_model("s99")
     with pytest.raises(ValueError, match="compute_flops"):
-        scaling.sweep_config("s2", 0)
+        sweep.sweep_config("s2", 0)
 
 
 def test_plan_budget_and_gpu_hours():
@@ -166,28 +166,92 @@ def test_plan_budget_and_gpu_hours():
 
 
 def test_static_budget_slider_has_a_frame_per_combination():
-    html = scaling.static_budget_slider().data
-    n = len(scaling.STATIC_BUDGETS) * len(scaling.STATIC_GPUS) * len(scaling.STATIC_TFLOPS)
+    html = widgets.static_budget_slider().data
+    n = len(widgets.STATIC_BUDGETS) * len(widgets.STATIC_GPUS) * len(widgets.STATIC_TFLOPS)
     assert f'data-frames="{n}"' in html
     for name in scaling.LANDMARKS:
         assert name in html
 
 
 def test_shipped_sweep_records_code_version_and_machine_and_two_orders_of_compute():
-    sweep = scaling.load_sweep()
-    assert {"code_version", "machine", "n_params", "tokens", "flops", "val_loss"} <= set(sweep.columns)
-    assert sweep["code_version"].str.len().min() >= 7 and (sweep["machine"].str.len() > 0).all()
-    assert sweep["flops"].max() / sweep["flops"].min() >= 100
-    assert (sweep["flops"] / sweep["budget_flops"]).between(0.9, 1.1).all()
-    planned = {(size, c) for c, sizes in scaling.SWEEP_PLAN for size in sizes}
-    assert set(zip(sweep["size"], sweep["budget_flops"])) == planned
+    runs = sweep.load_sweep()
+    assert {"code_version", "machine", "n_params", "tokens", "flops", "val_loss"} <= set(runs.columns)
+    assert runs["code_version"].str.len().min() >= 7 and (runs["machine"].str.len() > 0).all()
+    assert runs["flops"].max() / runs["flops"].min() >= 100
+    assert (runs["flops"] / runs["budget_flops"]).between(0.9, 1.1).all()
+    planned = {(size, c) for c, sizes in sweep.SWEEP_PLAN for size in sizes}
+    assert set(zip(runs["size"], runs["budget_flops"])) == planned
 
 
 def test_a_tiny_sweep_point_trains_and_reports_its_row():
     import torch
 
     ids = torch.randint(0, 1024, (20_000,), generator=torch.Generator().manual_seed(0))
-    row = scaling.run_point("s0", 2e9, ids, ids)
-    assert row["n_params"] == scaling.count_params(scaling.sweep_model("s0"))["n_params"]
+    row = sweep.run_point("s0", 2e9, ids, ids)
+    assert row["n_params"] == sweep.count_params(sweep.sweep_model("s0"))["n_params"]
     assert row["flops"] == pytest.approx(6 * row["n_params"] * row["tokens"])
     assert 0 < row["val_loss"] < 8
+
+
+def test_old_names_still_resolve_through_scaling_to_their_new_module():
+    assert scaling.fit_chinchilla is scaling_fits.fit_chinchilla
+    assert scaling.load_sweep is sweep.load_sweep and scaling.SWEEP_PLAN is sweep.SWEEP_PLAN
+    assert scaling.static_budget_slider is widgets.static_budget_slider
+    with pytest.raises(AttributeError, match="no_such_name"):
+        scaling.no_such_name
+
+
+def test_scaling_imports_none_of_the_modules_built_on_it():
+    import subprocess
+    import sys
+
+    code = ("import sys, llmlab.scaling; "
+            "print(sorted(m for m in ('llmlab.scaling_fits', 'llmlab.sweep', 'llmlab.widgets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_scaling_cli_forwards_sweep_to_llmlab_sweep(monkeypatch, capsys):
+    seen = {}
+    monkeypatch.setattr(sweep, "run_sweep", lambda out, plan: seen.update(out=out, plan=plan) or out)
+    assert scaling.main(["sweep", "--out", "/tmp/x.csv", "--budgets", "1e10"]) == 0
+    assert seen["out"] == "/tmp/x.csv" and [c for c, _ in seen["plan"]] == [1e10]
+    with pytest.raises(SystemExit):
+        scaling.main(["fit"])
+
+
+def test_published_nemo_runs_imply_the_throughput_worked_out_by_hand():
+    # NeMo-Megatron-Launcher, Oct 2023: 175B in about 24 days on 128 nodes of 8 A100s,
+    # 75,000 steps of 2,048 sequences of 2,048 tokens = 314,572,800,000 tokens.
+    # 8 * 175e9 * 314.5728e9 / (1024 * 24 * 86,400 s) = 207.4 TFLOP/s; with 6 instead of 8, 155.6.
+    table = scaling.published_throughput()
+    row = table[(table["model"] == "175B") & (table["days"] == 24)].iloc[0]
+    assert row["tokens"] == 314_572_800_000 and row["n_gpus"] == 1024
+    assert row["flops_8tp"] == pytest.approx(207.407e12, rel=1e-4)
+    assert row["flops_6tp"] == pytest.approx(155.556e12, rel=1e-4)
+    assert row["verdict_8tp"] == "above measured" and row["verdict_6tp"] == "above measured"
+    # 126M in about 20 hours on 64 GPUs: 8 * 126e6 * 314.5728e9 / (64 * 72,000 s) = 68.8 TFLOP/s
+    small = table[(table["model"] == "126M") & (table["days"] < 1)].iloc[0]
+    assert small["flops_8tp"] == pytest.approx(68.81e12, rel=1e-3) and small["verdict_8tp"] == "far below"
+    # the measured 5B run, 300B tokens in 4.8 days on 160 GPUs: 6 * 5e9 * 300e9 / (160 * 414,720 s) = 135.6
+    run = table[table["days"] == 4.8].iloc[0]
+    assert run["flops_6tp"] == pytest.approx(135.63e12, rel=1e-3) and run["verdict_6tp"] == "consistent"
+    assert len(table) == len(scaling.NEMO_GPT3_RUNS) and set(table["model"]) == {"126M", "5B", "20B", "40B", "175B"}
+
+
+def test_throughput_verdict_bands():
+    assert scaling.throughput_verdict(140e12) == "consistent"
+    assert scaling.throughput_verdict(146e12) == "consistent"      # within the 5% tolerance
+    assert scaling.throughput_verdict(148e12) == "above measured"
+    assert scaling.throughput_verdict(71e12) == "consistent"
+    assert scaling.throughput_verdict(69e12) == "far below"        # under half of 140
+    assert scaling.throughput_verdict(100e12, measured=200e12, far_below=0.6) == "far below"
+
+
+def test_predicted_days_reproduce_narayanan_et_al_34_days():
+    # Narayanan et al. 2021: GPT-3 175B on 300B tokens, 1,024 A100s at 140 TFLOP/s: about 34 days
+    grid = scaling.predicted_days({"175B": 175e9, "126M": 126e6}, [64, 1024])
+    assert list(grid.columns) == [64, 1024] and list(grid.index) == ["175B", "126M"]
+    assert grid.loc["175B", 1024] == pytest.approx(33.91, abs=0.01)
+    assert grid.loc["175B", 64] == pytest.approx(16 * grid.loc["175B", 1024])
+    assert grid.loc["126M", 1024] == pytest.approx(33.91 * 126e6 / 175e9, rel=1e-3)

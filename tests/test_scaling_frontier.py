@@ -1,17 +1,17 @@
-"""scaling.fit_frontier and scaling.BloombergBudget against hand computations."""
+"""scaling_fits.fit_frontier and scaling.BloombergBudget against hand computations."""
 
 import math
 
 import numpy as np
 import pytest
 
-from llmlab import scaling
+from llmlab import scaling, scaling_fits
 
 
 def test_fit_frontier_recovers_a_planted_floor_and_the_floorless_law_fits_worse():
     c = np.logspace(10, 13, 8)
     loss = 0.4 + 3e4 * c ** -0.45
-    fits = scaling.fit_frontier(c, loss, n_boot=20, seed=0)
+    fits = scaling_fits.fit_frontier(c, loss, n_boot=20, seed=0)
     floor = fits["with floor"]
     assert floor.params["E"] == pytest.approx(0.4, rel=1e-3)
     assert floor.params["b"] == pytest.approx(0.45, rel=1e-3)
@@ -20,14 +20,14 @@ def test_fit_frontier_recovers_a_planted_floor_and_the_floorless_law_fits_worse(
 
 def test_fit_frontier_finds_no_floor_in_a_pure_power_law():
     c = np.logspace(10, 13, 8)
-    fits = scaling.fit_frontier(c, 5e3 * c ** -0.3, n_boot=20, seed=0)
+    fits = scaling_fits.fit_frontier(c, 5e3 * c ** -0.3, n_boot=20, seed=0)
     assert fits["with floor"].params["E"] < 1e-3
     assert fits["power law"].params["b"] == pytest.approx(-0.3, rel=1e-9)
 
 
 def test_fit_frontier_needs_four_points():
     with pytest.raises(ValueError, match="at least 4 points"):
-        scaling.fit_frontier([1e10, 1e11, 1e12], [3.0, 2.0, 1.0])
+        scaling_fits.fit_frontier([1e10, 1e11, 1e12], [3.0, 2.0, 1.0])
 
 
 def test_bloomberg_budget_by_hand():

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from llmlab.train import TrainConfig, evaluate, learning_rate, random_batch, train_causal_lm
 
@@ -24,9 +23,8 @@ def test_random_batch_targets_are_inputs_shifted_by_one():
     assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y[:, 0], x[:, 0] + 1)
 
 
-def test_training_lowers_the_loss_of_a_tiny_model_on_a_repeating_pattern():
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=16, n_positions=32, n_embd=32, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0))
+def test_training_lowers_the_loss_of_a_tiny_model_on_a_repeating_pattern(make_gpt2):
+    model = make_gpt2(0, vocab_size=16, n_positions=32, n_layer=1, initializer_range=0.02)
     ids = torch.tensor([1, 2, 3, 4, 5, 6, 7] * 200)
     cfg = TrainConfig(steps=60, batch_size=8, seq_len=16, lr=1e-2, warmup_steps=5, eval_every=20, eval_batches=2)
     before = evaluate(model, ids, cfg, torch.device("cpu"))
@@ -36,9 +34,8 @@ def test_training_lowers_the_loss_of_a_tiny_model_on_a_repeating_pattern():
     assert log.tokens_seen == 60 * 8 * 16
 
 
-def test_bf16_autocast_step_runs_and_learns_on_cpu():
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=16, n_positions=32, n_embd=32, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0))
+def test_bf16_autocast_step_runs_and_learns_on_cpu(make_gpt2):
+    model = make_gpt2(0, vocab_size=16, n_positions=32, n_layer=1, initializer_range=0.02)
     ids = torch.tensor([1, 2, 3, 4] * 200)
     cfg = TrainConfig(steps=40, batch_size=8, seq_len=16, lr=1e-2, warmup_steps=5, eval_every=40,
                       eval_batches=2, bf16=True)
@@ -55,3 +52,15 @@ def test_bad_train_config_is_refused(field, value):
 def test_too_short_stream_is_refused():
     with pytest.raises(ValueError, match="need at least"):
         random_batch(torch.arange(5), 2, 8, torch.Generator())
+
+
+def test_a_llama_is_refused_a_training_window_longer_than_its_max_position_embeddings(make_llama):
+    # Llama names its window max_position_embeddings (GPT-2: n_positions); rotary positions would
+    # run past it silently, so train must read it too
+    model = make_llama(max_position_embeddings=8)
+    ids = torch.arange(200) % 64
+    cfg = TrainConfig(steps=1, batch_size=2, seq_len=16, eval_every=1, eval_batches=1, warmup_steps=0)
+    with pytest.raises(ValueError, match=r"seq_len \(16\) is longer than the model's context window "
+                                         r"\(config.max_position_embeddings = 8\)"):
+        train_causal_lm(model, ids, ids, cfg, device="cpu", progress=False)
+

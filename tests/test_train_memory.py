@@ -2,16 +2,14 @@
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from llmlab import train_memory as tm
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=2,
-                                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+def tiny(make_gpt2):
+    return make_gpt2(0, vocab_size=64, n_positions=32, initializer_range=0.02, resid_pdrop=0.0, embd_pdrop=0.0,
+                     attn_pdrop=0.0).train()
 
 
 def test_prediction_is_the_formula_by_hand(tiny):

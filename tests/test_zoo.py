@@ -106,3 +106,46 @@ def test_samples_at_temperature_0_8_are_mostly_corpus_words(stories):
                    generator=torch.Generator().manual_seed(0))
     texts = tokenizer.batch_decode(out, skip_special_tokens=True)
     assert in_vocabulary_fraction(texts, data.corpus_vocabulary()) > 0.97
+
+
+def _llmlab_imports(module: str) -> set[str]:
+    """The llmlab modules ``module`` imports anywhere in its source (top level or inside functions)."""
+    import ast
+    from pathlib import Path
+
+    import llmlab
+
+    tree = ast.parse((Path(llmlab.__file__).parent / f"{module}.py").read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            out |= {node.module} if node.module else {a.name for a in node.names}
+    return out
+
+
+def test_imports_point_one_way_from_data_to_recipes_to_zoo():
+    assert not {"zoo", "recipes", "tokenization"} & _llmlab_imports("data")
+    assert not {"zoo", "recipes"} & _llmlab_imports("tokenization")
+    assert "zoo" not in _llmlab_imports("recipes") and {"data", "tokenization"} <= _llmlab_imports("recipes")
+
+
+def test_every_recipe_saves_through_one_checkpoint_writer():
+    import ast
+    import inspect
+
+    from llmlab import recipes
+
+    def saves(fn) -> set[str]:
+        calls = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
+                 for n in ast.walk(ast.parse(inspect.getsource(fn))) if isinstance(n, ast.Call)}
+        return calls & {"_save_checkpoint", "save_pretrained"}
+
+    assert saves(recipes.build) == saves(recipes._build_icl) == {"_save_checkpoint"}
+
+
+def test_the_chapters_names_still_resolve_through_the_zoo():
+    from llmlab import recipes, tokenization
+
+    assert zoo.RECIPES is recipes.RECIPES and zoo.Recipe is recipes.Recipe and zoo.build is recipes.build
+    assert zoo.train_tokenizer is tokenization.train_tokenizer
+    assert zoo.encode_stories is tokenization.encode_stories and zoo.encode_icl is tokenization.encode_icl

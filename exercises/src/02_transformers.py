@@ -1,8 +1,11 @@
 # %% [markdown]
 # # Exercises: 2. How transformers work
 #
-# These exercises go with [chapter 2](../../chapters/02_transformers.ipynb). You build the
-# pieces of self-attention from scratch (the causal mask, scaled dot-product
+# These exercises go with chapter 2, mostly its first page,
+# [2.1 Attention and the transformer block](../../chapters/02_transformers.ipynb); the
+# quiz goes with the second,
+# [2.2 Three families and what they are for](../../chapters/02b_transformer_families.ipynb).
+# You build the pieces of self-attention from scratch (the causal mask, scaled dot-product
 # attention with a mask, sinusoidal positions) and answer a quiz on the three families
 # of transformer. Each check runs your code on the example and on hidden edge cases
 # (batches, several heads, other sizes) and compares it with PyTorch.
@@ -57,7 +60,10 @@ ex.check_causal_mask(causal_mask)
 # %%
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
               mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(q k^T / sqrt(d), masked) @ v; returns (output (..., T_q, d_v), weights (..., T_q, T_k))."""
+    """softmax(q k^T / sqrt(d), masked) @ v.
+
+    Returns (output (..., T_q, d_v), weights (..., T_q, T_k)).
+    """
     ### BEGIN SOLUTION
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
     if mask is not None:
@@ -68,7 +74,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
 
 # %% {"role": "try"}
-x = torch.randn(4, 8)  # 4 tokens, vectors of size 8; self-attention uses x as q, k and v
+x = torch.randn(4, 8)  # 4 tokens, vectors of size 8; self-attention: x is q, k and v
 out, weights = attention(x, x, x, causal_mask(4))
 print(weights)
 

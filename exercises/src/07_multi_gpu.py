@@ -4,7 +4,8 @@
 # These exercises go with [chapter 7](../../chapters/07_multi_gpu.ipynb). Everything here
 # is arithmetic: no process is launched and no GPU is needed. You work out how large a
 # model fits under each ZeRO stage, how FSDP cuts a tensor into shards, what hybrid
-# sharding keeps on each GPU and how many bytes each strategy sends per step. Each check
+# sharding keeps on each GPU, how many bytes each strategy sends per step, what a
+# tensor-parallel rank holds and how many micro-batches keep a pipeline busy. Each check
 # runs your code on the example and on hidden edge cases and compares it with the
 # calculator of `llmlab.memory` and `llmlab.distributed` (which the chapter checks
 # against real runs).
@@ -126,6 +127,72 @@ for strategy in ("ddp", "zero3"):
 
 # %% {"role": "check"}
 ex.check_comm_bytes(comm_bytes)
+
+# %% [markdown] {"exercise": "tp-mlp", "minutes": 10}
+# ## Tensor parallelism: what one rank holds
+#
+# Megatron-LM (Shoeybi et al. 2019) splits a GPT MLP over $t$ GPUs in two steps. The up
+# projection, `Linear(hidden, ffn)`, is cut by its **columns** (its output units): each
+# rank keeps `ffn / t` rows of the `(ffn, hidden)` weight and the matching `ffn / t`
+# biases (PyTorch's `ColwiseParallel`). The down projection, `Linear(ffn, hidden)`, is
+# cut by its **rows** (its inputs): each rank keeps `ffn / t` columns of the
+# `(hidden, ffn)` weight (`RowwiseParallel`) and produces a partial sum that one
+# all-reduce adds up. Its bias is added once, after the all-reduce. Write
+# `tp_mlp_bytes(hidden, ffn, t, bytes_per_value)`, the bytes of weights and biases on
+# one rank (`t` divides `ffn`).
+
+# %%
+def tp_mlp_bytes(hidden: int, ffn: int, t: int, bytes_per_value: int) -> int:
+    """Bytes of the up and down projections (weights and biases) one of t tensor-parallel ranks holds."""
+    ### BEGIN SOLUTION
+    up = (ffn // t) * hidden + ffn // t   # columns of the up projection, with their biases
+    down = hidden * (ffn // t) + hidden   # rows of the down projection; its bias whole
+    return (up + down) * bytes_per_value
+    ### END SOLUTION
+
+
+# %% {"role": "try"}
+for t in (1, 2, 8):
+    print(f"width 4096, MLP 16384, 16-bit, t = {t}: {tp_mlp_bytes(4096, 16384, t, 2) / 1e6:.1f} MB per rank")
+
+# %% {"role": "check"}
+ex.check_tp_mlp_bytes(tp_mlp_bytes)
+
+# %% [markdown] {"exercise": "bubble", "minutes": 10}
+# ## Pipeline parallelism: the bubble
+#
+# With $p$ stages of equal cost and a batch cut into $m$ micro-batches, GPipe and 1F1B
+# both spend $p - 1$ time slots filling the pipe and $p - 1$ draining it, out of
+# $m + p - 1$ slots per direction, so each stage is idle a fraction
+# $(p - 1)/(m + p - 1)$ of the step (Huang et al. 2019; Narayanan et al. 2021). Write
+# `bubble(p, m)`, and `microbatches_for(p, target)`: the fewest micro-batches that keep
+# the bubble at most `target` (for example 0.1).
+
+# %%
+def bubble(p: int, m: int) -> float:
+    """Idle fraction of each stage: p stages, m micro-batches."""
+    ### BEGIN SOLUTION
+    return (p - 1) / (m + p - 1)
+    ### END SOLUTION
+
+
+def microbatches_for(p: int, target: float) -> int:
+    """The fewest micro-batches m with bubble(p, m) <= target."""
+    ### BEGIN SOLUTION
+    m = 1
+    while bubble(p, m) > target:
+        m += 1
+    return m
+    ### END SOLUTION
+
+
+# %% {"role": "try"}
+for p in (2, 4, 8):
+    m = microbatches_for(p, 0.1)
+    print(f"{p} stages: bubble {bubble(p, 8):.0%} with 8 micro-batches; at most 10% from m = {m}")
+
+# %% {"role": "check"}
+ex.check_pipeline_bubble(bubble, microbatches_for)
 
 # %% [markdown] {"exercise": "quiz", "minutes": 5}
 # ## Quiz: ZeRO and FSDP

@@ -38,7 +38,8 @@ Checks by chapter:
   :func:`check_gpt_param_count`, :func:`check_absmax_int8`, :func:`check_zeropoint_int8`,
   :func:`check_formats_quiz`
 - 7 (multi-GPU, :mod:`.ch07_multi_gpu`): :func:`check_max_params`, :func:`check_fsdp_shard`,
-  :func:`check_hybrid_states`, :func:`check_comm_bytes`, :func:`check_fsdp_quiz`
+  :func:`check_hybrid_states`, :func:`check_comm_bytes`, :func:`check_tp_mlp_bytes`,
+  :func:`check_pipeline_bubble`, :func:`check_fsdp_quiz`
 - 8 (scaling laws, :mod:`.ch08_scaling_laws`): :func:`check_training_compute`, :func:`check_compute_optimal`,
   :func:`check_power_law_fit`, :func:`check_training_days`, :func:`check_scaling_quiz`
 - 9 (domain adaptation, :mod:`.ch09_domain_adaptation`): :func:`check_fertility`, :func:`check_token_share`,
@@ -78,7 +79,15 @@ from .ch06_memory_quantization import (
     check_model_states,
     check_zeropoint_int8,
 )
-from .ch07_multi_gpu import check_comm_bytes, check_fsdp_quiz, check_fsdp_shard, check_hybrid_states, check_max_params
+from .ch07_multi_gpu import (
+    check_comm_bytes,
+    check_fsdp_quiz,
+    check_fsdp_shard,
+    check_hybrid_states,
+    check_max_params,
+    check_pipeline_bubble,
+    check_tp_mlp_bytes,
+)
 from .ch08_scaling_laws import (
     check_compute_optimal,
     check_power_law_fit,
@@ -103,7 +112,8 @@ __all__ = [
     "check_temperature", "check_top_k", "check_top_p", "check_entropy", "check_sampling_quiz",
     "check_model_states", "check_gpt_param_count", "check_absmax_int8", "check_zeropoint_int8",
     "check_formats_quiz",
-    "check_max_params", "check_fsdp_shard", "check_hybrid_states", "check_comm_bytes", "check_fsdp_quiz",
+    "check_max_params", "check_fsdp_shard", "check_hybrid_states", "check_comm_bytes", "check_tp_mlp_bytes",
+    "check_pipeline_bubble", "check_fsdp_quiz",
     "check_few_shot_prompt", "check_max_shots", "check_label_log_prob", "check_wilson_interval", "check_icl_quiz",
     "check_flip_and_calibrate",
     "check_training_compute", "check_compute_optimal", "check_power_law_fit", "check_training_days",

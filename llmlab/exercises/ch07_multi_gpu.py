@@ -158,3 +158,113 @@ _FSDP_KEY = {
 def check_fsdp_quiz(answers: dict) -> bool:
     """Chapter 7 quiz: ZeRO stages, FSDP sharding strategies, data parallelism."""
     return _quiz("fsdp_quiz", answers, _FSDP_KEY)
+
+
+def _split_mlp_bytes(hidden: int, ffn: int, t: int, bytes_per_value: int) -> int:
+    """Bytes of one tensor-parallel rank's share of a GPT MLP (up: Linear(hidden, ffn), down:
+    Linear(ffn, hidden), both with biases), cut the way Megatron-LM cuts it: the up projection's
+    weight and bias by output rows (``ColwiseParallel``), the down projection's weight by input
+    columns (``RowwiseParallel``); its bias is added once, after the all-reduce, so every rank keeps
+    it whole. Counted from the pieces ``torch.chunk`` gives on meta tensors."""
+    up_w, up_b = torch.empty(ffn, hidden, device="meta"), torch.empty(ffn, device="meta")
+    down_w, down_b = torch.empty(hidden, ffn, device="meta"), torch.empty(hidden, device="meta")
+    mine = (up_w.chunk(t, dim=0)[0].numel() + up_b.chunk(t, dim=0)[0].numel()
+            + down_w.chunk(t, dim=1)[0].numel() + down_b.numel())
+    return mine * bytes_per_value
+
+
+def check_tp_mlp_bytes(fn: Callable) -> bool:
+    """Chapter 7. ``fn(hidden, ffn, t, bytes_per_value) -> bytes`` of weights and biases one of ``t``
+    tensor-parallel ranks holds for a GPT MLP split column-then-row (Shoeybi et al. 2019): up
+    projection by columns (weight and bias), down projection by rows (weight; its bias whole).
+    Compared with the pieces ``torch.chunk`` cuts from the real shapes."""
+    def case(h, f, t, bpv, label, hidden=True):
+        def run():
+            got = _call(fn, h, f, t, bpv)
+            want = _split_mlp_bytes(h, f, t, bpv)
+            problem = _number_problem(got, want, "the bytes per rank")
+            if problem and isinstance(got, (int, float)) and not isinstance(got, bool):
+                whole = bpv * (2 * h * f + f + h)
+                if t > 1 and math.isclose(got, whole, rel_tol=1e-9):
+                    raise _Wrong("that is the whole MLP: each rank keeps 1/t of the up projection's columns "
+                                 "and 1/t of the down projection's rows")
+                if t > 1 and math.isclose(got, whole / t, rel_tol=1e-9):
+                    raise _Wrong("the down projection's bias is not split: the partial sums are all-reduced "
+                                 "first and the bias is added once, so every rank keeps all of it")
+                if math.isclose(got, bpv * 2 * h * f / t, rel_tol=1e-9):
+                    raise _Wrong("the biases are missing: count the up projection's (split) and the down "
+                                 "projection's (whole)")
+                if math.isclose(got, want / bpv, rel_tol=1e-9):
+                    raise _Wrong("that is a number of values; multiply by bytes_per_value")
+            if problem:
+                raise _Wrong(problem)
+        return _Case(label, run, hidden)
+
+    return _run("tp_mlp_bytes", [
+        case(4096, 16384, 8, 2, "width 4096, MLP 16384, t = 8, 16-bit", hidden=False),
+        case(4096, 16384, 1, 2, "t = 1 (no split)"),
+        case(128, 512, 2, 4, "width 128, MLP 512, t = 2, fp32"),
+        case(12288, 49152, 4, 2, "GPT-3 175B's MLP, t = 4"),
+    ])
+
+
+def check_pipeline_bubble(bubble_fn: Callable, microbatches_fn: Callable) -> bool:
+    """Chapter 7. ``bubble_fn(p, m) -> float``: the idle fraction (p - 1)/(m + p - 1) of GPipe and 1F1B
+    with p equal stages and m micro-batches (compared with :func:`llmlab.memory.bubble_fraction`), and
+    ``microbatches_fn(p, target) -> int``: the fewest micro-batches that keep it at most ``target``
+    (compared with a search over m in exact fractions)."""
+    from fractions import Fraction
+
+    from ..memory import bubble_fraction
+
+    def fewest(p, target):
+        m = 1
+        while Fraction(p - 1, m + p - 1) > Fraction(str(target)):
+            m += 1
+        return m
+
+    def bubble_case(p, m, label, hidden=True):
+        def run():
+            got = _call(bubble_fn, p, m)
+            want = bubble_fraction(p, m)
+            problem = _number_problem(got, want, "the bubble fraction")
+            if problem and isinstance(got, (int, float)) and not isinstance(got, bool):
+                if m and math.isclose(got, (p - 1) / m, rel_tol=1e-9):
+                    raise _Wrong("a step lasts m + p - 1 slots (p - 1 to fill the pipe and m of work): divide "
+                                 "by that, not by m")
+                if math.isclose(got, m / (m + p - 1), rel_tol=1e-9):
+                    raise _Wrong("that is the busy fraction; the bubble is the idle rest")
+            if problem:
+                raise _Wrong(problem)
+        return _Case(f"bubble, p = {p}, m = {m}" + (f" ({label})" if label else ""), run, hidden)
+
+    def m_case(p, target, label, hidden=True):
+        def run():
+            got = _call(microbatches_fn, p, target)
+            want = fewest(p, target)
+            if isinstance(got, bool) or not isinstance(got, int):
+                raise _Wrong(f"returned {type(got).__name__}; expected a whole number of micro-batches (int)")
+            if got == want:
+                return
+            if got == want - 1:
+                raise _Wrong(f"with {got} micro-batches the bubble is {bubble_fraction(p, got):.4f}, above "
+                             f"{target}: round up")
+            if got > want and bubble_fraction(p, got - 1) <= target:
+                raise _Wrong(f"{got - 1} micro-batches already keep the bubble at most {target}: the fewest, "
+                             "please")
+            raise _Wrong(f"{got} micro-batches give a bubble of {bubble_fraction(p, max(got, 1)):.4f}; "
+                         f"look for the fewest m with (p - 1)/(m + p - 1) <= {target}")
+        return _Case(f"fewest micro-batches, p = {p}, at most {target}" + (f" ({label})" if label else ""),
+                     run, hidden)
+
+    return _run("pipeline_bubble", [
+        bubble_case(4, 8, "", hidden=False),
+        m_case(4, 0.1, "", hidden=False),
+        bubble_case(1, 4, "one stage: no bubble"),
+        bubble_case(8, 1, "one micro-batch"),
+        bubble_case(16, 64, ""),
+        m_case(8, 0.1, ""),
+        m_case(2, 0.05, ""),
+        m_case(1, 0.1, "one stage"),
+        m_case(5, 0.25, "exact fit: 4/16 is 0.25"),
+    ])

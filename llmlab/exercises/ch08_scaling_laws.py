@@ -71,10 +71,10 @@ def check_compute_optimal(fn: Callable) -> bool:
 
 def check_power_law_fit(fn: Callable) -> bool:
     """Chapter 8. ``fn(x, y) -> (a, b)``: the power law ``y = a * x**b`` fitted by least squares on
-    ``log y = log a + b log x``. Compared with ``llmlab.scaling.fit_power_law``."""
+    ``log y = log a + b log x``. Compared with ``llmlab.scaling_fits.fit_power_law``."""
     import numpy as np
 
-    from ..scaling import fit_power_law
+    from ..scaling_fits import fit_power_law
 
     def case(x, y, label, hidden=True):
         def run():

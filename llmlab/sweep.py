@@ -1,0 +1,217 @@
+"""The chapter 8 scaling sweep: tiny GPT-2 models trained over two orders of magnitude of compute.
+
+``python -m llmlab.sweep`` trains every (budget, size) of :data:`SWEEP_PLAN` on the CPU
+and writes ``llmlab/results/scaling_sweep.csv`` (one row per run, stamped with the code
+version and the machine; about 15 CPU-minutes). :func:`load_sweep` reads it back and
+:func:`rerun` trains a few of its points again to set them beside the shipped values.
+The analysis of the runs is in :mod:`llmlab.scaling_fits`; the compute counts in
+:mod:`llmlab.scaling`.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .scaling import _positive, training_flops
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .train import TrainConfig
+
+#: Model sizes of the sweep: GPT-2 architecture, the stories-1m tokenizer (1,024 tokens),
+#: context 128. Name -> (n_embd, n_layer, n_head); the MLP is 4 * n_embd wide.
+SWEEP_SIZES: dict[str, tuple[int, int, int]] = {
+    "s0": (8, 1, 2), "s1": (16, 1, 2), "s2": (24, 2, 2), "s3": (32, 3, 4),
+    "s4": (48, 3, 4), "s5": (64, 4, 4), "s6": (96, 4, 4),
+}
+#: Compute budgets (FLOPs, 6ND) and the sizes trained at each: an IsoFLOP design, as in
+#: Hoffmann et al. 2022's approach 2, shifted to our scale (two orders of magnitude).
+SWEEP_PLAN: list[tuple[float, list[str]]] = [
+    (1e10, ["s0", "s1", "s2", "s3"]),
+    (3e10, ["s0", "s1", "s2", "s3", "s4"]),
+    (1e11, ["s0", "s1", "s2", "s3", "s4"]),
+    (3e11, ["s1", "s2", "s3", "s4", "s5"]),
+    (1e12, ["s2", "s3", "s4", "s5", "s6"]),
+    (2e12, ["s3", "s4", "s5"]),
+]
+SWEEP_BATCH, SWEEP_SEQ_LEN, SWEEP_LR, SWEEP_EVAL_BATCHES = 8, 128, 3e-3, 32
+RESULTS_DIR = Path(__file__).parent / "results"
+SWEEP_CSV = RESULTS_DIR / "scaling_sweep.csv"
+
+
+def sweep_model(size: str):
+    """A freshly initialised (seed 0) GPT-2 decoder of sweep size ``size`` (a key of :data:`SWEEP_SIZES`)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    if size not in SWEEP_SIZES:
+        raise ValueError(f"unknown sweep size {size!r}; sizes: {sorted(SWEEP_SIZES)}")
+    d, layers, heads = SWEEP_SIZES[size]
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=1024, n_positions=SWEEP_SEQ_LEN, n_embd=d, n_layer=layers, n_head=heads,
+                     n_inner=4 * d, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0, eos_token_id=0)
+    return GPT2LMHeadModel(cfg)
+
+
+def count_params(model) -> dict[str, int]:
+    """All parameters (tied embedding once), and those outside the token and position embeddings."""
+    total = sum(p.numel() for p in model.parameters())
+    emb = model.transformer.wte.weight.numel() + model.transformer.wpe.weight.numel()
+    return {"n_params": total, "n_non_embedding": total - emb}
+
+
+@functools.lru_cache(maxsize=1)
+def sweep_data():
+    """(train_ids, val_ids): the bundled story corpus encoded with the stories-1m tokenizer (chapter 3).
+
+    Encoded once per process and shared (training only reads them)."""
+    from . import data, zoo
+
+    _, tokenizer = zoo.load("stories-1m", device="cpu")
+    return (zoo.encode_stories(tokenizer, data.load_corpus("train")),
+            zoo.encode_stories(tokenizer, data.load_corpus("validation")))
+
+
+def sweep_config(size: str, compute_flops: float) -> tuple[int, "TrainConfig"]:
+    """(n_params, TrainConfig) of the run of ``size`` at ``compute_flops``: D = C / (6 N) tokens, rounded to whole steps."""
+    from .train import TrainConfig
+
+    c = _positive("compute_flops", compute_flops)
+    n = count_params(sweep_model(size))["n_params"]
+    steps = max(1, round(c / (6 * n) / (SWEEP_BATCH * SWEEP_SEQ_LEN)))
+    return n, TrainConfig(steps=steps, batch_size=SWEEP_BATCH, seq_len=SWEEP_SEQ_LEN, lr=SWEEP_LR,
+                          warmup_steps=min(50, steps // 10), eval_every=steps, eval_batches=SWEEP_EVAL_BATCHES, seed=0)
+
+
+def code_version() -> str:
+    """The git commit of the checkout (``+dirty`` when train.py, sweep.py or scaling.py has uncommitted changes)."""
+    from .provenance import code_version as stamp
+
+    return stamp("llmlab/train.py", "llmlab/sweep.py", "llmlab/scaling.py")
+
+
+def machine() -> str:
+    """A one-line description of the CPU (model name, cores) and torch's thread count."""
+    import os
+    import platform
+
+    import torch
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}; {os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+
+
+def run_point(size: str, compute_flops: float, train_ids, val_ids) -> dict:
+    """Train sweep size ``size`` for the budget ``compute_flops`` on the CPU; return its CSV row."""
+    import time
+
+    from .train import train_causal_lm
+
+    n, cfg = sweep_config(size, compute_flops)
+    model = sweep_model(size)
+    counts = count_params(model)
+    cpu0 = time.process_time()
+    log = train_causal_lm(model, train_ids, val_ids, cfg, device="cpu", progress=False)
+    d, layers, heads = SWEEP_SIZES[size]
+    tokens = cfg.steps * cfg.tokens_per_step
+    return {"size": size, "n_embd": d, "n_layer": layers, "n_head": heads, **counts,
+            "budget_flops": compute_flops, "tokens": tokens, "flops": training_flops(n, tokens),
+            "tokens_per_param": round(tokens / n, 3), "steps": cfg.steps, "batch_size": cfg.batch_size,
+            "seq_len": cfg.seq_len, "lr": cfg.lr, "val_loss": log.final_val_loss,
+            "train_loss": log.rows[-1]["train_loss"], "wall_seconds": round(log.seconds, 2),
+            "cpu_seconds": round(time.process_time() - cpu0, 2)}
+
+
+def run_sweep(out: str | Path = SWEEP_CSV, plan: list[tuple[float, list[str]]] | None = None,
+              progress: bool = True) -> Path:
+    """Run every (budget, size) of ``plan`` (default :data:`SWEEP_PLAN`) and write one CSV row per run.
+
+    Rows are written as they finish; each records the code version and the machine.
+    """
+    import csv
+    import time
+
+    plan = SWEEP_PLAN if plan is None else plan
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    train_ids, val_ids = sweep_data()
+    meta = {"code_version": code_version(), "machine": machine()}
+    start = time.perf_counter()
+    with open(out, "w", newline="") as f:
+        writer = None
+        for budget, sizes in plan:
+            for size in sizes:
+                row = {**run_point(size, budget, train_ids, val_ids), **meta}
+                if writer is None:
+                    writer = csv.DictWriter(f, fieldnames=list(row))
+                    writer.writeheader()
+                writer.writerow(row)
+                f.flush()
+                if progress:
+                    print(f"C={budget:.0e} {size} N={row['n_params']} D={row['tokens']} loss={row['val_loss']:.4f} "
+                          f"cpu={row['cpu_seconds']:.1f}s wall={row['wall_seconds']:.1f}s "
+                          f"(total {time.perf_counter() - start:.0f}s)", flush=True)
+    return out
+
+
+def load_sweep(path: str | Path = SWEEP_CSV):
+    """The shipped sweep (or another CSV written by :func:`run_sweep`) as a pandas DataFrame."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no sweep at {path}; run `python -m llmlab.sweep` to make it")
+    return pd.read_csv(path)
+
+
+def rerun(points: list[tuple[str, float]], sweep=None) -> "pd.DataFrame":
+    """Train the sweep points ``[(size, budget), ...]`` again and set them beside the shipped values
+    (columns val_loss, shipped_val_loss, deviation = val_loss - shipped_val_loss, nats per token)."""
+    import pandas as pd
+
+    sweep = load_sweep() if sweep is None else sweep
+    train_ids, val_ids = sweep_data()
+    rows = []
+    for size, budget in points:
+        shipped = sweep[(sweep["size"] == size) & np.isclose(sweep["budget_flops"], budget)]
+        if shipped.empty:
+            raise ValueError(f"({size!r}, {budget:g}) is not a point of the shipped sweep; see SWEEP_PLAN")
+        row = run_point(size, budget, train_ids, val_ids)
+        rows.append({"size": size, "budget_flops": budget, "n_params": row["n_params"], "tokens": row["tokens"],
+                     "val_loss": row["val_loss"], "shipped_val_loss": float(shipped["val_loss"].iloc[0]),
+                     "deviation": row["val_loss"] - float(shipped["val_loss"].iloc[0]),
+                     "cpu_seconds": row["cpu_seconds"]})
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m llmlab.sweep") -> int:
+    """``python -m llmlab.sweep [--out PATH] [--budgets 3e10 1e11]``: the chapter 8 sweep
+    (``python -m llmlab.scaling sweep ...`` forwards here)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description="Train every model of the chapter 8 sweep "
+                                     "and write the CSV.")
+    parser.add_argument("--out", default=str(SWEEP_CSV))
+    parser.add_argument("--budgets", nargs="*", type=float, help="only these budgets of SWEEP_PLAN (FLOPs)")
+    args = parser.parse_args(argv)
+    plan = SWEEP_PLAN if not args.budgets else [(c, s) for c, s in SWEEP_PLAN if c in args.budgets]
+    if not plan:
+        parser.error(f"no budget of SWEEP_PLAN matches {args.budgets}; budgets: {[c for c, _ in SWEEP_PLAN]}")
+    print(run_sweep(args.out, plan))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
