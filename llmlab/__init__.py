@@ -22,7 +22,9 @@ One module per idea; each chapter of the book imports what it explains:
 - ``train_memory`` a real training step's measured peak next to the calculator (chapter 6)
 - ``memory``    the training-memory calculator and its measurements (chapters 6, 7)
 - ``icl``       zero-, one- and few-shot prompts; accuracy against shots (chapter 4)
-- ``distributed`` real DDP, ZeRO and FSDP runs measured per rank; the sharding explorer (chapter 7)
+- ``distributed`` the launcher of real DDP, ZeRO, FSDP, tensor, pipeline and 2-D runs (chapter 7);
+  its result types in ``dist_results``, tables in ``dist_tables``, explorers in ``dist_explorer``
+  (all re-exported by ``distributed``); one rank is ``_dist_worker``
 - ``scaling``   FLOPs, PF-days, Chinchilla's laws, training time, compute budgets (chapter 8)
 - ``scaling_fits`` power laws and Chinchilla's form fitted to runs, IsoFLOP minima (chapter 8)
 - ``sweep``     the scaling sweep of tiny models: its recipe, record and re-runs (chapter 8)

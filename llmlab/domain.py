@@ -358,8 +358,8 @@ def mix_by_tokens(tokenizer, domain_docs: list[str], general_docs: list[str], do
     Counts tokens under ``tokenizer`` (each document's tokens plus its end-of-text), as
     BloombergGPT's shares do (Wu et al. 2023). Documents are drawn with replacement,
     seeded, until each part reaches its budget. Returns ``(domain part, general part)``;
-    :func:`token_share` of the two is the realised share, and their concatenation,
-    shuffled, is the training set.
+    their concatenation, shuffled, is the training set. :func:`token_share` of the two
+    is the realised share without the end-of-text tokens (one per document).
     """
     _checks.tokenizer("tokenizer", tokenizer)
     _checks.fraction("domain_share", domain_share)

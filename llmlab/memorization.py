@@ -67,18 +67,21 @@ def _documents(ids) -> list[np.ndarray]:
 
 def _hash_windows(array: np.ndarray, n: int, stop: int | None) -> np.ndarray:
     """The 64-bit hash of every window of ``n`` tokens, leaving out windows that contain ``stop``."""
-    if array.size < n:
+    width = array.size - n + 1  # number of windows
+    if width < 1:
         return np.zeros(0, dtype=np.uint64)
-    windows = np.lib.stride_tricks.sliding_window_view(array, n)  # (W, n), a view, no copy
-    if stop is not None:
-        windows = windows[~(windows == stop).any(axis=1)]
+    tokens = array.astype(np.uint64)
     rng = np.random.default_rng(0)  # fixed: the same n-gram gets the same hash in every call
     mult = rng.integers(0, 1 << 63, size=n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # odd
-    h = np.full(len(windows), np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+    h = np.full(width, np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
     with np.errstate(over="ignore"):  # uint64 arithmetic wraps around (mod 2^64) on purpose
-        for k in range(n):
-            h = (h ^ windows[:, k].astype(np.uint64)) * mult[k]
+        for k in range(n):  # fold in the k-th token of every window at once
+            h ^= tokens[k:k + width]
+            h *= mult[k]
             h ^= h >> np.uint64(29)
+    if stop is not None:  # a window holds the stop token when the running count of stops grows inside it
+        stops = np.concatenate([[0], np.cumsum(array == stop)])
+        h = h[stops[n:] - stops[:-n] == 0]
     return h
 
 

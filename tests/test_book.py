@@ -342,3 +342,25 @@ def test_plot_alt_text_comes_from_the_titles_the_code_sets():
     assert ext.titles_in('ax.set(xlabel="x", title=f"Loss at {n} steps")') == "Loss at ... steps"
     assert ext.titles_in('df.plot(title="Share of tokens")') == "Share of tokens"
     assert ext.titles_in('ax.plot(x, y)') == ""
+
+
+def glue_names(path: Path) -> set[str]:
+    nb = nbformat.read(path, as_version=4)
+    return {out["metadata"]["scrapbook"]["name"] for cell in nb.cells if cell.cell_type == "code"
+            for out in cell.get("outputs", []) if "scrapbook" in out.get("metadata", {})}
+
+
+def test_the_pages_of_a_chapter_glue_different_keys():
+    """Chapter 2 has two pages (02_transformers, 02b_...): a key glued on both would make a
+    {glue:text} reference read a different number depending on the page it sits on."""
+    by_chapter: dict[str, list[Path]] = {}
+    for path in sorted((ROOT / "chapters").glob("[0-9][0-9]*.ipynb")):
+        by_chapter.setdefault(path.name[:2], []).append(path)
+    pages = {k: v for k, v in by_chapter.items() if len(v) > 1}
+    assert "02" in pages, "chapter 2 should have two pages"
+    for chapter, paths in pages.items():
+        seen: dict[str, str] = {}
+        for path in paths:
+            for name in glue_names(path):
+                assert name not in seen, f"glue key {name!r} on both {seen[name]} and {path.name}"
+                seen[name] = path.name

@@ -140,3 +140,22 @@ def test_saved_activations_grow_linearly_with_batch_and_exclude_weights(make_gpt
     assert one < weights + 2 * memory.activation_bytes(2, 32, 2, 16, 2, bytes_per_value=4)
     with pytest.raises(ValueError, match="input_ids must be a"):
         memory.saved_activation_bytes(model, ids[0])
+
+
+def test_model_parallel_memory_with_one_tensor_and_one_pipeline_rank_is_the_sharding_calculator():
+    # t = p = 1: every split parameter is held whole, and the ZeRO stage acts within the sharding groups
+    for f, stage, offload in ((1, 3, False), (8, 3, True), (64, 1, False), (16, 2, True)):
+        mine = memory.model_parallel_gpu_memory(6e9, 1e9, 64, 1, 1, stage, sharding_factor=f, offload=offload)
+        assert mine == memory.sharded_gpu_memory(7e9, 64, f, stage, offload=offload)
+    # t = 8 over 64 GPUs: 8 data-parallel copies; sharding within groups of 2 of them
+    m = memory.model_parallel_gpu_memory(8e9, 0, 64, tensor_parallel=8, zero_stage=3, sharding_factor=2,
+                                         precision="fp32")
+    assert m.params == pytest.approx(4 * 8e9 / 8 / 2)
+    with pytest.raises(ValueError, match="sharding_factor must divide"):
+        memory.model_parallel_gpu_memory(8e9, 0, 64, tensor_parallel=8, sharding_factor=3)
+
+
+def test_bubble_fraction_is_fill_and_drain_over_the_slots():
+    assert memory.bubble_fraction(1, 5) == 0.0          # one stage never waits
+    assert memory.bubble_fraction(4, 1) == 0.75         # one micro-batch: 3 of 4 slots idle
+    assert memory.bubble_fraction(4, 27) == pytest.approx(0.1)  # m = 9(p - 1) gives 10%

@@ -59,7 +59,8 @@ ex.check_causal_mask(causal_mask)
 
 # %%
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-              mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              mask: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     """softmax(q k^T / sqrt(d), masked) @ v.
 
     Returns (output (..., T_q, d_v), weights (..., T_q, T_k)).
@@ -74,7 +75,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
 
 # %% {"role": "try"}
-x = torch.randn(4, 8)  # 4 tokens, vectors of size 8; self-attention: x is q, k and v
+x = torch.randn(4, 8)  # 4 tokens, vectors of size 8
+# self-attention: x is the queries, the keys and the values
 out, weights = attention(x, x, x, causal_mask(4))
 print(weights)
 
