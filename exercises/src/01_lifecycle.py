@@ -18,7 +18,8 @@ from llmlab import zoo
 from llmlab.device import seed_everything
 
 seed_everything(0)
-model, tokenizer = zoo.load("stories-1m", device="cpu")  # the bundled tiny GPT-2 (no download)
+# the bundled tiny GPT-2 (no download)
+model, tokenizer = zoo.load("stories-1m", device="cpu")
 
 # %% [markdown] {"exercise": "context-window", "minutes": 10}
 # ## Fit a prompt into the context window
@@ -30,8 +31,9 @@ model, tokenizer = zoo.load("stories-1m", device="cpu")  # the bundled tiny GPT-
 # many tokens it dropped.
 
 # %%
-def fit_to_context(token_ids: list[int], context_window: int, max_new_tokens: int) -> tuple[list[int], int]:
-    """(kept ids: the most recent ones that fit with max_new_tokens, number of ids dropped)."""
+def fit_to_context(token_ids: list[int], context_window: int,
+                   max_new_tokens: int) -> tuple[list[int], int]:
+    """(kept ids: the most recent that leave room for max_new_tokens, ids dropped)."""
     ### BEGIN SOLUTION
     room = context_window - max_new_tokens
     dropped = max(0, len(token_ids) - room)
@@ -40,7 +42,8 @@ def fit_to_context(token_ids: list[int], context_window: int, max_new_tokens: in
 
 
 # %% {"role": "try"}
-kept, dropped = fit_to_context(list(range(100, 120)), context_window=16, max_new_tokens=4)
+kept, dropped = fit_to_context(list(range(100, 120)), context_window=16,
+                               max_new_tokens=4)
 print(kept, dropped)
 
 # %% {"role": "check"}
@@ -58,7 +61,7 @@ ex.check_fit_to_context(fit_to_context)
 # %%
 @torch.no_grad()
 def complete(model, tokenizer, prompt: str, n_new: int) -> str:
-    """The greedy completion of ``prompt``: ``n_new`` new tokens, decoded (without the prompt)."""
+    """The greedy completion of ``prompt``: ``n_new`` new tokens, decoded, no prompt."""
     ids = tokenizer(prompt, return_tensors="pt").input_ids  # (1, T)
     ### BEGIN SOLUTION
     start = ids.size(1)
@@ -91,7 +94,8 @@ def card_numbers(model) -> dict:
     ### BEGIN SOLUTION
     config = model.config
     return {
-        "n_parameters": sum(p.numel() for p in model.parameters()),  # parameters() lists a shared one once
+        # parameters() lists a shared one once
+        "n_parameters": sum(p.numel() for p in model.parameters()),
         "context_window": config.n_positions,
         "layers": config.n_layer,
         "heads": config.n_head,
@@ -119,7 +123,8 @@ answers = {
     "prompt engineering": ...,
     "quantize for inference": ...,
     "one task or many?": ...,
-    "tokens a 256-token window leaves for the prompt when 60 new tokens are wanted": ...,
+    "tokens a 256-token window leaves for the prompt"
+    " when 60 new tokens are wanted": ...,
 }
 ### BEGIN SOLUTION
 answers = {
@@ -127,7 +132,8 @@ answers = {
     "prompt engineering": "adapt and align",
     "quantize for inference": "deploy",
     "one task or many?": "scope",
-    "tokens a 256-token window leaves for the prompt when 60 new tokens are wanted": 256 - 60,
+    "tokens a 256-token window leaves for the prompt"
+    " when 60 new tokens are wanted": 256 - 60,
 }
 ### END SOLUTION
 

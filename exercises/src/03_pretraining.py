@@ -82,7 +82,8 @@ def jaccard(a: set, b: set) -> float:
 # %% {"role": "try"}
 a = "the cat sat on the mat today"
 b = "the cat sat on the mat yesterday"
-print(sorted(word_shingles(a, 3)))  # sorted: a set prints in an order that changes between runs
+# sorted: a set prints in an order that changes between runs
+print(sorted(word_shingles(a, 3)))
 print("Jaccard:", jaccard(word_shingles(a, 3), word_shingles(b, 3)))
 
 # %% {"role": "check"}
@@ -102,14 +103,16 @@ def causal_lm_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tenso
     """Mean next-token cross-entropy in nats (a scalar tensor)."""
     ### BEGIN SOLUTION
     vocab = logits.size(-1)
-    return F.cross_entropy(logits[:, :-1].reshape(-1, vocab), input_ids[:, 1:].reshape(-1))
+    return F.cross_entropy(logits[:, :-1].reshape(-1, vocab),
+                           input_ids[:, 1:].reshape(-1))
     ### END SOLUTION
 
 
 # %% {"role": "try"}
 logits = torch.randn(2, 6, 11)
 ids = torch.randint(0, 11, (2, 6))
-print("loss:", causal_lm_loss(logits, ids).item(), "nats; a uniform guess scores", math.log(11))
+print("loss:", causal_lm_loss(logits, ids).item(),
+      "nats; a uniform guess scores", math.log(11))
 
 # %% {"role": "check"}
 ex.check_causal_lm_loss(causal_lm_loss)
@@ -149,5 +152,6 @@ with torch.no_grad():
         ids = tokenizer(story, return_tensors="pt").input_ids[:, :128]
         losses.append(causal_lm_loss(model(input_ids=ids).logits, ids).item())
         tokens.append(ids.size(1) - 1)
-print(f"perplexity of stories-1m on {len(stories)} stories: {perplexity(losses, tokens):.1f} "
+print(f"perplexity of stories-1m on {len(stories)} stories: "
+      f"{perplexity(losses, tokens):.1f} "
       f"(vocabulary: {len(tokenizer)} tokens)")

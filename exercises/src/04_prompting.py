@@ -20,7 +20,8 @@ from llmlab import zoo
 from llmlab.device import seed_everything
 
 seed_everything(0)
-model, tokenizer = zoo.load("stories-1m", device="cpu")  # the bundled tiny GPT-2 (no download)
+# the bundled tiny GPT-2 (no download)
+model, tokenizer = zoo.load("stories-1m", device="cpu")
 examples = [("The soup was warm and the staff were kind.", "positive"),
             ("The room was cold and the bed was broken.", "negative"),
             ("A lovely walk by the river with friends.", "positive"),
@@ -41,7 +42,8 @@ examples = [("The soup was warm and the staff were kind.", "positive"),
 def few_shot_prompt(query: str, examples: list[tuple[str, str]], k: int) -> str:
     """The first k (text, label) examples, then the query, in the review template."""
     ### BEGIN SOLUTION
-    shots = "".join(f"Classify this review: {text}\nSentiment: {label}\n\n" for text, label in examples[:k])
+    shots = "".join(f"Classify this review: {text}\nSentiment: {label}\n\n"
+                    for text, label in examples[:k])
     return shots + f"Classify this review: {query}\nSentiment:"
     ### END SOLUTION
 
@@ -62,8 +64,9 @@ ex.check_few_shot_prompt(few_shot_prompt)
 # `len(tokenizer(text)["input_ids"])`.
 
 # %%
-def max_shots(tokenizer, query: str, examples: list[tuple[str, str]], window: int, labels: list[str]) -> int:
-    """The most examples whose prompt, plus the longest label, fits in ``window`` tokens."""
+def max_shots(tokenizer, query: str, examples: list[tuple[str, str]], window: int,
+              labels: list[str]) -> int:
+    """The most examples whose prompt plus the longest label fit in ``window``."""
     ### BEGIN SOLUTION
     def n_tokens(text: str) -> int:
         return len(tokenizer(text)["input_ids"])
@@ -79,7 +82,8 @@ def max_shots(tokenizer, query: str, examples: list[tuple[str, str]], window: in
 
 
 # %% {"role": "try"}
-print("examples that fit in 128 tokens:", max_shots(tokenizer, "The tea was cold.", examples, 128, ["positive", "negative"]))
+fit = max_shots(tokenizer, "The tea was cold.", examples, 128, ["positive", "negative"])
+print("examples that fit in 128 tokens:", fit)
 
 # %% {"role": "check"}
 ex.check_max_shots(max_shots, tokenizer)
@@ -96,7 +100,7 @@ ex.check_max_shots(max_shots, tokenizer)
 # %%
 @torch.no_grad()
 def label_log_prob(model, tokenizer, prompt: str, label: str) -> float:
-    """Sum of the log-probabilities (nats) of the tokens of " " + label after the prompt."""
+    """Sum of the log-probabilities (nats) of the tokens of " " + label after prompt."""
     ### BEGIN SOLUTION
     n_prompt = len(tokenizer(prompt)["input_ids"])
     ids = tokenizer(prompt + " " + label, return_tensors="pt")["input_ids"]
@@ -108,7 +112,8 @@ def label_log_prob(model, tokenizer, prompt: str, label: str) -> float:
 
 # %% {"role": "try"}
 prompt = "Once upon a time there was a little"
-print({word: round(label_log_prob(model, tokenizer, prompt, word), 2) for word in ("girl", "boy", "car")})
+print({word: round(label_log_prob(model, tokenizer, prompt, word), 2)
+       for word in ("girl", "boy", "car")})
 
 # %% {"role": "check"}
 ex.check_label_log_prob(label_log_prob, model, tokenizer)
@@ -148,10 +153,12 @@ ex.check_wilson_interval(wilson)
 # the pair `labels` (for example `("positive", "negative")`).
 
 # %%
-def flip_labels(demos: list[tuple[str, str]], labels: tuple[str, str]) -> list[tuple[str, str]]:
+def flip_labels(demos: list[tuple[str, str]],
+                labels: tuple[str, str]) -> list[tuple[str, str]]:
     """The demonstrations with each of the two labels swapped for the other."""
     ### BEGIN SOLUTION
-    return [(text, labels[1] if label == labels[0] else labels[0]) for text, label in demos]
+    return [(text, labels[1] if label == labels[0] else labels[0])
+            for text, label in demos]
     ### END SOLUTION
 
 
@@ -179,7 +186,8 @@ def calibrate(scores: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:
 
 
 # %% {"role": "try"}
-biased = torch.tensor([[2.0, 0.0], [1.5, 0.5]])  # label 0 wins both, but the prompt adds 2 nats to it
+# label 0 wins both, but the prompt adds 2 nats to it
+biased = torch.tensor([[2.0, 0.0], [1.5, 0.5]])
 print(calibrate(biased, torch.tensor([2.0, 0.0])).exp())
 
 # %% {"role": "check"}
@@ -196,14 +204,17 @@ answers = {
     "does in-context learning change the model's weights (yes/no)": ...,
     "name of a prompt with no solved examples (zero-shot, one-shot or few-shot)": ...,
     "what limits how many examples a prompt can hold": ...,
-    "accuracy of always answering the more common of two balanced labels (a number between 0 and 1)": ...,
+    "accuracy of always answering the more common of two balanced labels"
+    " (a number between 0 and 1)": ...,
 }
 ### BEGIN SOLUTION
 answers = {
     "does in-context learning change the model's weights (yes/no)": "no",
-    "name of a prompt with no solved examples (zero-shot, one-shot or few-shot)": "zero-shot",
+    "name of a prompt with no solved examples (zero-shot, one-shot or few-shot)":
+        "zero-shot",
     "what limits how many examples a prompt can hold": "context window",
-    "accuracy of always answering the more common of two balanced labels (a number between 0 and 1)": 0.5,
+    "accuracy of always answering the more common of two balanced labels"
+    " (a number between 0 and 1)": 0.5,
 }
 ### END SOLUTION
 

@@ -29,7 +29,7 @@ logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, -3.0])  # one row to try things
 
 # %%
 def probs_with_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Probabilities softmax(logits / temperature) over the last dimension (the vocabulary)."""
+    """Probabilities softmax(logits / temperature) over the last dimension."""
     ### BEGIN SOLUTION
     return torch.softmax(logits / temperature, dim=-1)
     ### END SOLUTION
@@ -52,7 +52,7 @@ ex.check_temperature(probs_with_temperature)
 
 # %%
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
-    """Logits (..., V) with everything below the k-th largest value of each row set to -inf."""
+    """Logits (..., V), all below each row's k-th largest value set to -inf."""
     ### BEGIN SOLUTION
     kth = torch.topk(logits, min(k, logits.size(-1)), dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
@@ -81,11 +81,14 @@ ex.check_top_k(top_k_filter)
 def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     """Logits (..., V) with every token outside the nucleus of mass p set to -inf."""
     ### BEGIN SOLUTION
-    if p >= 1.0:  # the whole mass: nothing is cut (and no rounding in the running sum can cut the tail)
+    # the whole mass: nothing is cut (and no rounding in the running sum can cut
+    # the tail)
+    if p >= 1.0:
         return logits
     probs = torch.softmax(logits, dim=-1)
     sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
-    before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass of the tokens ranked above each one
+    # mass of the tokens ranked above each one
+    before = sorted_probs.cumsum(dim=-1) - sorted_probs
     keep_sorted = before < p
     keep_sorted[..., 0] = True
     keep = keep_sorted.scatter(-1, order, keep_sorted)
@@ -110,7 +113,8 @@ from transformers.generation.logits_process import TopPLogitsWarper
 batch = torch.randn(4, 100) * 3
 ours = top_p_filter(batch, 0.9)
 theirs = TopPLogitsWarper(top_p=0.9)(None, batch.clone())
-print("same tokens kept as Hugging Face:", torch.equal(torch.isfinite(ours), torch.isfinite(theirs)))
+print("same tokens kept as Hugging Face:",
+      torch.equal(torch.isfinite(ours), torch.isfinite(theirs)))
 
 # %% [markdown] {"exercise": "entropy", "minutes": 10}
 # ## How spread out is the distribution? Entropy in bits
@@ -135,7 +139,8 @@ ex.check_entropy(entropy_bits)
 # %% {"role": "solution-only"}
 for t in (0.25, 0.5, 1.0, 2.0, 4.0):
     h = entropy_bits(probs_with_temperature(logits, t)).item()
-    print(f"T = {t:<4}  entropy = {h:.2f} bits (at most {torch.log2(torch.tensor(6.0)).item():.2f} for 6 tokens)")
+    most = torch.log2(torch.tensor(6.0)).item()
+    print(f"T = {t:<4}  entropy = {h:.2f} bits (at most {most:.2f} for 6 tokens)")
 
 # %% [markdown] {"exercise": "quiz", "minutes": 5}
 # ## Quiz: inference parameters
@@ -145,7 +150,8 @@ for t in (0.25, 0.5, 1.0, 2.0, 4.0):
 
 # %%
 answers = {
-    "temperature that makes sampling approach greedy decoding (close to 0, 1 or large)": ...,
+    "temperature that makes sampling approach greedy decoding"
+    " (close to 0, 1 or large)": ...,
     "top_k that disables the filter in Hugging Face": ...,
     "tokens kept by top_p=1.0 over a vocabulary of 1024": ...,
     "entropy in bits of a uniform distribution over 1024 tokens": ...,
@@ -153,7 +159,8 @@ answers = {
 }
 ### BEGIN SOLUTION
 answers = {
-    "temperature that makes sampling approach greedy decoding (close to 0, 1 or large)": "close to 0",
+    "temperature that makes sampling approach greedy decoding"
+    " (close to 0, 1 or large)": "close to 0",
     "top_k that disables the filter in Hugging Face": 0,
     "tokens kept by top_p=1.0 over a vocabulary of 1024": 1024,
     "entropy in bits of a uniform distribution over 1024 tokens": 10,

@@ -33,7 +33,10 @@ seed_everything(0)
 
 # %%
 def model_state_bytes(n_params: float, n_gpus: int, zero_stage: int) -> float:
-    """Bytes of parameters + gradients + optimizer states on one GPU (mixed-precision Adam, ZeRO stage 0-3)."""
+    """Bytes of parameters + gradients + optimizer states on one GPU.
+
+    Mixed-precision Adam, ZeRO stage 0-3.
+    """
     ### BEGIN SOLUTION
     params, grads, optimizer = 2 * n_params, 2 * n_params, 12 * n_params
     if zero_stage >= 1:
@@ -48,7 +51,8 @@ def model_state_bytes(n_params: float, n_gpus: int, zero_stage: int) -> float:
 
 # %% {"role": "try"}
 for stage in range(4):
-    print(f"7.5e9 parameters, 64 GPUs, ZeRO stage {stage}: {model_state_bytes(7.5e9, 64, stage) / 1e9:.1f} GB per GPU")
+    gb = model_state_bytes(7.5e9, 64, stage) / 1e9
+    print(f"7.5e9 parameters, 64 GPUs, ZeRO stage {stage}: {gb:.1f} GB per GPU")
 
 # %% {"role": "check"}
 ex.check_model_states(model_state_bytes)
@@ -130,7 +134,7 @@ ex.check_absmax_int8(absmax_int8)
 
 # %%
 def zeropoint_int8(x: torch.Tensor) -> tuple[torch.Tensor, float, int]:
-    """Asymmetric per-tensor INT8: (q as int8, scale as a float, zero_point as an int)."""
+    """Asymmetric per-tensor INT8: (q as int8, scale as a float, zero_point as int)."""
     ### BEGIN SOLUTION
     x = x.float()
     lo, hi = min(x.min().item(), 0.0), max(x.max().item(), 0.0)
@@ -145,13 +149,15 @@ def zeropoint_int8(x: torch.Tensor) -> tuple[torch.Tensor, float, int]:
 relu_out = torch.rand(8) * 3
 q, scale, zero_point = zeropoint_int8(relu_out)
 print("q =", q, " zero_point =", zero_point)
-print("largest error:", ((q.float() - zero_point) * scale - relu_out).abs().max().item(), "(half a step:", scale / 2, ")")
+error = ((q.float() - zero_point) * scale - relu_out).abs().max().item()
+print("largest error:", error, "(half a step:", scale / 2, ")")
 
 # %% {"role": "check"}
 ex.check_zeropoint_int8(zeropoint_int8)
 
 # %% {"role": "solution-only"}
-# Zero-point against absmax on all-positive values: zero-point's steps are about half as wide.
+# Zero-point against absmax on all-positive values: zero-point's steps are about
+# half as wide.
 q_abs, s_abs = absmax_int8(relu_out)
 print(f"absmax step {s_abs:.4f}, zero-point step {scale:.4f}")
 

@@ -29,7 +29,10 @@ from llmlab import exercises as ex
 
 # %%
 def max_params(gpu_bytes: float, n_gpus: int, zero_stage: int) -> float:
-    """The most parameters whose model states fit on each GPU (mixed-precision Adam, ZeRO stage 0-3)."""
+    """The most parameters whose model states fit on each GPU.
+
+    Mixed-precision Adam, ZeRO stage 0-3.
+    """
     ### BEGIN SOLUTION
     params, grads, optimizer = 2.0, 2.0, 12.0  # bytes per parameter
     if zero_stage >= 1:
@@ -44,7 +47,8 @@ def max_params(gpu_bytes: float, n_gpus: int, zero_stage: int) -> float:
 
 # %% {"role": "try"}
 for stage in range(4):
-    print(f"64 GPUs of 80 GB, ZeRO stage {stage}: {max_params(80e9, 64, stage) / 1e9:.1f} billion parameters")
+    billions = max_params(80e9, 64, stage) / 1e9
+    print(f"64 GPUs of 80 GB, ZeRO stage {stage}: {billions:.1f} billion parameters")
 
 # %% {"role": "check"}
 ex.check_max_params(max_params)
@@ -60,7 +64,7 @@ ex.check_max_params(max_params)
 
 # %%
 def shard_numel(shape: tuple[int, ...], n_shards: int, index: int) -> int:
-    """Elements in shard ``index`` of a tensor of ``shape`` split on dim 0 into ``n_shards`` chunks."""
+    """Elements in shard ``index`` when dim 0 of ``shape`` is cut into ``n_shards``."""
     ### BEGIN SOLUTION
     if not shape:
         return 1 if index == 0 else 0
@@ -87,7 +91,10 @@ ex.check_fsdp_shard(shard_numel)
 
 # %%
 def hybrid_bytes(n_params: float, n_gpus: int, sharding_factor: int) -> float:
-    """Bytes of model states per GPU: ZeRO-3 inside groups of sharding_factor GPUs, replicas across groups."""
+    """Bytes of model states per GPU.
+
+    ZeRO-3 inside groups of sharding_factor GPUs, replicas across the groups.
+    """
     ### BEGIN SOLUTION
     return 16 * n_params / sharding_factor
     ### END SOLUTION
@@ -95,7 +102,8 @@ def hybrid_bytes(n_params: float, n_gpus: int, sharding_factor: int) -> float:
 
 # %% {"role": "try"}
 for f in (1, 8, 64):
-    print(f"7e9 parameters on 64 GPUs, groups of {f}: {hybrid_bytes(7e9, 64, f) / 1e9:.1f} GB per GPU")
+    gb = hybrid_bytes(7e9, 64, f) / 1e9
+    print(f"7e9 parameters on 64 GPUs, groups of {f}: {gb:.1f} GB per GPU")
 
 # %% {"role": "check"}
 ex.check_hybrid_states(hybrid_bytes)
@@ -112,7 +120,8 @@ ex.check_hybrid_states(hybrid_bytes)
 # `"zero1"`, `"zero2"` and `"zero3"`.
 
 # %%
-def comm_bytes(strategy: str, n_params: float, n_gpus: int, bytes_per_value: int) -> float:
+def comm_bytes(strategy: str, n_params: float, n_gpus: int,
+               bytes_per_value: int) -> float:
     """Bytes each GPU sends per training step with ring collectives."""
     ### BEGIN SOLUTION
     psi = n_params * bytes_per_value
@@ -123,7 +132,8 @@ def comm_bytes(strategy: str, n_params: float, n_gpus: int, bytes_per_value: int
 
 # %% {"role": "try"}
 for strategy in ("ddp", "zero3"):
-    print(f"{strategy}: {comm_bytes(strategy, 1.5e9, 8, 2) / 1e9:.2f} GB sent per GPU per step")
+    gb = comm_bytes(strategy, 1.5e9, 8, 2) / 1e9
+    print(f"{strategy}: {gb:.2f} GB sent per GPU per step")
 
 # %% {"role": "check"}
 ex.check_comm_bytes(comm_bytes)
@@ -143,9 +153,10 @@ ex.check_comm_bytes(comm_bytes)
 
 # %%
 def tp_mlp_bytes(hidden: int, ffn: int, t: int, bytes_per_value: int) -> int:
-    """Bytes of the up and down projections (weights and biases) one of t tensor-parallel ranks holds."""
+    """Bytes of the up and down projections (weights and biases) on one of t ranks."""
     ### BEGIN SOLUTION
-    up = (ffn // t) * hidden + ffn // t   # columns of the up projection, with their biases
+    # columns of the up projection, with their biases
+    up = (ffn // t) * hidden + ffn // t
     down = hidden * (ffn // t) + hidden   # rows of the down projection; its bias whole
     return (up + down) * bytes_per_value
     ### END SOLUTION
@@ -153,7 +164,8 @@ def tp_mlp_bytes(hidden: int, ffn: int, t: int, bytes_per_value: int) -> int:
 
 # %% {"role": "try"}
 for t in (1, 2, 8):
-    print(f"width 4096, MLP 16384, 16-bit, t = {t}: {tp_mlp_bytes(4096, 16384, t, 2) / 1e6:.1f} MB per rank")
+    mb = tp_mlp_bytes(4096, 16384, t, 2) / 1e6
+    print(f"width 4096, MLP 16384, 16-bit, t = {t}: {mb:.1f} MB per rank")
 
 # %% {"role": "check"}
 ex.check_tp_mlp_bytes(tp_mlp_bytes)
@@ -189,7 +201,8 @@ def microbatches_for(p: int, target: float) -> int:
 # %% {"role": "try"}
 for p in (2, 4, 8):
     m = microbatches_for(p, 0.1)
-    print(f"{p} stages: bubble {bubble(p, 8):.0%} with 8 micro-batches; at most 10% from m = {m}")
+    print(f"{p} stages: bubble {bubble(p, 8):.0%} with 8 micro-batches; "
+          f"at most 10% from m = {m}")
 
 # %% {"role": "check"}
 ex.check_pipeline_bubble(bubble, microbatches_for)
@@ -206,15 +219,18 @@ answers = {
     "ZeRO stage of FSDP SHARD_GRAD_OP": ...,
     "ZeRO stage of FSDP NO_SHARD": ...,
     "what ZeRO stage 1 shards (parameters, gradients or optimizer states)": ...,
-    "does DDP change the result of a step compared with one GPU on the whole batch (yes/no)": ...,
+    "does DDP change the result of a step compared with one GPU on the whole batch"
+    " (yes/no)": ...,
 }
 ### BEGIN SOLUTION
 answers = {
     "ZeRO stage of FSDP FULL_SHARD": 3,
     "ZeRO stage of FSDP SHARD_GRAD_OP": 2,
     "ZeRO stage of FSDP NO_SHARD": 0,
-    "what ZeRO stage 1 shards (parameters, gradients or optimizer states)": "optimizer states",
-    "does DDP change the result of a step compared with one GPU on the whole batch (yes/no)": "no",
+    "what ZeRO stage 1 shards (parameters, gradients or optimizer states)":
+        "optimizer states",
+    "does DDP change the result of a step compared with one GPU on the whole batch"
+    " (yes/no)": "no",
 }
 ### END SOLUTION
 

@@ -98,7 +98,8 @@ ex.check_power_law_fit(fit_power_law)
 # `training_days(n_params, n_tokens, n_gpus, flops_per_gpu)`.
 
 # %%
-def training_days(n_params: float, n_tokens: float, n_gpus: int, flops_per_gpu: float) -> float:
+def training_days(n_params: float, n_tokens: float, n_gpus: int,
+                  flops_per_gpu: float) -> float:
     """Days to train: 8 T P / (n X) seconds."""
     ### BEGIN SOLUTION
     return 8 * n_tokens * n_params / (n_gpus * flops_per_gpu) / 86_400
@@ -106,7 +107,8 @@ def training_days(n_params: float, n_tokens: float, n_gpus: int, flops_per_gpu: 
 
 
 # %% {"role": "try"}
-print(f"GPT-3 on 1024 GPUs at 140 TFLOP/s: {training_days(175e9, 300e9, 1024, 140e12):.0f} days")
+days = training_days(175e9, 300e9, 1024, 140e12)
+print(f"GPT-3 on 1024 GPUs at 140 TFLOP/s: {days:.0f} days")
 
 # %% {"role": "check"}
 ex.check_training_days(training_days)
@@ -120,14 +122,17 @@ ex.check_training_days(training_days)
 # %%
 answers = {
     "tokens per parameter of the Chinchilla rule of thumb": ...,
-    "if the compute budget grows 100 times, how many times larger is the compute-optimal model": ...,
+    "if the compute budget grows 100 times,"
+    " how many times larger is the compute-optimal model": ...,
     "on a log-log plot a power law is a (straight line, parabola or exponential)": ...,
 }
 ### BEGIN SOLUTION
 answers = {
     "tokens per parameter of the Chinchilla rule of thumb": 20,
-    "if the compute budget grows 100 times, how many times larger is the compute-optimal model": 10,
-    "on a log-log plot a power law is a (straight line, parabola or exponential)": "straight line",
+    "if the compute budget grows 100 times,"
+    " how many times larger is the compute-optimal model": 10,
+    "on a log-log plot a power law is a (straight line, parabola or exponential)":
+        "straight line",
 }
 ### END SOLUTION
 

@@ -16,7 +16,8 @@ from llmlab import zoo
 from llmlab.data import load_corpus
 from llmlab.domain import load_domain_corpus
 
-_, tokenizer = zoo.load("stories-1m", device="cpu")  # a tokenizer trained on children's stories only
+# a tokenizer trained on children's stories only
+_, tokenizer = zoo.load("stories-1m", device="cpu")
 legal = load_domain_corpus("validation", "legal")[:5]
 stories = load_corpus("validation")[:5]
 
@@ -32,14 +33,16 @@ stories = load_corpus("validation")[:5]
 def fertility(tokenizer, texts: list[str]) -> float:
     """Tokens per whitespace-separated word, pooled over ``texts``."""
     ### BEGIN SOLUTION
-    tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+    tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"])
+                 for t in texts)
     words = sum(len(t.split()) for t in texts)
     return tokens / words
     ### END SOLUTION
 
 
 # %% {"role": "try"}
-print(f"legal text: {fertility(tokenizer, legal):.2f} tokens per word; stories: {fertility(tokenizer, stories):.2f}")
+print(f"legal text: {fertility(tokenizer, legal):.2f} tokens per word; "
+      f"stories: {fertility(tokenizer, stories):.2f}")
 
 # %% {"role": "check"}
 ex.check_fertility(fertility, tokenizer)
@@ -56,7 +59,8 @@ def token_share(tokenizer, domain_docs: list[str], general_docs: list[str]) -> f
     """Domain tokens divided by all tokens of the two lists together."""
     ### BEGIN SOLUTION
     def count(docs: list[str]) -> int:
-        return sum(len(tokenizer(d, add_special_tokens=False)["input_ids"]) for d in docs)
+        return sum(len(tokenizer(d, add_special_tokens=False)["input_ids"])
+                   for d in docs)
 
     n_domain, n_general = count(domain_docs), count(general_docs)
     return n_domain / (n_domain + n_general)
@@ -64,7 +68,8 @@ def token_share(tokenizer, domain_docs: list[str], general_docs: list[str]) -> f
 
 
 # %% {"role": "try"}
-print(f"5 legal documents and 5 stories: {token_share(tokenizer, legal, stories):.1%} of the tokens are legal")
+share = token_share(tokenizer, legal, stories)
+print(f"5 legal documents and 5 stories: {share:.1%} of the tokens are legal")
 
 # %% {"role": "check"}
 ex.check_token_share(token_share, tokenizer)
@@ -79,9 +84,9 @@ ex.check_token_share(token_share, tokenizer)
 # fine).
 
 # %%
-def docs_for_share(target_share: float, domain_tokens_per_doc: float, general_tokens_per_doc: float,
-                   n_docs: int) -> float:
-    """Number of domain documents (of n_docs) whose tokens make up target_share of all tokens."""
+def docs_for_share(target_share: float, domain_tokens_per_doc: float,
+                   general_tokens_per_doc: float, n_docs: int) -> float:
+    """Number of domain documents (of n_docs) whose tokens are target_share of all."""
     ### BEGIN SOLUTION
     s, td, tg = target_share, domain_tokens_per_doc, general_tokens_per_doc
     return s * n_docs * tg / (td * (1 - s) + s * tg)
@@ -103,14 +108,18 @@ ex.check_docs_for_share(docs_for_share)
 # %%
 answers = {
     "a general tokenizer on specialist text: fertility goes (up or down)": ...,
-    "share of financial tokens in BloombergGPT's training data, in percent (nearest integer)": ...,
-    "what mixing general text into domain training protects (general performance, training speed or tokenizer size)": ...,
+    "share of financial tokens in BloombergGPT's training data,"
+    " in percent (nearest integer)": ...,
+    "what mixing general text into domain training protects"
+    " (general performance, training speed or tokenizer size)": ...,
 }
 ### BEGIN SOLUTION
 answers = {
     "a general tokenizer on specialist text: fertility goes (up or down)": "up",
-    "share of financial tokens in BloombergGPT's training data, in percent (nearest integer)": 51,
-    "what mixing general text into domain training protects (general performance, training speed or tokenizer size)": "general performance",
+    "share of financial tokens in BloombergGPT's training data,"
+    " in percent (nearest integer)": 51,
+    "what mixing general text into domain training protects"
+    " (general performance, training speed or tokenizer size)": "general performance",
 }
 ### END SOLUTION
 

@@ -19,7 +19,8 @@ from llmlab import zoo
 from llmlab.device import seed_everything
 
 seed_everything(0)
-model, tokenizer = zoo.load("stories-1m", device="cpu")  # the bundled tiny GPT-2 (no download)
+# the bundled tiny GPT-2 (no download)
+model, tokenizer = zoo.load("stories-1m", device="cpu")
 
 # %% [markdown] {"exercise": "params", "minutes": 10}
 # ## What prompt tuning trains
@@ -32,7 +33,7 @@ model, tokenizer = zoo.load("stories-1m", device="cpu")  # the bundled tiny GPT-
 
 # %%
 def soft_prompt_params(model, n_virtual: int) -> tuple[int, float]:
-    """(values a soft prompt of n_virtual tokens trains, that number / the model's parameters)."""
+    """(values a soft prompt of n_virtual tokens trains, their ratio to the model's)."""
     ### BEGIN SOLUTION
     width = model.get_input_embeddings().weight.shape[1]
     trained = n_virtual * width
@@ -59,7 +60,7 @@ ex.check_soft_prompt_params(soft_prompt_params)
 # %%
 def prepend(soft_prompt: torch.Tensor, input_embeds: torch.Tensor,
             attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The soft prompt in front of every row, and the attention mask extended to match."""
+    """The soft prompt in front of every row; the attention mask extended to match."""
     ### BEGIN SOLUTION
     b = input_embeds.shape[0]
     n, d = soft_prompt.shape
@@ -71,7 +72,8 @@ def prepend(soft_prompt: torch.Tensor, input_embeds: torch.Tensor,
 
 # %% {"role": "try"}
 ids = tokenizer(["Lily saw a cat.", "Tom ran."], return_tensors="pt", padding=True)
-embeds, mask = prepend(torch.zeros(3, model.config.n_embd), model.get_input_embeddings()(ids.input_ids),
+embeds, mask = prepend(torch.zeros(3, model.config.n_embd),
+                       model.get_input_embeddings()(ids.input_ids),
                        ids.attention_mask)
 print(embeds.shape, mask.tolist())
 
@@ -88,12 +90,14 @@ ex.check_prepend(prepend)
 # before it. Hint: labels of -100 are ignored by `F.cross_entropy`.
 
 # %%
-def answer_loss(logits: torch.Tensor, input_ids: torch.Tensor, n_prompt: int) -> torch.Tensor:
+def answer_loss(logits: torch.Tensor, input_ids: torch.Tensor,
+                n_prompt: int) -> torch.Tensor:
     """Mean next-token cross-entropy over the tokens at positions >= n_prompt."""
     ### BEGIN SOLUTION
     labels = input_ids.clone()
     labels[:, :n_prompt] = -100
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(),
+                           ignore_index=-100)
     ### END SOLUTION
 
 
@@ -114,10 +118,11 @@ ex.check_answer_loss(answer_loss, model, tokenizer)
 
 # %%
 def encoder_params(n_virtual: int, d_model: int, hidden: int) -> tuple[int, int]:
-    """(values the MLP prompt encoder trains, values stored once it is collapsed to a table)."""
+    """(values the MLP prompt encoder trains, values stored once made a table)."""
     ### BEGIN SOLUTION
     table = n_virtual * d_model
-    layers = (d_model * hidden + hidden) + (hidden * hidden + hidden) + (hidden * d_model + d_model)
+    layers = ((d_model * hidden + hidden) + (hidden * hidden + hidden)
+              + (hidden * d_model + d_model))
     return table + layers, n_virtual * d_model
     ### END SOLUTION
 
@@ -142,7 +147,8 @@ ex.check_encoder_params(encoder_params)
 # `pieces[0], slot 0, pieces[1], slot 1, ..., pieces[-1]`. Hint: `torch.split`.
 
 # %%
-def place_slots(pieces: list[torch.Tensor], virtual: torch.Tensor, splits: list[int]) -> torch.Tensor:
+def place_slots(pieces: list[torch.Tensor], virtual: torch.Tensor,
+                splits: list[int]) -> torch.Tensor:
     """The text pieces with the virtual tokens split among the slots between them."""
     ### BEGIN SOLUTION
     chunks = torch.split(virtual, splits)
@@ -155,7 +161,8 @@ def place_slots(pieces: list[torch.Tensor], virtual: torch.Tensor, splits: list[
 
 # %% {"role": "try"}
 d = model.config.n_embd
-pieces = [torch.zeros(0, d), torch.ones(3, d), torch.ones(2, d)]  # nothing before the first slot
+# nothing before the first slot
+pieces = [torch.zeros(0, d), torch.ones(3, d), torch.ones(2, d)]
 print(place_slots(pieces, torch.zeros(5, d), [4, 1]).shape)
 
 # %% {"role": "check"}
@@ -175,7 +182,8 @@ answers = {
 ### BEGIN SOLUTION
 answers = {
     "are the model's weights changed by prompt tuning (yes/no)": "no",
-    "does a soft prompt have to be made of real tokens of the vocabulary (yes/no)": "no",
+    "does a soft prompt have to be made of real tokens of the vocabulary (yes/no)":
+        "no",
     "can one frozen model serve many tasks by swapping soft prompts (yes/no)": "yes",
 }
 ### END SOLUTION
