@@ -7,17 +7,16 @@
   the activations :func:`llmlab.memory.activation_bytes`, the bubble
   :func:`llmlab.memory.bubble_fraction`: the calculator's code, which the chapter and
   ``tests/test_distributed.py`` check against the measured runs;
-* :func:`sharding_explorer`: the live panel (ipywidgets, needs a kernel), every slider;
-* :func:`static_sharding_explorer`, :func:`static_parallelism_explorer`: kernel-free panels
-  (:func:`llmlab.widgets.static_explorer`), every slider position precomputed, for the HTML book.
+* :func:`_frame`, :func:`_parallel_frame`: one slider position's figures, as the panels show them.
 
-Imports go one way: this module imports :mod:`llmlab.memory` (and :mod:`llmlab.widgets` for the
-panels), never the launcher.
+The panels themselves (the live ``sharding_explorer`` and the kernel-free
+``static_sharding_explorer`` and ``static_parallelism_explorer``) live with the book's other
+panels in :mod:`llmlab.widgets`, which imports this module. Imports go one way: this module
+imports :mod:`llmlab.memory`, never the launcher or the panels.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from . import _checks, memory
@@ -176,117 +175,3 @@ def _parallel_frame(model: str, n_gpus: int, tensor_parallel: int, pipeline_para
     d = n_gpus // (tensor_parallel * pipeline_parallel)
     return _memory_frame(m, f"{model}, {n_gpus} GPUs = TP {tensor_parallel} x PP {pipeline_parallel} x DP {d}",
                          f"pipeline bubble {bubble:.0%} of each step ({microbatches} micro-batches); ")
-
-
-def static_parallelism_explorer():
-    """Tensor x pipeline x data parallelism without a kernel: per-GPU memory and the bubble precomputed for
-    every slider position (4 models x 2 GPU counts x 4 TP x 4 PP degrees x 3 micro-batch counts = 384)."""
-    from .widgets import Control, static_explorer
-
-    controls = [
-        Control("model", "model", list(EXPLORER_MODELS), value="175B"),
-        Control("n_gpus", "GPUs", [64, 512], value=512),
-        Control("tensor_parallel", "tensor parallel", list(EXPLORER_TP), value=8),
-        Control("pipeline_parallel", "pipeline stages", list(EXPLORER_PP), value=8),
-        Control("microbatches", "micro-batches", list(EXPLORER_MICROBATCHES), value=16),
-    ]
-    n = math.prod(len(c.values) for c in controls)
-    note = (f"Runs without a kernel: all {n} combinations were computed in advance with llmlab.memory "
-            "(mixed-precision Adam, ZeRO-1 over the data-parallel copies, sequence 2048, one sequence per "
-            "micro-batch, selective activation recomputation, 1F1B).")
-    return static_explorer(controls, _parallel_frame, title="3-D parallelism explorer: memory per GPU and bubble",
-                           note=note)
-
-
-def static_sharding_explorer():
-    """The sharding explorer without a kernel: per-GPU memory precomputed for every slider position
-    (4 models x 3 GPU counts x 3 sharding factors x 3 ZeRO stages x 2 precisions x 2 offload = 432)."""
-    from .widgets import Control, static_explorer
-
-    controls = [
-        Control("model", "model", list(EXPLORER_MODELS), value="13B"),
-        Control("n_gpus", "GPUs", list(EXPLORER_GPUS)),
-        Control("sharding_factor", "sharding factor", list(EXPLORER_SHARDING), value=8,
-                labels=["1 (DDP)", "8 (a node)", "all"]),
-        Control("zero_stage", "ZeRO stage", [1, 2, 3], value=3),
-        Control("precision", "precision", list(EXPLORER_PRECISIONS)),
-        Control("offload", "CPU offload", [False, True], labels=["off", "on"]),
-    ]
-    n = math.prod(len(c.values) for c in controls)
-    note = (f"Runs without a kernel: all {n} combinations were computed in advance with llmlab.memory "
-            "(Adam, sequence 2048, one sequence per GPU, activation checkpointing). Other values: run the "
-            "live explorer (Colab or Studio Lab links at the top of the page).")
-    return static_explorer(controls, _frame, title="Sharding explorer: memory per GPU", note=note)
-
-
-def sharding_explorer():
-    """The live explorer (ipywidgets; needs a kernel): any power-of-two GPU count up to 1024, tensor-
-    and pipeline-parallel degrees, micro-batches, any sharding factor dividing the data-parallel
-    degree, ZeRO stage, precision, offload, sequence length, micro-batch size and activation
-    recomputation. Per-GPU bars and the pipeline bubble, all from :func:`explorer_memory`."""
-    import ipywidgets as w
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    gpus = w.SelectionSlider(options=[2 ** k for k in range(11)], value=64, description="GPUs")
-    factor = w.SelectionSlider(options=[2 ** k for k in range(7)], value=8, description="sharding factor")
-    tp = w.SelectionSlider(options=list(EXPLORER_TP), value=1, description="tensor parallel")
-    pp = w.SelectionSlider(options=list(EXPLORER_PP), value=1, description="pipeline stages")
-    # sliders only: their saved views render in the static HTML without extra icon fonts
-    controls = dict(
-        model=w.SelectionSlider(options=list(EXPLORER_MODELS), value="13B", description="model"),
-        n_gpus=gpus, sharding_factor=factor, tensor_parallel=tp, pipeline_parallel=pp,
-        microbatches=w.SelectionSlider(options=[1, 2, 4, 8, 16, 32, 64], value=16, description="micro-batches"),
-        zero_stage=w.IntSlider(value=3, min=0, max=3, description="ZeRO stage"),
-        precision=w.SelectionSlider(options=list(memory.PRECISIONS), value="mixed", description="precision"),
-        offload=w.SelectionSlider(options=[("off", False), ("on", True)], value=False, description="CPU offload"),
-        seq_len=w.SelectionSlider(options=[512, 1024, 2048, 4096, 8192], value=2048, description="sequence"),
-        micro_batch=w.IntSlider(value=1, min=1, max=16, description="micro-batch"),
-        activations=w.SelectionSlider(options=[("checkpoint", "full_recompute"), ("selective", "selective")],
-                                      value="full_recompute", description="activations"),
-    )
-
-    def follow(change):  # the sharding factor: the divisors of the data-parallel degree d = N / (t·p)
-        d = max(1, gpus.value // (tp.value * pp.value))
-        options = [2 ** k for k in range(int(math.log2(d)) + 1)]
-        factor.value = min(factor.value, options[-1])
-        factor.options = options
-
-    for slider in (gpus, tp, pp):
-        slider.observe(follow, names="value")
-    out = w.Output()
-
-    def redraw(**kw):
-        with out:
-            out.clear_output(wait=True)
-            t, p = kw["tensor_parallel"], kw["pipeline_parallel"]
-            if kw["n_gpus"] % (t * p):
-                print(f"tensor parallel x pipeline stages ({t} x {p}) must divide the GPUs ({kw['n_gpus']})")
-                return
-            try:
-                m, f = explorer_memory(**kw)
-            except ValueError as err:
-                print(err)
-                return
-            bubble = memory.bubble_fraction(p, kw["microbatches"])
-            fig, ax = plt.subplots(figsize=(6, 3.6))
-            bottom = 0.0
-            for name, v in (("parameters", m.params), ("gradients", m.grads), ("optimizer states", m.optimizer),
-                            ("activations", m.activations)):
-                ax.bar(["one GPU"], [v / 1e9], bottom=bottom, color=_COLORS[name], label=name)
-                bottom += v / 1e9
-            ax.axhline(GPU_BYTES / 1e9, color="k", ls="--", label=f"{GPU_BYTES / 1e9:.0f} GB GPU")
-            ax.set_ylabel("GB per GPU")
-            fits = "fits" if m.total <= GPU_BYTES else "does NOT fit"
-            d = kw["n_gpus"] // (t * p)
-            ax.set_title(f"{kw['model']}, {kw['n_gpus']} GPUs = TP {t} x PP {p} x DP {d} (sharding {f}): "
-                         f"{m.total / 1e9:,.1f} GB, {fits}; bubble {bubble:.0%}", fontsize=9)
-            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
-            plt.show()
-
-    w.interactive_output(redraw, controls)
-    panel = w.VBox([w.HBox([controls["model"], controls["precision"], controls["offload"]]),
-                    w.HBox([gpus, tp, pp]), w.HBox([factor, controls["zero_stage"], controls["microbatches"]]),
-                    w.HBox([controls["seq_len"], controls["micro_batch"], controls["activations"]]), out])
-    display(panel)
-    return panel

@@ -34,7 +34,8 @@ How the package is laid out (imports go one way, down this list):
   a crash in native code), :func:`write_spec` for torchrun, :func:`record_bubble`;
 * :mod:`llmlab._dist_worker`: one rank (started by :func:`run` or by torchrun);
 * :mod:`llmlab.dist_tables`: the tables of a run against the calculator and the textbook;
-* :mod:`llmlab.dist_explorer`: the sharding and 3-D parallelism explorers;
+* :mod:`llmlab.dist_explorer`: the sharding and 3-D parallelism explorers' figures (their
+  panels are in :mod:`llmlab.widgets` with the book's other panels);
 * :mod:`llmlab.dist_results`: the strategy names, :class:`RunResult`, :class:`RankResult`,
   :class:`DistributedRunError`, :func:`read_results`.
 
@@ -83,9 +84,6 @@ from .dist_explorer import (  # noqa: F401  (re-exported: the chapter's names)
     explorer_memory,
     explorer_parallel_memory,
     gpt_shape,
-    sharding_explorer,
-    static_parallelism_explorer,
-    static_sharding_explorer,
 )
 from .dist_results import (  # noqa: F401  (re-exported)
     ALL_STRATEGIES,
@@ -524,3 +522,17 @@ if __name__ == "__main__":
         print(f"wrote {BUBBLE_RECORD} ({len(rec['rows'])} rows, {rec['seconds']} s)")
     else:
         raise SystemExit("usage: python -m llmlab.distributed record-bubble")
+
+
+_PANELS = ("sharding_explorer", "static_parallelism_explorer", "static_sharding_explorer")
+
+
+def __getattr__(name: str):
+    """The chapter's panels, ``distributed.static_sharding_explorer()`` and the others, live in
+    :mod:`llmlab.widgets`; they are looked up there on first use so that the launcher (and every
+    rank it starts) does not import the plotting code."""
+    if name in _PANELS:
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'llmlab.distributed' has no attribute {name!r}")
