@@ -296,7 +296,7 @@ def compare_cards(card: ModelCard, real: dict):
         raise ValueError(f"the real model's card lacks {missing}; load the model once so its config is cached")
     arch = real["architecture"]
     rows = {
-        "developer": ("this book (llmlab), recipe in llmlab/zoo.py", real["developer"]),
+        "developer": ("this book (llmlab), recipe in llmlab/recipes.py", real["developer"]),
         "license": ("MIT (code and weights); training data CC0 1.0", real["license"]),
         "architecture": (card.architecture, real["family"]),
         "parameters": (f"{card.n_parameters:,}", f"{real['n_parameters']:,}"),
