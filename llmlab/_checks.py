@@ -24,6 +24,21 @@ class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong kind (a str where a list is expected, a float where an int is)."""
 
 
+class MissingFileError(FileNotFoundError, ValueError):
+    """A file the call needs is not there (a record not made yet): a FileNotFoundError, and a
+    ValueError like the other argument errors, so code written against either keeps working."""
+
+
+def path(name: str, value):
+    """``value`` if it is a file path (str or os.PathLike); anything else is a TypeError."""
+    import os
+
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise ArgumentTypeError(f"{name} must be a file path (str or pathlib.Path), got {type(value).__name__} "
+                                f"{_shown(value)}")
+    return value
+
+
 def _shown(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -381,6 +381,10 @@ def generate_stories(n: int, seed: int = CORPUS_SEED) -> list[str]:
 
 def write_corpus(path: Path = CORPUS_FILE, n: int = CORPUS_STORIES, seed: int = CORPUS_SEED) -> Path:
     """Write the corpus file (gzip, deterministic bytes) and return its path."""
+    if not isinstance(path, (str, Path)):
+        raise _checks.ArgumentTypeError(f"path must be a file path (str or Path), got {type(path).__name__} {path!r:.60}")
+    path = Path(path)
+    n = _checks.positive_int("n", n)
     text = STORY_SEPARATOR.join(generate_stories(n, seed))
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
@@ -455,6 +459,7 @@ def icl_review(rng: random.Random) -> tuple[str, dict[str, int]]:
 
 def icl_classes(review: str) -> dict[str, int]:
     """The class (0 or 1) of a review of :func:`icl_review` under every rule, read back from its words."""
+    _checks.string("review", review)
     words = review.split()
     if len(words) not in (4, 5) or words[0] != "the" or words[2] != "was" or words[1] not in ICL_FOOD + ICL_MUSIC \
             or words[-1] not in ICL_POSITIVE + ICL_NEGATIVE or (len(words) == 5 and words[3] != ICL_EMPHASIS):
@@ -467,6 +472,10 @@ def icl_instruction(rule: str, labels: tuple[str, str]) -> str:
     """The sentence that states ``rule`` and its label words in words (the instruction of chapter 4)."""
     if rule not in ICL_RULES:
         raise ValueError(f"rule must be one of {sorted(ICL_RULES)}, got {rule!r}")
+    if isinstance(labels, str) or not isinstance(labels, (tuple, list)) or len(labels) != 2 \
+            or not all(isinstance(w, str) for w in labels):
+        raise _checks.ArgumentTypeError(f"labels must be a pair of label words (str, str), e.g. ('red', 'blue'); "
+                                        f"got {type(labels).__name__} {labels!r:.60}")
     first, second = ICL_RULES[rule][1]
     if rule == "emphasis":  # "if the review says very", not "if the review is says very"
         return f"Say {labels[0]} if the review {first} and {labels[1]} if it {second}."

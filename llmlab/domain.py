@@ -92,6 +92,12 @@ def fertility_table(tokenizers: dict, texts_by_domain: dict[str, list[str]]):
     """A pandas DataFrame of :func:`fertility`: one row per domain, one column per named tokenizer."""
     import pandas as pd
 
+    if not isinstance(tokenizers, dict):
+        raise _checks.ArgumentTypeError(f"tokenizers must be a dict mapping a name to a tokenizer, "
+                                        f"got {type(tokenizers).__name__} {tokenizers!r:.60}")
+    if not isinstance(texts_by_domain, dict):
+        raise _checks.ArgumentTypeError(f"texts_by_domain must be a dict mapping a domain to a list of texts, "
+                                        f"got {type(texts_by_domain).__name__} {texts_by_domain!r:.60}")
     if not tokenizers or not texts_by_domain:
         raise ValueError("need at least one tokenizer and one domain of texts")
     rows = {domain: {name: fertility(tok, texts) for name, tok in tokenizers.items()}
@@ -384,11 +390,16 @@ def mix_by_tokens(tokenizer, domain_docs: list[str], general_docs: list[str], do
 
 def encode_documents(tokenizer, docs: list[str]) -> torch.Tensor:
     """One 1-D stream of token ids: each document followed by end-of-text (refuses an empty corpus)."""
+    _checks.strings("docs", docs, allow_empty=True)
+    _checks.tokenizer("tokenizer", tokenizer)
     return tokenization.encode_stories(tokenizer, docs, what="documents")
 
 
 def token_share(tokenizer, domain_docs: list[str], general_docs: list[str]) -> float:
     """Share of tokens that are domain tokens when the two lists are trained on together."""
+    _checks.strings("domain_docs", domain_docs, allow_empty=True)
+    _checks.strings("general_docs", general_docs, allow_empty=True)
+    _checks.tokenizer("tokenizer", tokenizer)
     n_dom = sum(len(x) for x in tokenizer(domain_docs, add_special_tokens=False)["input_ids"]) if domain_docs else 0
     n_gen = sum(len(x) for x in tokenizer(general_docs, add_special_tokens=False)["input_ids"]) if general_docs else 0
     if n_dom + n_gen == 0:

@@ -113,10 +113,14 @@ def draw_lifecycle(ax=None):
     """Draw the four stages of an LLM project (scope, select, adapt and align, deploy)
     as boxes, with the loops back that real projects take. Returns the axes."""
     import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     from .plot import ACCENT, KEPT
 
+    if ax is not None and not isinstance(ax, Axes):
+        raise _checks.ArgumentTypeError(f"ax must be a matplotlib Axes or None (draw in a new figure), "
+                                        f"got {type(ax).__name__} {ax!r:.60}")
     if ax is None:
         _, ax = plt.subplots(figsize=(10, 3.2))
     width, gap, height = 2.3, 0.45, 1.9
@@ -453,6 +457,9 @@ def first_label(text: str, labels: list[str] | tuple[str, ...]) -> str | None:
     """The label (of ``labels``, as whole words, case-insensitive) that ``text`` names first, or None."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, got {type(text).__name__}")
+    if isinstance(labels, str):
+        raise _checks.ArgumentTypeError(f"labels must be a list of label strings, got the single str {labels!r}; "
+                                        f"wrap it in a list: [{labels!r}]")
     if not labels or not all(isinstance(label, str) and label for label in labels):
         raise ValueError(f"labels must be non-empty strings, got {labels!r}")
     found = [(m.start(), label) for label in labels
@@ -503,6 +510,14 @@ class Item:
     reference: str
     kind: str  # "label" (first label named), "mentions" (any accepted), "integer" (last number), "tool"
     accepted: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _checks.string("prompt", self.prompt)
+        _checks.string("reference", self.reference)
+        _checks.choice("kind", self.kind, ("label", "mentions", "integer", "tool"))
+        if not isinstance(self.accepted, tuple) or not all(isinstance(a, str) for a in self.accepted):
+            raise _checks.ArgumentTypeError(f"accepted must be a tuple of str (the answers that count), "
+                                            f"got {type(self.accepted).__name__} {self.accepted!r:.60}")
 
     def correct(self, answer: str) -> bool:
         """Whether ``answer`` is right: the judgement is computed, never read off by eye."""
@@ -594,7 +609,7 @@ def calculator(expression: str) -> float:
     """Evaluate an arithmetic ``expression`` of numbers, ``+ - * / x ×`` and brackets, as a deployed tool would.
 
     Only arithmetic is allowed (parsed with :mod:`ast`, never ``eval``); anything
-    else raises ``ValueError``.
+    else raises ``ValueError``, and so does a division by zero.
     """
     import ast
     import operator
@@ -610,15 +625,20 @@ def calculator(expression: str) -> float:
                 and not isinstance(node.value, bool):
             return node.value
         if isinstance(node, ast.BinOp) and type(node.op) in ops:
-            return ops[type(node.op)](value(node.left), value(node.right))
+            left, right = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Div) and right == 0:
+                raise ValueError(f"the expression {expression!r} divides by zero")
+            return ops[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp) and type(node.op) in ops:
             return ops[type(node.op)](value(node.operand))
-        raise ValueError(f"calculator accepts numbers, + - * / and brackets only, got {expression!r}")
+        raise ValueError(f"calculator accepts numbers, + - * / and brackets only: the expression {expression!r} "
+                         f"holds something else")
 
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError:
-        raise ValueError(f"calculator accepts numbers, + - * / and brackets only, got {expression!r}") from None
+        raise ValueError(f"calculator accepts numbers, + - * / and brackets only: the expression {expression!r} "
+                         f"does not parse") from None
     return value(tree.body)
 
 
@@ -638,6 +658,8 @@ def calculator_items(n: int = 30, low: int = 10, high: int = 99, seed: int = 0) 
 def tool_result(answer: str) -> float | None:
     """Run the calculator call that ``answer`` asks for, the way an application would; None when there is no
     valid call (no JSON object, another tool's name, no expression, or one the calculator refuses)."""
+    if not isinstance(answer, str):
+        raise _checks.ArgumentTypeError(f"answer must be a string (the model's reply), got {type(answer).__name__}")
     call = first_json_object(answer)
     if not call or call.get("name") != "calculator" or not isinstance(call.get("arguments"), dict):
         return None
@@ -657,6 +679,15 @@ class UseCase:
     prompt: str
     reference: str
     check: str  # what the check tests, in words
+
+    def __post_init__(self) -> None:
+        for name in ("name", "prompt", "reference", "check"):
+            _checks.string(name, getattr(self, name))
+        # USE_CASES are built before _USE_CASE_CHECKS exists; a use case made later needs a computed check
+        checks = globals().get("_USE_CASE_CHECKS")
+        if checks is not None and self.name not in checks:
+            raise ValueError(f"name must be a use case with a computed check, one of {sorted(checks)}; "
+                             f"got {self.name!r}")
 
     def passes(self, answer: str) -> bool:
         """Whether ``answer`` passes this use case's check (see :data:`USE_CASES`)."""
@@ -776,6 +807,8 @@ def load_record(path: str | Path = RECORD_FILE) -> dict:
     Raises ``ValueError`` when a group's prompts differ from :func:`record_plan`, so a
     changed prompt cannot be judged by a stale answer.
     """
+    if not Path(_checks.path("path", path)).is_file():
+        raise _checks.MissingFileError(f"no record at {path}; run python -m llmlab.lifecycle record")
     record = json.loads(Path(path).read_text(encoding="utf-8"))
     for group, (prompts, _, _) in record_plan().items():
         if group not in record["groups"]:

@@ -46,6 +46,7 @@ def entropy_bits(probs: torch.Tensor, dim: int = -1) -> torch.Tensor:
     Uses the convention 0 log 0 = 0, so tokens filtered out (probability 0) add
     nothing. Uniform over V tokens gives log2(V); a one-hot row gives 0.
     """
+    _checks.tensor("probs", probs)
     if (probs < 0).any():
         raise ValueError("probs must be probabilities (>= 0); got negative entries; pass softmax(logits)")
     # xlogy(p, p) = p * ln p, and exactly 0 where p == 0
@@ -74,9 +75,11 @@ def mean_loss_nats(
     is restored afterwards) on ``device`` (default: the model's own device).
     """
     _checks.model("model", model)
-    _checks.model("model", model)
     if not isinstance(token_ids, torch.Tensor) or token_ids.dim() != 1:
         raise ValueError("token_ids must be a 1-D LongTensor of token ids, e.g. tokenizer(text).input_ids as a tensor")
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    _checks.token_ids("token_ids", token_ids, vocab if isinstance(vocab, int) else None)
+    _checks.optional_device("device", device)
     if token_ids.numel() < 2:
         raise ValueError(f"token_ids must hold at least 2 tokens (one input, one target), got {token_ids.numel()}")
     for name, value in (("seq_len", seq_len), ("batch_size", batch_size)):
@@ -176,6 +179,12 @@ def in_vocabulary_fraction(texts: Iterable[str] | str, vocabulary: set[str]) -> 
     """
     if isinstance(texts, str):
         texts = [texts]
+    texts = _checks.strings("texts", list(texts) if isinstance(texts, Iterable) else texts, allow_empty=True)
+    if isinstance(vocabulary, (str, bytes)):
+        raise _checks.ArgumentTypeError(f"vocabulary must be a set of words, got the single {type(vocabulary).__name__} "
+                                        f"{vocabulary!r:.60}; wrap it in a set: {{{vocabulary!r:.60}}}")
+    vocabulary = _checks.strings("vocabulary", list(vocabulary) if isinstance(vocabulary, Iterable) else vocabulary,
+                                 allow_empty=True)
     vocab = {w.lower() for w in vocabulary}
     words = [w for t in texts for w in _WORD.findall(t.lower())]
     if not words:

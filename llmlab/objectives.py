@@ -40,7 +40,16 @@ Batch = dict[str, torch.Tensor]
 
 
 def _as_long(ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
-    ids = torch.as_tensor(ids, dtype=torch.long)
+    if isinstance(ids, (str, bytes)):
+        raise _checks.ArgumentTypeError(f"ids must be token ids (a list of ints or an integer tensor), got the "
+                                        f"{type(ids).__name__} {ids!r:.60}; tokenize the text first")
+    if isinstance(ids, torch.Tensor) and (ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool):
+        raise _checks.ArgumentTypeError(f"ids must be an integer tensor of token ids, got dtype {ids.dtype}")
+    try:
+        ids = torch.as_tensor(ids, dtype=torch.long)
+    except (TypeError, ValueError, RuntimeError):
+        raise _checks.ArgumentTypeError(f"ids must be token ids (a list of ints or an integer tensor), "
+                                        f"got {type(ids).__name__} {ids!r:.60}") from None
     if ids.dim() not in (1, 2):
         raise ValueError(f"token ids must be 1-D (T,) or 2-D (B, T), got shape {tuple(ids.shape)}")
     return ids
@@ -77,6 +86,8 @@ def masked_lm_pair(
     original token at chosen positions and :data:`IGNORE_INDEX` elsewhere.
     """
     ids = _as_long(ids)
+    vocab_size = _checks.positive_int("vocab_size", vocab_size)
+    _checks.token_ids("ids", ids, vocab_size)
     if not 0 < mask_prob < 1:
         raise ValueError(f"mask_prob must be in (0, 1), got {mask_prob}")
     if random_prob < 0 or keep_prob < 0 or random_prob + keep_prob > 1:
@@ -113,8 +124,9 @@ def random_spans(length: int, noise_density: float = 0.15, mean_span_length: flo
     ``mean_span_length`` (at least 1); noise and kept tokens are each cut into that
     many non-empty runs at random, and the runs alternate, kept first.
     """
+    _checks.integer("length", length)
     if length < 2:
-        raise ValueError(f"span corruption needs at least 2 tokens, got {length}")
+        raise ValueError(f"length must be >= 2 (span corruption needs at least 2 tokens), got {length}")
     if not 0 < noise_density < 1:
         raise ValueError(f"noise_density must be in (0, 1), got {noise_density}")
     if mean_span_length < 1:
@@ -180,6 +192,12 @@ def span_corruption_pair(
 # --------------------------------------------------------------------------- batches
 def _windows(stream: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator) -> torch.Tensor:
     """``batch_size`` random windows of ``seq_len`` tokens from a 1-D stream, shape (B, T)."""
+    _checks.tensor("stream", stream, dims=1)
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    seq_len = _checks.positive_int("seq_len", seq_len)
+    if not isinstance(generator, torch.Generator):
+        raise _checks.ArgumentTypeError(f"generator must be a torch.Generator, got {type(generator).__name__}; "
+                                        f"pass torch.Generator().manual_seed(seed)")
     if stream.numel() < seq_len + 1:
         raise ValueError(f"need at least seq_len + 1 = {seq_len + 1} tokens, got {stream.numel()}")
     starts = torch.randint(0, stream.numel() - seq_len, (batch_size,), generator=generator)
@@ -245,6 +263,10 @@ def evaluate_objective(model: torch.nn.Module, make_batch: BatchFn, stream: torc
                        seed: int = 1234) -> float:
     """Mean loss (nats per predicted token) over ``n_batches`` batches drawn with a fixed seed (the same every call)."""
     _checks.model("model", model)
+    if not callable(make_batch):
+        raise _checks.ArgumentTypeError(f"make_batch must be a function (stream, generator) -> batch dict, "
+                                        f"got {type(make_batch).__name__}")
+    n_batches = _checks.positive_int("n_batches", n_batches)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _checks
 from ._checks import at_least_one as _check_positive_int
 from ._checks import documents as _check_docs
 from ._checks import share as _check_fraction
@@ -76,6 +77,8 @@ class StepReport:
 
 def token_counter(tokenizer=None) -> Callable[[list[str]], list[int]]:
     """A function from documents to their token counts: ``tokenizer``'s tokens, or whitespace words if None."""
+    if tokenizer is not None:
+        _checks.tokenizer("tokenizer", tokenizer)
     if tokenizer is None:
         return lambda docs: [len(d.split()) for d in docs]
     return lambda docs: [len(ids) for ids in tokenizer(list(docs), add_special_tokens=False)["input_ids"]] if docs else []
@@ -218,6 +221,7 @@ def filter_agreement(texts: Sequence[str], labels: Sequence[str],
 # --------------------------------------------------------------------------- exact dedup
 def normalize_text(text: str) -> str:
     """Unicode NFKC, case-folded, runs of whitespace made one space, ends stripped."""
+    _checks.string("text", text)
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 

@@ -240,7 +240,7 @@ def representable_values(fmt: str) -> torch.Tensor:
     """Every finite non-negative value of ``fmt``, sorted (float64). FP32 is refused: 2**31 values."""
     layout = _layout(fmt)
     if layout.total_bits > 16:
-        raise ValueError(f"{fmt} has 2**{layout.total_bits} bit patterns, too many to list; "
+        raise ValueError(f"fmt {fmt!r} has 2**{layout.total_bits} bit patterns, too many to list; "
                          f"allowed: {', '.join(k for k, v in FORMATS.items() if v.total_bits <= 16)}")
     values = []
     for e in range(2**layout.exponent_bits):
@@ -280,6 +280,18 @@ class Int8Tensor:
         """Bytes to store it: 1 per value, 4 per scale, plus 4 per zero point for the zero-point scheme."""
         extra = self.zero_point.numel() * 4 if self.scheme == "zeropoint" else 0
         return self.q.numel() + self.scale.numel() * 4 + extra
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.q, torch.Tensor) or self.q.dtype != torch.int8:
+            raise _checks.ArgumentTypeError(
+                f"q must be a torch.Tensor of dtype int8 (the codes), got {type(self.q).__name__}"
+                + (f" of dtype {self.q.dtype}" if isinstance(self.q, torch.Tensor) else "")
+                + "; build an Int8Tensor with quantize_int8(x)")
+        _checks.tensor("scale", self.scale)
+        _checks.tensor("zero_point", self.zero_point)
+        if self.axis is not None:
+            _checks.integer("axis", self.axis, -self.q.dim(), self.q.dim() - 1)
+        _checks.choice("scheme", self.scheme, ("absmax", "zeropoint"))
 
 
 def _check_tensor(x, axis: int | None) -> torch.Tensor:
@@ -355,6 +367,13 @@ def quantize_int8(x: torch.Tensor, scheme: str = "absmax", axis: int | None = No
 
 def quantization_error(x: torch.Tensor, qx: Int8Tensor) -> dict[str, float]:
     """How far ``qx.dequantize()`` is from ``x``: max and mean absolute error, and relative error (L2 norm ratio)."""
+    _checks.tensor("x", x)
+    if not isinstance(qx, Int8Tensor):
+        raise _checks.ArgumentTypeError(f"qx must be an Int8Tensor (what quantize_int8(x) returns), "
+                                        f"got {type(qx).__name__}")
+    if tuple(x.shape) != tuple(qx.q.shape):
+        raise ValueError(f"x and qx must have the same shape (qx quantizes x), "
+                         f"got {tuple(x.shape)} and {tuple(qx.q.shape)}")
     err = qx.dequantize() - x.detach().float()
     return {
         "max_abs_error": err.abs().max().item(),
@@ -378,6 +397,8 @@ def int8_matmul(x: torch.Tensor, w: torch.Tensor, mode: str = "vector-wise", thr
     """
     if mode not in ("per-tensor", "vector-wise", "mixed"):
         raise ValueError(f"unknown mode {mode!r}; allowed: 'per-tensor', 'vector-wise', 'mixed'")
+    _checks.tensor("x", x)
+    _checks.tensor("w", w)
     if x.dim() != 2 or w.dim() != 2 or x.size(1) != w.size(1):
         raise ValueError(f"x must be (tokens, features) and w (out, features) with the same features; "
                          f"got {tuple(x.shape)} and {tuple(w.shape)}")
@@ -426,6 +447,10 @@ class Int8Linear(nn.Module):
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, scheme: str = "absmax",
                  per_channel: bool = True) -> None:
         super().__init__()
+        _checks.tensor("weight", weight, dims=2)
+        if bias is not None and (not isinstance(bias, torch.Tensor) or tuple(bias.shape) != (weight.shape[0],)):
+            raise ValueError(f"bias must be None or a tensor of shape ({weight.shape[0]},) (one per output "
+                             f"feature), got {tuple(bias.shape) if isinstance(bias, torch.Tensor) else bias!r:.60}")
         qw = quantize_int8(weight, scheme, axis=0 if per_channel else None)
         self.out_features, self.in_features = weight.shape
         self.scheme, self.per_channel = scheme, per_channel

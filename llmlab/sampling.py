@@ -320,6 +320,8 @@ def _check_inputs(model, input_ids, max_new_tokens, attention_mask) -> None:
             f"attention_mask must be a tensor shaped like input_ids {tuple(input_ids.shape)} "
             f"(1 = token, 0 = left padding), got {got}"
         )
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    _checks.token_ids("input_ids", input_ids, vocab if isinstance(vocab, int) else None)
     window = _checks.context_window(model) if hasattr(model, "config") else None
     if window is not None and input_ids.size(1) + max_new_tokens > window:
         raise ValueError(
@@ -606,6 +608,8 @@ def machine() -> dict:
 def chat_batch(tokenizer, requests: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """User requests through the tokenizer's chat template, left-padded into one batch:
     ``(input_ids, attention_mask)``, both ``(B, T)``, ready for :func:`generate`."""
+    requests = _checks.strings("requests", requests)
+    _checks.tokenizer("tokenizer", tokenizer)
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": r}], add_generation_prompt=True,
                                            tokenize=False) for r in requests]
     side = tokenizer.padding_side
@@ -783,9 +787,10 @@ def load_record(name: str = "sampling_sweep.json") -> dict:
     """A record of ``llmlab/results`` (``sampling_sweep.json``, ``sampling_playground.json``)."""
     import json
 
+    _checks.string("name", name, allow_empty=False)
     path = _results_dir() / name
     if not path.exists():
-        raise FileNotFoundError(f"no record at {path}; run `python -m llmlab.sampling sweep` "
+        raise _checks.MissingFileError(f"no record at {path}; run `python -m llmlab.sampling sweep` "
                                 "(or `playground`) to make it")
     return json.loads(path.read_text())
 
@@ -815,6 +820,12 @@ def summarise(record: dict):
 
     from . import metrics
 
+    if not isinstance(record, dict):
+        raise _checks.ArgumentTypeError(f"record must be a sweep record (the dict load_record() returns), "
+                                        f"got {type(record).__name__}")
+    missing = [k for k in ("rows", "samples") if k not in record]
+    if missing:
+        raise ValueError(f"record lacks {missing}: pass the sweep record, load_record('sampling_sweep.json')")
     rows = pd.DataFrame(record["rows"])
     k = record["samples"]
     out = []

@@ -211,6 +211,12 @@ class BloombergBudget:
     flops_per_gpu: float = 102e12  # achieved, per A100, as reported
     tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM
 
+    def __post_init__(self) -> None:
+        for name in ("n_params", "tokens_trained", "gpu_hours_budget", "flops_per_gpu", "tokens_per_param"):
+            _positive(name, getattr(self, name))
+        for name in ("tokens_domain", "tokens_general"):
+            _checks.non_negative(name, getattr(self, name))
+
     @property
     def tokens_available(self) -> float:
         return self.tokens_domain + self.tokens_general

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from . import _checks
 from .scaling import optimal_allocation
 
 if TYPE_CHECKING:
@@ -156,6 +157,12 @@ def fit_chinchilla(n_params: Sequence[float], n_tokens: Sequence[float], loss: S
 def tokens_per_param_at(compute_flops: float, fit: Fit) -> tuple[float, tuple[float, float]]:
     """Compute-optimal tokens per parameter at ``compute_flops`` under a :func:`fit_chinchilla` fit,
     with the interval spanned by its bootstrap resamples (same ``level``)."""
+    if not isinstance(fit, Fit):
+        raise _checks.ArgumentTypeError(f"fit must be a Fit from fit_chinchilla(...), got {type(fit).__name__}")
+    missing = [k for k in ("E", "A", "B", "alpha", "beta") if k not in fit.params]
+    if missing:
+        raise ValueError(f"fit must be a fit_chinchilla fit (parameters E, A, B, alpha, beta); "
+                         f"this one lacks {missing}")
     n, d = optimal_allocation(compute_flops, fit.params)
     boot = fit.extra.get("bootstrap")
     if boot is None or len(boot) == 0:
@@ -169,12 +176,24 @@ def tokens_per_param_at(compute_flops: float, fit: Fit) -> tuple[float, tuple[fl
 
 
 
+def _check_sweep(sweep, columns: tuple[str, ...]) -> None:
+    import pandas as pd
+
+    if not isinstance(sweep, pd.DataFrame):
+        raise _checks.ArgumentTypeError(f"sweep must be a pandas DataFrame of sweep runs (sweep.load_sweep()), "
+                                        f"got {type(sweep).__name__} {sweep!r:.60}")
+    missing = [c for c in columns if c not in sweep.columns]
+    if missing:
+        raise ValueError(f"sweep lacks the columns {missing}; pass the runs of sweep.load_sweep()")
+
+
 def isoflop_minima(sweep) -> "pd.DataFrame":
     """Hoffmann et al. 2022's approach 2: at each budget, fit loss = a (ln N)^2 + b ln N + c over the sizes
     trained and take its minimum. One row per budget with at least 3 sizes: budget_flops, n_opt, tokens_opt
     (= C / 6 N_opt), tokens_per_param, loss_opt, and interior (the minimum lies inside the sizes trained)."""
     import pandas as pd
 
+    _check_sweep(sweep, ("budget_flops", "n_params", "val_loss"))
     rows = []
     for budget, group in sweep.groupby("budget_flops"):
         if len(group) < 3:
@@ -194,6 +213,7 @@ def isoflop_minima(sweep) -> "pd.DataFrame":
 
 def frontier(sweep) -> "pd.DataFrame":
     """The best run at each budget (the lower envelope of loss against compute)."""
+    _check_sweep(sweep, ("budget_flops", "val_loss"))
     best = sweep.loc[sweep.groupby("budget_flops")["val_loss"].idxmin()]
     return best.sort_values("budget_flops").reset_index(drop=True)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import _checks
 from .scaling import _positive, training_flops
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def sweep_model(size: str):
 
 def count_params(model) -> dict[str, int]:
     """All parameters (tied embedding once), and those outside the token and position embeddings."""
+    _checks.model("model", model)
     total = sum(p.numel() for p in model.parameters())
     emb = model.transformer.wte.weight.numel() + model.transformer.wpe.weight.numel()
     return {"n_params": total, "n_non_embedding": total - emb}
@@ -143,7 +145,8 @@ def run_sweep(out: str | Path = SWEEP_CSV, plan: list[tuple[float, list[str]]] |
     import csv
     import time
 
-    plan = SWEEP_PLAN if plan is None else plan
+    plan = SWEEP_PLAN if plan is None else _check_plan(plan)
+    _checks.path("out", out)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     train_ids, val_ids = sweep_data()
@@ -166,13 +169,27 @@ def run_sweep(out: str | Path = SWEEP_CSV, plan: list[tuple[float, list[str]]] |
     return out
 
 
+def _check_plan(plan) -> list[tuple[float, list[str]]]:
+    """``plan`` if it is a list of (budget, [size, ...]) pairs with known sizes and budgets > 0."""
+    if isinstance(plan, (str, bytes)) or not isinstance(plan, (list, tuple)) or not all(
+            isinstance(p, (list, tuple)) and len(p) == 2 for p in plan):
+        raise _checks.ArgumentTypeError(f"plan must be a list of (budget, [size, ...]) pairs, e.g. [(1e12, ['s3', 's4'])], "
+                                        f"got {type(plan).__name__} {plan!r:.60}")
+    for budget, sizes in plan:
+        _positive("budget", budget)
+        for size in _checks.strings("sizes", sizes):
+            if size not in SWEEP_SIZES:
+                raise ValueError(f"unknown sweep size {size!r}; sizes: {sorted(SWEEP_SIZES)}")
+    return plan
+
+
 def load_sweep(path: str | Path = SWEEP_CSV):
     """The shipped sweep (or another CSV written by :func:`run_sweep`) as a pandas DataFrame."""
     import pandas as pd
 
-    path = Path(path)
+    path = Path(_checks.path("path", path))
     if not path.exists():
-        raise FileNotFoundError(f"no sweep at {path}; run `python -m llmlab.sweep` to make it")
+        raise _checks.MissingFileError(f"no sweep at {path}; run `python -m llmlab.sweep` to make it")
     return pd.read_csv(path)
 
 
@@ -181,6 +198,17 @@ def rerun(points: list[tuple[str, float]], sweep=None) -> "pd.DataFrame":
     (columns val_loss, shipped_val_loss, deviation = val_loss - shipped_val_loss, nats per token)."""
     import pandas as pd
 
+    if isinstance(points, (str, bytes)) or not isinstance(points, (list, tuple)) or not all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) for p in points):
+        raise _checks.ArgumentTypeError(f"points must be a list of (size, budget) pairs, e.g. [('s5', 1e12)], "
+                                        f"got {type(points).__name__} {points!r:.60}")
+    for size, budget in points:
+        _positive("budget", budget)
+        if size not in SWEEP_SIZES:
+            raise ValueError(f"unknown sweep size {size!r}; sizes: {sorted(SWEEP_SIZES)}")
+    if sweep is not None and not isinstance(sweep, pd.DataFrame):
+        raise _checks.ArgumentTypeError(f"sweep must be None (the shipped sweep) or a pandas DataFrame from "
+                                        f"load_sweep(), got {type(sweep).__name__}")
     sweep = load_sweep() if sweep is None else sweep
     train_ids, val_ids = sweep_data()
     rows = []
