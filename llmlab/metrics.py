@@ -200,8 +200,8 @@ def rouge_l(candidate: str, reference: str) -> float:
     has no words). It rewards shared words in the same order and nothing else: a correct
     paraphrase scores low, and a fluent copy of the wrong facts can score high.
     """
-    import re
-
+    _checks.string("candidate", candidate)
+    _checks.string("reference", reference)
     a, b = re.findall(r"[a-z0-9]+", candidate.lower()), re.findall(r"[a-z0-9]+", reference.lower())
     if not a or not b:
         return 0.0

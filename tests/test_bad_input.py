@@ -615,13 +615,6 @@ CASES = [
     case("tables", "format_bytes", [NAN], match="finite"),
 ]
 
-# cases that still fail (a raw error or a silent result): listed so that the gap is visible and the
-# list shrinks; each entry is a case's test id. rouge_l: chapter 4 shows its whole source (book.show),
-# so its check waits for the chapter to be re-executed with it.
-KNOWN_GAPS: set[str] = {
-    "metrics.rouge_l(['a'], 'a')",
-}
-
 # public names with nothing to validate: records that llmlab builds and returns, and functions without
 # arguments. A new public function that takes arguments needs a case above, not an entry here.
 RECORDS = {
@@ -670,11 +663,9 @@ def test_every_public_function_has_a_bad_input_case(module_name):
 
 
 @pytest.mark.parametrize("module_name, name, args, kwargs, exc, match", CASES)
-def test_bad_input_raises_a_clear_error(module_name, name, args, kwargs, exc, match, request):
+def test_bad_input_raises_a_clear_error(module_name, name, args, kwargs, exc, match):
     fn = getattr(importlib.import_module(f"llmlab.{module_name}"), name)
     caught = SystemExit if exc is SystemExit else (ValueError, TypeError)
-    if request.node.callspec.id in KNOWN_GAPS:
-        pytest.xfail("not validated yet: see KNOWN_GAPS")
     try:
         result = fn(*args, **kwargs)
     except caught as err:
