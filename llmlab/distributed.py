@@ -71,14 +71,7 @@ from pathlib import Path
 import torch
 
 from . import _checks
-from .dist_explorer import (  # noqa: F401  (re-exported: the chapter's names)
-    EXPLORER_GPUS,
-    EXPLORER_MICROBATCHES,
-    EXPLORER_MODELS,
-    EXPLORER_PP,
-    EXPLORER_PRECISIONS,
-    EXPLORER_SHARDING,
-    EXPLORER_TP,
+from .dist_explorer import (  # noqa: F401  (re-exported: the names the chapter and tests use)
     GPU_BYTES,
     ExplorerModel,
     explorer_memory,
