@@ -45,6 +45,15 @@ def test_no_stored_output_shows_a_library_warning_or_a_machine_path(path):
     assert not found, f"{path.name}: outputs with a warning or a path of the machine: {found}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_table_shown_goes_through_the_formatting_helper(path):
+    # llmlab.tables.fmt marks its HTML with the class llmlab-table; a raw DataFrame has none
+    found = [(i, text[:80]) for i, out, _ in outputs(path)
+             for text in ["".join(out.get("data", {}).get("text/html", ""))]
+             if "<table" in text and "llmlab-table" not in text]
+    assert not found, f"{path.name}: tables shown without llmlab.tables.fmt: {found}"
+
+
 def test_the_checks_catch_what_they_are_for(tmp_path):
     nb = {"cells": [{"cell_type": "code", "source": "", "metadata": {}, "outputs": [
         {"output_type": "stream", "name": "stderr", "text": "x"},
@@ -56,6 +65,19 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
         test_no_cell_stored_a_stderr_stream(path)
     with pytest.raises(AssertionError, match="Warning"):
         test_no_stored_output_shows_a_library_warning_or_a_machine_path(path)
+    import pandas as pd
+
+    from llmlab import tables
+
+    frame = pd.DataFrame({"n_params": [1234]})
+    raw = {"output_type": "execute_result", "data": {"text/html": frame.to_html()}}
+    nb["cells"][0]["outputs"] = [raw]
+    path.write_text(json.dumps(nb))
+    with pytest.raises(AssertionError, match="tables.fmt"):
+        test_every_table_shown_goes_through_the_formatting_helper(path)
+    raw["data"]["text/html"] = tables.fmt(frame, {"n_params": "parameters"})._repr_html_()
+    path.write_text(json.dumps(nb))
+    test_every_table_shown_goes_through_the_formatting_helper(path)
 
 
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`]+)`")
