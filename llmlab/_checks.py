@@ -296,11 +296,10 @@ def at_least_one(name: str, value) -> None:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
-def ngram_size(n) -> int:
-    """``n`` as an int if it is an n-gram size, an int >= 1 (numpy ints too; bool refused)."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+def ngram_size(n) -> None:
+    """Refuse an n-gram size that is not an int >= 1 (metrics)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an integer >= 1 (1 = unigrams, 2 = bigrams, ...), got {n!r}")
-    return int(n)
 
 
 def share(name: str, value, low_open: bool = True) -> None:
