@@ -302,13 +302,18 @@ class ICLTask:
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (95% with z = 1.96); Wilson (1927)."""
+    """Wilson score interval for a binomial proportion (95% with z = 1.96); Wilson (1927).
+
+    The book's statistics live in :mod:`llmlab.stats`; this keeps chapter 4's ``z`` spelling.
+    """
+    from .stats import _count, _wilson
+
+    if isinstance(z, bool) or not isinstance(z, (int, float)) or not 0 < z < 10:
+        raise ValueError(f"z must be a positive number of standard deviations (1.96 for 95%), got {z!r}")
+    successes, n = _count("successes", successes), _count("n", n)
     if n <= 0 or not 0 <= successes <= n:
         raise ValueError(f"need n > 0 and 0 <= successes <= n, got successes={successes}, n={n}")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return _wilson(successes, n, float(z))
 
 
 def accuracy_vs_shots(model, tokenizer, task: ICLTask, shots: Sequence[int] = (0, 1, 2, 4, 8), n: int = 200,

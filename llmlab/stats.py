@@ -91,11 +91,17 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
     successes, n, level = _count("successes", successes), _count("n", n), _level(level)
     if n <= 0 or not 0 <= successes <= n:
         raise ValueError(f"need n > 0 and 0 <= successes <= n, got successes={successes}, n={n}")
-    z = float(norm.ppf(0.5 + level / 2))
+    return _wilson(successes, n, float(norm.ppf(0.5 + level / 2)))
+
+
+def _wilson(successes: int, n: int, z: float) -> tuple[float, float]:
+    """The Wilson bounds for ``z`` standard deviations (checked arguments)."""
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends, no rounding residue
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def bootstrap_interval(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:

@@ -27,7 +27,8 @@ from llmlab.train import TrainConfig
 MODULES = ["attention", "memory", "train", "domain", "bench", "distributed", "quant", "metrics", "data",
            "scaling", "scaling_fits", "sweep", "prompt_tuning", "sampling", "zoo", "objectives", "quality", "lifecycle", "device",
            "gguf_blocks", "quant_real", "train_memory", "tables", "recipes", "tokenization",
-           "memorization", "dist_results", "dist_tables", "dist_explorer"]
+           "memorization", "dist_results", "dist_tables", "dist_explorer", "stats",
+           "diagrams"]
 
 NAN, INF = float("nan"), float("inf")
 
@@ -54,6 +55,16 @@ def case(module, name, args=(), kwargs=None, exc=(ValueError, TypeError), match=
 
 
 T, V = ValueError, TypeError
+
+
+def plt_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.figure().add_subplot()
+
 q = torch.randn(1, 2, 4)
 CASES = [
     # ------------------------------------------------------------------ attention
@@ -82,6 +93,12 @@ CASES = [
     case("attention", "head_scores", [torch.ones(1, 1, 3, 3), 1.5], exc=V, match="first_query"),
     case("attention", "strongest_head", [[[0.1, 0.2]]], exc=V, match="score"),
     case("attention", "next_token_probabilities", [NAME, None, "hi"], exc=V, match=MODEL_HINT),
+    # ------------------------------------------------------------------ diagrams
+    case("diagrams", "decoder_stack", [], {"norm": ""}, exc=V, match="norm"),
+    case("diagrams", "decoder_stack", [], {"mlp": 3}, exc=V, match="mlp"),
+    case("diagrams", "draw_decoder", [None, [("a", "io", False)], 2], exc=V, match="ax"),
+    case("diagrams", "draw_decoder", [plt_axes(), [("a", "what", False)], 2], exc=T, match="boxes"),
+    case("diagrams", "draw_decoder", [plt_axes(), [("a", "io", False)], 0], exc=T, match="n_layers"),
     # ------------------------------------------------------------------ memory
     case("memory", "bytes_per_param", ["fp8"], match="precision"),
     case("memory", "bytes_per_param", ["mixed", "sgd2"], match="optimizer"),
@@ -613,6 +630,24 @@ CASES = [
     case("tables", "fmt", [pd.DataFrame({"a": [1.0]})], {"digits": "2"}, exc=V, match="digits"),
     case("tables", "format_bytes", ["1 MB"], exc=V, match="bytes"),
     case("tables", "format_bytes", [NAN], match="finite"),
+    # ------------------------------------------------------------------ stats
+    case("stats", "wilson_interval", [5, 4], exc=T, match="successes"),
+    case("stats", "wilson_interval", [5, 10], {"level": 95}, exc=T, match="level"),
+    case("stats", "wilson_interval", [2.5, 10], exc=V, match="successes"),
+    case("stats", "bootstrap_interval", [[[1, 2], [3, 4]]], exc=T, match="one-dimensional"),
+    case("stats", "bootstrap_interval", [[1.0, NAN]], exc=T, match="NaN"),
+    case("stats", "mcnemar", [[1, 0, 2], [1, 0, 1]], exc=T, match="right/wrong"),
+    case("stats", "mcnemar", [[1, 0], [1, 0, 1]], exc=T, match="items"),
+    case("stats", "paired_bootstrap", [[], []], exc=T, match="empty"),
+    case("stats", "paired_bootstrap", ["abc", "abd"], exc=V, match="sequence of numbers"),
+    case("stats", "paired_bootstrap", [[1, 2], [1, 2]], {"n_boot": 5}, exc=T, match="n_boot"),
+    case("stats", "compare", [[1, 0], [0, 1]], {"names": "AB"}, exc=V, match="names"),
+    case("stats", "compare", [[1, 0], [0, INF]], exc=T, match="infinite"),
+    case("stats", "compare_timings", [[1.0], [2.0, 2.0]], exc=T, match="at least twice"),
+    case("stats", "compare_timings", [[1.0, -1.0], [2.0, 2.0]], exc=T, match="positive"),
+    case("stats", "compare_timings", [[1.0, 1.0], [2.0, 2.0]], {"min_ratio": 0.5}, exc=T, match="min_ratio"),
+    case("stats", "detectable_difference", [100, 1.5], exc=T, match="disagreement"),
+    case("stats", "detectable_difference", [0, 0.2], exc=T, match="n"),
 ]
 
 # public names with nothing to validate: records that llmlab builds and returns, and functions without
@@ -634,6 +669,7 @@ RECORDS = {
     "lifecycle": {"ModelCard"},
     "device": {"DeviceInfo"},
     "tables": {"Table"},
+    "stats": {"McNemar", "PairedBootstrap", "Comparison", "TimingComparison"},
 }
 
 
