@@ -24,7 +24,6 @@ model such as FLAN-T5 (chapter 4's optional section).
 
 from __future__ import annotations
 
-import math
 import random
 import string
 from dataclasses import dataclass
