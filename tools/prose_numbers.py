@@ -50,7 +50,8 @@ _NAME_SUFFIX = re.compile(r"-(?:bit|bits|shot|gram|grams|way|D|dimensional|layer
 _YEAR = re.compile(r"^(19[5-9]\d|20[0-3]\d)$")
 # chapter and section numbers: "chapter 3", "chapters 4, 9 and 10", "section 2.2", "§3"
 _REFERENCE = re.compile(
-    r"\b(?:[Cc]hapters?|[Ss]ections?|[Pp]arts?|[Ee]xercises?|[Ff]igures?|[Tt]ables?|[Ee]quations?|§)\s*"
+    r"\b(?:[Cc]hapters?|[Ss]ections?|[Pp]arts?|[Ee]xercises?|[Ff]igures?|[Tt]ables?|[Ee]quations?|§|"
+    r"ZeRO[ -][Ss]tages?|[Ss]tages?|[Ll]ectures?|[Ww]eeks?)\s*"
     r"\d+(?:\.\d+)*(?:(?:\s*,\s*|\s+(?:and|to|or)\s+|\s*[-–]\s*)\d+(?:\.\d+)*)*")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*]\s+)?\d+(?:\.\d+)*[.)]?\s", re.M)  # "1. ", "2.1 " at a line's start
 _HEADING = re.compile(r"^(#+\s+(?:Exercises:\s+)?)\d+(?:\.\d+)*\.?(?=\s)", re.M)
@@ -64,7 +65,7 @@ _CONFIDENCE = re.compile(r"\b(?:90|95|99)%(?=\s+(?:\w+\s+)?(?:confidence\s+|Wils
                          r"intervals?\b)")
 # a sentence citing where its numbers come from
 _CITATION = re.compile(
-    r"[A-Z][\w'\-]+(?:\s+(?:et al\.?|and [A-Z][\w'\-]+|&\s*[A-Z][\w'\-]+))?,?\s*\(?(?:19|20)\d\d[a-z]?\)?"
+    r"[A-Z][\w'\-]+\*?(?:\s+(?:et al\.?|and [A-Z][\w'\-]+|&\s*[A-Z][\w'\-]+))?,?\s*\(?(?:19|20)\d\d[a-z]?\)?"
     r"|\b(?:the )?(?:NVIDIA talk|course(?:'s)? (?:slides?|notes)|Columbia lecture|seed documents?|model card)\b"
     r"|\bseeds/", re.S)
 _SENTENCE_END = re.compile(r"(?<=[.!?:])(?<!\bal\.)(?<!e\.g\.)(?<!i\.e\.)(?<!\bvs\.)(?<!\bcf\.)(?<!\bNo\.)\s+(?=[A-Z*(\"'_{])|\n\s*\n|\n(?=\s*(?:[-*]|\d+\.|\|)\s)")
