@@ -33,6 +33,15 @@ One module per idea; each chapter of the book imports what it explains:
 - ``prompt_tuning`` soft prompts on a frozen model (chapter 10)
 - ``exercises`` the checks the exercise notebooks call (every chapter)
 - ``book``      glue computed numbers into the book's prose (every chapter)
+- ``stats``     intervals, paired tests and the verdicts the prose glues for every comparison (every chapter)
+- ``tables``    DataFrames formatted for the page: headers, units, rounding (every chapter)
+- ``provenance`` the code version and machine stamped on every recorded result (chapters 1, 5, 8, 9, 10)
+- ``compat``    shims for what changed between transformers releases (every chapter)
+- ``memorization`` verbatim n-gram overlap of samples with the training text (chapter 3)
+- ``llama``     a Llama block from scratch: RMSNorm, rotary positions, SwiGLU, grouped-query attention (chapter 2)
+- ``tinygpt2``  GPT-2 in plain torch for the distributed runs (chapter 7)
+- ``tinyllama`` a small Llama shaped like SmolLM2 for tensor and pipeline parallelism (chapter 7)
+- ``peak``      the measured peak memory of one call (chapters 6, 7)
 """
 
 __version__ = "0.1.0"
