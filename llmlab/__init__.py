@@ -42,6 +42,7 @@ One module per idea; each chapter of the book imports what it explains:
 - ``tinygpt2``  GPT-2 in plain torch for the distributed runs (chapter 7)
 - ``tinyllama`` a small Llama shaped like SmolLM2 for tensor and pipeline parallelism (chapter 7)
 - ``peak``      the measured peak memory of one call (chapters 6, 7)
+- ``evaluation`` the frozen benchmark the project wrote, and how models are scored on it (chapter 11)
 """
 
 __version__ = "0.1.0"
