@@ -15,6 +15,7 @@ One module per idea; each chapter of the book imports what it explains:
 - ``lifecycle`` context windows, the project lifecycle, model cards (chapter 1)
 - ``attention`` attention, masks and positions from scratch; attention maps (chapter 2)
 - ``objectives`` masked LM, causal LM and span-corruption training pairs (chapter 2)
+- ``kv_cache``  the KV cache's bytes for multi-head, grouped and multi-query attention; a decoding step timed (chapter 2)
 - ``quality``   quality filtering and deduplication of a corpus (chapter 3)
 - ``quant``     number formats, INT8 and 4-bit group-wise quantization, torchao (chapter 6)
 - ``gguf_blocks`` the real model's GGUF file read and its Q4_1/Q8_0 blocks decoded (chapter 6)
