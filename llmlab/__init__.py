@@ -14,6 +14,7 @@ One module per idea; each chapter of the book imports what it explains:
 - ``widgets``   interactive panels, live and kernel-free (chapters 5, 7, 8)
 - ``lifecycle`` context windows, the project lifecycle, model cards (chapter 1)
 - ``attention`` attention, masks and positions from scratch; attention maps (chapter 2)
+- ``diagrams``  the decoder block drawn as a labelled diagram (chapter 2)
 - ``objectives`` masked LM, causal LM and span-corruption training pairs (chapter 2)
 - ``kv_cache``  the KV cache's bytes for multi-head, grouped and multi-query attention; a decoding step timed (chapter 2)
 - ``quality``   quality filtering and deduplication of a corpus (chapter 3)

@@ -67,27 +67,32 @@ def scaled_dot_product_attention(
     """softmax(Q K^T / sqrt(D) + mask) V; returns ``(output, weights)``.
 
     ``q`` is (..., T_q, D), ``k`` (..., T_k, D), ``v`` (..., T_k, D_v). ``mask`` is
-    boolean (True = may attend) or additive floats, broadcastable to (..., T_q, T_k);
-    an integer mask of 0/1 (what a tokenizer returns) is read as boolean, so it masks;
-    ``is_causal`` adds :func:`causal_mask`. A query that may attend to nothing gets
-    zero weights and a zero output (PyTorch's fused kernels return NaN or zeros there).
+    boolean (True = may attend) or additive floats, broadcastable to
+    (..., T_q, T_k); an integer mask of 0/1 (what a tokenizer returns) is read as
+    boolean, so it masks; ``is_causal`` adds :func:`causal_mask`. A query that may
+    attend to nothing gets zero weights and a zero output (PyTorch's fused kernels
+    return NaN or zeros there).
     """
     for name, t in (("q", q), ("k", k), ("v", v)):
         _checks.tensor(name, t)
         if t.dim() < 2:
-            raise ValueError(f"{name} must have at least 2 dimensions (..., T, D), got shape {tuple(t.shape)}")
+            raise ValueError(f"{name} must have at least 2 dimensions (..., T, D), "
+                             f"got shape {tuple(t.shape)}")
     if mask is not None:
         _checks.tensor("mask", mask)
         if not mask.is_floating_point():
-            mask = _checks.bool_mask("mask", mask)       # integer 0/1 from a tokenizer: 1 = may attend
-        elif mask.numel() and bool(((mask == 0) | (mask == 1)).all()) and bool((mask == 1).any()):
-            raise ValueError("mask holds only 0.0 and 1.0: a float mask is added to the scores, so this "
-                             "would not mask anything; pass mask.bool() (True = may attend) or an additive "
-                             "mask of 0 and -inf")
+            mask = _checks.bool_mask("mask", mask)  # 0/1 from a tokenizer: 1 = attend
+        elif (mask.numel() and bool(((mask == 0) | (mask == 1)).all())
+              and bool((mask == 1).any())):
+            raise ValueError("mask holds only 0.0 and 1.0: a float mask is added to "
+                             "the scores, so this would not mask anything; pass "
+                             "mask.bool() (True = may attend) or an additive mask "
+                             "of 0 and -inf")
     if scale is not None:
         scale = _checks.positive("scale", scale)
     if q.size(-1) != k.size(-1) or k.size(-2) != v.size(-2):
-        raise ValueError(f"need q (..., T_q, D), k (..., T_k, D), v (..., T_k, D_v); got "
+        raise ValueError(f"need q (..., T_q, D), k (..., T_k, D), v (..., T_k, D_v); "
+                         f"got "
                          f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
     scores = (q @ k.transpose(-2, -1)) * scale                         # (..., T_q, T_k)
@@ -99,13 +104,14 @@ def scaled_dot_product_attention(
             try:
                 allowed = allowed & mask
             except RuntimeError as err:
-                raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores "
-                                 f"{tuple(scores.shape)} (..., T_q, T_k)") from err
+                raise ValueError(f"mask of shape {tuple(mask.shape)} does not "
+                                 f"broadcast to the scores {tuple(scores.shape)} "
+                                 "(..., T_q, T_k)") from err
         else:
             scores = scores + mask
     scores = scores.masked_fill(~allowed, float("-inf"))
-    weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)            # rows with nothing allowed: 0
-    return weights @ v, weights                                         # (..., T_q, D_v), (..., T_q, T_k)
+    weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # a row allowed nothing: 0
+    return weights @ v, weights                   # (..., T_q, D_v), (..., T_q, T_k)
 
 
 class MultiHeadAttention(nn.Module):

@@ -131,7 +131,8 @@ class GroupedQueryAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor,
                 sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x`` (B, T, C), rotary tables (T, D) -> output (B, T, C), weights (B, H, T, T)."""
+        """``x`` (B, T, C), rotary tables (T, D) -> output (B, T, C), weights (B, H, T, T).
+        """
         b, t, _ = x.shape
         h, kv, d = self.n_heads, self.n_kv_heads, self.head_dim
         q = self.q_proj(x).view(b, t, h, d).transpose(1, 2)       # (B, H, T, D)
@@ -160,15 +161,16 @@ class LlamaBlock(nn.Module):
         self.post_attention_layernorm = RMSNorm(c, eps)
         self.mlp = SwiGLU(c, config.intermediate_size)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` (B, T, C) -> (B, T, C); ``positions`` (T,) default 0, 1, ..., T - 1."""
         if positions is None:
             positions = torch.arange(x.size(1), device=x.device)
         cos, sin = rotary_cos_sin(positions, self.head_dim, self.rope_theta)  # (T, D) each
         cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-        attended, _ = self.self_attn(self.input_layernorm(x), cos, sin)  # tokens read others
-        x = x + attended                                                 # residual connection
-        x = x + self.mlp(self.post_attention_layernorm(x))               # each token alone
+        attended, _ = self.self_attn(self.input_layernorm(x), cos, sin)  # read others
+        x = x + attended                                           # residual connection
+        x = x + self.mlp(self.post_attention_layernorm(x))         # each token alone
         return x
 
     @classmethod

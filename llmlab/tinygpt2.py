@@ -19,7 +19,7 @@ STORIES_1M = dict(vocab_size=1024, n_positions=256, n_embd=128, n_layer=4, n_hea
 
 
 class Block(nn.Module):
-    """One GPT-2 block: pre-norm attention and MLP (GELU, tanh approximation) with residuals."""
+    """One GPT-2 block: pre-norm attention, then an MLP (GELU), each with a residual."""
 
     def __init__(self, d: int, n_head: int, d_ff: int, eps: float) -> None:
         super().__init__()
@@ -32,12 +32,16 @@ class Block(nn.Module):
         self.fc_out = nn.Linear(d_ff, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C)."""
         B, T, C = x.shape
+        h = self.n_head
         q, k, v = self.qkv(self.ln_1(x)).split(C, dim=-1)  # (B, T, C) each
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        # split the width into h heads: (B, h, T, C/h) each
+        q, k, v = (t.view(B, T, h, C // h).transpose(1, 2) for t in (q, k, v))
         a = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, h, T, C/h)
-        x = x + self.proj(a.transpose(1, 2).reshape(B, T, C))
-        return x + self.fc_out(F.gelu(self.fc(self.ln_2(x)), approximate="tanh"))
+        x = x + self.proj(a.transpose(1, 2).reshape(B, T, C))  # residual: add to x
+        mlp = self.fc_out(F.gelu(self.fc(self.ln_2(x)), approximate="tanh"))  # each token
+        return x + mlp  # residual
 
 
 class TinyGPT2(nn.Module):
