@@ -210,10 +210,10 @@ class Comparison:
     @property
     def verdict(self) -> str:
         """The sentence the prose glues, e.g. ``"A above B (McNemar p = 0.003, n = 200)"``."""
-        test = f"{self.test} {_p_text(self.p)}, n = {self.n:,}"
         if not self.separated:
-            return f"no clear difference between {self.a_name} and {self.b_name} at n = {self.n:,} ({test})"
-        return f"{self.a_name} {self.direction} {self.b_name} ({test})"
+            return (f"no clear difference between {self.a_name} and {self.b_name} at n = {self.n:,} "
+                    f"({self.test} {_p_text(self.p)})")
+        return f"{self.a_name} {self.direction} {self.b_name} ({self.test} {_p_text(self.p)}, n = {self.n:,})"
 
     def interval_text(self, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
         """The difference with its interval, e.g. ``"+4.0 points (95% interval +1.5 to +6.5)"``."""

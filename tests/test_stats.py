@@ -73,7 +73,8 @@ def test_compare_verdicts_both_ways():
     assert flipped.direction == "below"
     tie = stats.compare([1, 0, 1, 0, 1] * 6, [0, 1, 1, 0, 1] * 6, names=("x", "y"))
     assert not tie.separated
-    assert tie.verdict.startswith("no clear difference between x and y at n = 30")
+    assert tie.verdict.startswith("no clear difference between x and y at n = 30 (McNemar p = ")
+    assert tie.verdict.count("n = ") == 1
 
 
 def test_compare_scores_uses_bootstrap():
