@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -475,19 +476,70 @@ def last_integer(text: str) -> int | None:
     return int(numbers[-1].replace(",", "")) if numbers else None
 
 
+def _balanced_end(text: str, start: int) -> int | None:
+    """Index just past the ``}`` that closes the ``{`` at ``start`` (braces inside JSON strings
+    ignored), or None when the text ends before it closes."""
+    depth, in_string, escaped = 0, False, False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
 def first_json_object(text: str) -> dict | None:
-    """The first JSON object (``{...}``) in ``text`` that parses, e.g. inside a Markdown code fence; else None."""
+    """The JSON object a reply gives, or None: the whole reply when it parses as an object, else its
+    first ``{...}`` block (e.g. inside a Markdown code fence), but only when that block closes.
+
+    A reply cut off inside its object gives None, not an inner object that happens to close
+    before the cut: that inner object is not the answer the model was writing.
+    """
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, got {type(text).__name__}")
-    decoder = json.JSONDecoder()
-    for start in [m.start() for m in re.finditer(r"\{", text)]:
-        try:
-            obj, _ = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            return obj
-    return None
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    if isinstance(whole, dict):
+        return whole
+    start = text.find("{")
+    end = None if start < 0 else _balanced_end(text, start)
+    if end is None:
+        return None
+    try:
+        obj = json.loads(text[start:end])
+    except json.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def reply_tokens(tokenizer, answer: str, max_new_tokens: int) -> tuple[int, bool]:
+    """How many tokens a recorded reply has, and whether it reached the ``max_new_tokens`` cap
+    (so generation stopped at the cap, not because the model ended its turn).
+
+    The count re-tokenizes the decoded reply, which gives the generated count for these
+    replies (special tokens were dropped when decoding; the end-of-turn token is not counted).
+    """
+    _checks.tokenizer("tokenizer", tokenizer)
+    if not isinstance(answer, str):
+        raise TypeError(f"answer must be a string (a decoded reply), got {type(answer).__name__}")
+    _checks.positive_int("max_new_tokens", max_new_tokens)
+    n = len(tokenizer(answer, add_special_tokens=False)["input_ids"])
+    return n, n >= max_new_tokens
 
 
 # --------------------------------------------------------------------------- frozen task sets
@@ -739,6 +791,177 @@ _USE_CASE_CHECKS = {
     "entity extraction": lambda a: json_matches(a, _ENTITIES),
     "tool call": lambda a: json_matches(a, _WEATHER_CALL),
 }
+
+
+# --------------------------------------------------------------------------- small baselines
+_WORD = re.compile(r"[a-z]+")
+STOPWORDS = frozenset(
+    "a an the and or but of to in on at for with by from as is are was were be been it its this that these "
+    "those he she they them his her their i we you my our your me us who what when where how not no so "
+    "then than too very can will just do does did has have had each other one two".split())
+
+
+def words(text: str) -> list[str]:
+    """The lower-case words (runs of letters a-z) of ``text``, in order: the tokens BM25 counts."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    return _WORD.findall(text.lower())
+
+
+def word_overlap(query: str, text: str) -> float:
+    """The share (0 to 1) of the query's content words (its words minus :data:`STOPWORDS`) that also
+    occur in ``text``: how much a word-matching method could lean on shared wording."""
+    content = set(words(query)) - STOPWORDS
+    if not content:
+        raise ValueError(f"query must have at least one content word (not a stopword), got {query!r}")
+    return len(content & set(words(text))) / len(content)
+
+
+def bm25_scores(query: str, documents: list[str], k1: float = 1.5, b: float = 0.75) -> list[float]:
+    """Okapi BM25 score of every document for ``query`` (Robertson & Zaragoza 2009), unitless.
+
+    For each distinct query word t: ``idf(t) * f (k1 + 1) / (f + k1 (1 - b + b |d| / avgdl))``, where
+    f is how often t occurs in the document, |d| the document's length in words, avgdl the mean
+    length, and ``idf(t) = ln(1 + (N - n_t + 0.5) / (n_t + 0.5))`` with n_t of the N documents
+    containing t (the ``1 +`` keeps idf positive, as Lucene does). Words are :func:`words`.
+    """
+    _check_prompts(documents)
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a string, got {type(query).__name__}")
+    _checks.non_negative("k1", k1)
+    _checks.number("b", b, 0.0, 1.0)
+    docs = [words(d) for d in documents]
+    n_docs, avgdl = len(docs), sum(len(d) for d in docs) / len(docs)
+    if avgdl == 0:
+        raise ValueError("documents must contain at least one word between them")
+    counts = [{} for _ in docs]
+    for c, d in zip(counts, docs):
+        for w in d:
+            c[w] = c.get(w, 0) + 1
+    scores = [0.0] * n_docs
+    for t in set(words(query)):
+        n_t = sum(t in c for c in counts)
+        idf = math.log(1 + (n_docs - n_t + 0.5) / (n_t + 0.5))
+        for i, (c, d) in enumerate(zip(counts, docs)):
+            f = c.get(t, 0)
+            if f:
+                scores[i] += idf * f * (k1 + 1) / (f + k1 * (1 - b + b * len(d) / avgdl))
+    return scores
+
+
+# A query per story plot of llmlab.data, each with a sentence only stories of that plot contain.
+# The first of each pair is worded close to the stories; the second is a paraphrase written to share
+# few content words with them (word_overlap measures how few).
+RETRIEVAL_QUERIES: list[tuple[str, str, str]] = [  # (query, marker, wording)
+    ("a child loses a toy and a friend helps find it", "was gone!", "close"),
+    ("a youngster misplaces a plaything and a companion recovers it", "was gone!", "paraphrase"),
+    ("children share their food with a hungry friend", "we can share", "close"),
+    ("splitting snacks with a starving pal", "we can share", "paraphrase"),
+    ("a child keeps trying until they can do something new", "Try again!", "close"),
+    ("persistence after failing at an unfamiliar skill", "Try again!", "paraphrase"),
+    ("playing outside when it starts to rain", "started to rain", "close"),
+    ("a downpour interrupts outdoor games", "started to rain", "paraphrase"),
+    ("children help a little animal in trouble", "We must help it", "close"),
+    ("rescuing an injured or stranded creature", "We must help it", "paraphrase"),
+    ("a child is afraid of something strange at night", "Let us look together", "close"),
+    ("a frightening mystery that turns out harmless", "Let us look together", "paraphrase"),
+    ("a child makes a birthday gift for a friend", "birthday", "close"),
+    ("a handmade present when you cannot afford one", "birthday", "paraphrase"),
+    ("two friends race each other", "liked to race", "close"),
+    ("the tortoise and the hare: slow and steady beats speedy", "liked to race", "paraphrase"),
+    ("children find a treasure map and dig", "treasure map", "close"),
+    ("following a chart to unearth buried riches", "treasure map", "paraphrase"),
+    ("a shy new child at school makes a friend", "was shy", "close"),
+    ("welcoming a timid newcomer to class", "was shy", "paraphrase"),
+    ("children cook food together", "kitchen", "close"),
+    ("preparing a meal for relatives", "kitchen", "paraphrase"),
+]
+
+
+# --------------------------------------------------------------------------- a small fine-tuned classifier
+_REVIEW_SUBJECTS = ["The hotel", "This blender", "The pizza place on the corner", "These headphones",
+                    "The museum", "My new phone", "The train ride", "This jacket", "The dentist",
+                    "The campsite", "The coffee shop", "This laptop", "The bakery", "The rental car",
+                    "This vacuum cleaner", "The theme park", "The hair salon", "This backpack",
+                    "The sushi bar", "The yoga class"]
+# Opinion phrases, split in two halves that share no phrase: training reviews use one half, test
+# reviews the other, so a classifier is tested on wording it never saw.
+_REVIEW_OPINIONS = {
+    ("train", "positive"): ["was excellent", "exceeded my expectations", "was worth every penny",
+                            "made my day", "was a delight", "works perfectly", "was fantastic",
+                            "is the best I have tried", "left me very happy", "was a pleasant surprise",
+                            "impressed the whole family", "did exactly what I hoped"],
+    ("train", "negative"): ["was terrible", "broke after a week", "was a waste of money",
+                            "ruined our evening", "was a disappointment", "stopped working",
+                            "was awful", "is the worst I have tried", "left me very annoyed",
+                            "was a nasty surprise", "upset the whole family", "did nothing I hoped"],
+    ("test", "positive"): ["was wonderful", "is superb", "was a real treat", "blew me away",
+                           "was brilliant", "is great value", "was lovely from start to finish",
+                           "never disappoints", "was outstanding", "is a joy to use",
+                           "deserves every star", "was just perfect"],
+    ("test", "negative"): ["was dreadful", "is useless", "was a rip-off", "let me down",
+                           "was horrible", "is poor value", "was unpleasant from start to finish",
+                           "always disappoints", "was shoddy", "is a pain to use",
+                           "deserves no stars at all", "was a mess"],
+}
+_REVIEW_DETAILS = ["We went on a Saturday.", "I bought it last month.", "My sister recommended it.",
+                   "It was my first visit.", "I used it every day for a while.", "We were a group of four.",
+                   "I paid full price.", "A friend came along.", "It came in a blue box.", ""]
+SPLITS = ("train", "test")
+
+
+def generated_reviews(n: int, split: str = "train", seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` short reviews ``(text, label)`` of products and places, half positive and half negative,
+    in a seeded random order.
+
+    ``split`` picks the half of the opinion phrases used: no phrase of a ``"train"`` review
+    occurs in a ``"test"`` review, so the two sets share no text.
+    """
+    import random
+
+    _checks.positive_int("n", n)
+    _checks.choice("split", split, SPLITS)
+    rng = random.Random(f"{split}-{seed}")
+    out = []
+    for i in range(n):
+        label = ("positive", "negative")[i % 2]
+        detail = rng.choice(_REVIEW_DETAILS)
+        text = f"{rng.choice(_REVIEW_SUBJECTS)} {rng.choice(_REVIEW_OPINIONS[split, label])}. {detail}"
+        out.append((text.strip(), label))
+    rng.shuffle(out)
+    return out
+
+
+def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, l2: float = 1e-3,
+                            steps: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights ``(D,)`` and bias ``()`` of a logistic regression on features ``x`` ``(N, D)`` and
+    labels ``y`` ``(N,)`` in {0, 1}: minimises the mean log-loss (nats) plus ``l2 / 2 * |w|^2``
+    with L-BFGS from zeros, so it is deterministic. Equals scikit-learn's ``LogisticRegression``
+    with ``C = 1 / (N * l2)``.
+    """
+    _checks.tensor("x", x, dims=2)
+    _checks.tensor("y", y, dims=1)
+    if y.numel() != x.size(0):
+        raise ValueError(f"y must have one label per row of x ({x.size(0)}), got {y.numel()}")
+    if not bool(((y == 0) | (y == 1)).all()):
+        raise ValueError("y must hold only the labels 0 and 1")
+    _checks.positive("l2", l2)
+    _checks.positive_int("steps", steps)
+    x, y = x.double(), y.double()
+    w = torch.zeros(x.size(1), dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, bias], lr=1, max_iter=steps, tolerance_grad=1e-10,
+                            tolerance_change=1e-12, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(x @ w + bias, y) + l2 / 2 * (w @ w)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return w.detach(), bias.detach()
 
 
 # --------------------------------------------------------------------------- the recorded completions
