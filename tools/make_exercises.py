@@ -5,13 +5,20 @@ Each chapter's exercises are written once, in ``exercises/src/NN_name.py`` (cell
 
 - ``exercises/student/NN_name.ipynb``: the student notebook, with every solution
   replaced by a blank (``raise NotImplementedError`` or the ``# STUDENT:`` lines),
-  no outputs. Students open it in Colab or Studio Lab.
+  no outputs. Students open it in Colab or Studio Lab, or run it from the command line
+  with ``jupyter execute exercises/student/NN_name.ipynb`` (nbclient's command, installed
+  with the book's packages; it stops at the first blank still to fill).
 - ``exercises/solutions/NN_name.ipynb``: the same notebook with the solutions. It is
   committed with outputs (run ``tools/execute_notebooks.py`` on it) and nbval runs it.
   Regenerating keeps the outputs of cells whose source did not change.
 - ``exercises/NN_name.md``: the book page, with each exercise in a sphinx-exercise
   ``exercise`` block, its solution in a ``solution`` dropdown, and links that open the
-  student notebook in Colab and Studio Lab.
+  student notebook in Colab and Studio Lab. The page holds no solution itself: each
+  dropdown includes (MyST ``{include}``) its part of
+- ``exercises/solutions/NN_name_solutions.md``: every solution of the chapter, one part
+  per exercise between ``<!-- BEGIN SOLUTION key -->`` and ``<!-- END SOLUTION key -->``
+  (the book's HTML still shows them folded; a student who opens a page's source does not
+  see them).
 - The table of exercises and minutes in ``exercises/teachers.md`` (between the
   ``BEGIN``/``END GENERATED`` comments).
 
@@ -21,10 +28,13 @@ Source format. A line ``# %%`` starts a code cell, ``# %% [markdown]`` a Markdow
 (its lines start with ``# ``); either may end with a JSON object of options:
 
 - Markdown: ``{"exercise": "top-p", "minutes": 15}`` starts an exercise; the cell's
-  first line is its ``## `` heading (the title on the book page).
+  first line is its ``## `` heading (the title on the book page). Its minutes appear
+  under the heading on the page and in both notebooks.
 - Code: ``{"role": "check"}`` is the cell calling the exercise's check (the last
-  line is the call); ``{"role": "solution-only"}`` appears only in the solution
-  notebook (and in the book's solution dropdown); ``{"role": "try"}`` calls the student's
+  line is the call); ``{"role": "solution-only"}`` is a demo that uses the exercise's
+  finished code: on the page it is in the solution dropdown; both notebooks show it (in
+  the student's it raises NotImplementedError until the blanks are filled), since the
+  text may refer to it; ``{"role": "try"}`` calls the student's
   code to show what it does (in the student version it raises NotImplementedError
   until the blank is filled). Other code cells are shown as is.
 
@@ -199,15 +209,28 @@ def split_solution(code: str) -> tuple[str, str]:
     return "\n".join(student), "\n".join(solution)
 
 
+MINUTES = "*About {} minutes.*"
+
+
+def with_minutes(cell: Cell) -> str:
+    """An exercise's Markdown with its minutes under the heading (as the book page shows them)."""
+    heading, *rest = cell.source.splitlines()
+    return "\n".join([heading, "", MINUTES.format(cell.options.get("minutes", 10)), *rest])
+
+
 def version_cells(source: Source, version: str) -> list[Cell]:
-    """The cells of the 'student' or 'solution' version (code with blanks or with solutions)."""
+    """The cells of the 'student' or 'solution' version (code with blanks or with solutions).
+
+    Both versions hold the same cells, demos (``solution-only``) included; an exercise's
+    Markdown cell carries its minutes.
+    """
     out = []
     for cell in source.cells:
         if cell.kind == "code":
-            if cell.role == "solution-only" and version == "student":
-                continue
             student, solution = split_solution(cell.source)
             out.append(Cell("code", student if version == "student" else solution, cell.options))
+        elif cell.options.get("exercise"):
+            out.append(Cell("markdown", with_minutes(cell), cell.options))
         else:
             out.append(cell)
     return out
@@ -266,8 +289,39 @@ def _page_links(text: str) -> str:
     return text.replace("](../../", "](../")
 
 
+def _solutions_path(source: Source) -> Path:
+    return ROOT / SOLUTIONS / f"{source.name}_solutions.md"
+
+
+def _solution_markers(key: str) -> tuple[str, str]:
+    return f"<!-- BEGIN SOLUTION {key} -->", f"<!-- END SOLUTION {key} -->"
+
+
+def _solutions_of(exercise: Exercise) -> list[str]:
+    solution = []
+    for cell in exercise.cells[1:]:
+        if cell.kind != "code":
+            continue
+        student, answer = split_solution(cell.source)
+        if cell.role == "solution-only" or answer != student:
+            solution.append(_code_block(answer))
+    return solution
+
+
+def build_solutions(source: Source) -> str:
+    """The chapter's solutions, one marked part per exercise, for the page's dropdowns to include."""
+    parts = [f"<!-- Written by tools/make_exercises.py from {SRC}/{source.name}.py: edit that file. The book's "
+             f"page exercises/{source.name}.md includes each part in its solution dropdown. -->"]
+    for exercise in source.exercises():
+        solution = _solutions_of(exercise)
+        if solution:
+            begin, end = _solution_markers(exercise.key)
+            parts.append(f"{begin}\n\n" + "\n\n".join(solution) + f"\n\n{end}")
+    return "\n\n".join(parts) + "\n"
+
+
 def build_page(source: Source) -> str:
-    """The book page: intro, then each exercise with its solution in a dropdown."""
+    """The book page: intro, then each exercise with a dropdown that includes its solution."""
     parts = [f"<!-- Written by tools/make_exercises.py from {SRC}/{source.name}.py: edit that file. -->"]
     intro = source.intro()
     for i, cell in enumerate(intro):
@@ -282,24 +336,22 @@ def build_page(source: Source) -> str:
     for number, exercise in enumerate(source.exercises(), 1):
         label = f"ex-{source.name[:2]}-{exercise.key}"
         body = ["\n".join(exercise.cells[0].source.splitlines()[1:]).strip()]
-        solution = []
         for cell in exercise.cells[1:]:
-            student, answer = split_solution(cell.source)
+            student, _ = split_solution(cell.source)
             if cell.kind == "markdown":
                 body.append(cell.source)
-            elif cell.role == "solution-only":
-                solution.append(_code_block(answer))
-            else:
+            elif cell.role != "solution-only":
                 body.append(_code_block(student))
-                if answer != student:
-                    solution.append(_code_block(answer))
         block = "\n\n".join(b for b in body if b)
         number = f"{int(source.name[:2])}.{number}"  # numbered within the chapter, not across the book
         parts.append(f"::::{{exercise}} {number} {exercise.title}\n:label: {label}\n:nonumber:\n\n"
                      f"*About {exercise.minutes} minutes.*"
                      f"\n\n{block}\n::::")
-        if solution:
-            parts.append(f"::::{{solution}} {label}\n:class: dropdown\n\n" + "\n\n".join(solution) + "\n::::")
+        if _solutions_of(exercise):
+            begin, end = _solution_markers(exercise.key)
+            include = (f"```{{include}} {SOLUTIONS.removeprefix('exercises/')}/{source.name}_solutions.md\n"
+                       f":start-after: {begin}\n:end-before: {end}\n```")
+            parts.append(f"::::{{solution}} {label}\n:class: dropdown\n\n{include}\n::::")
     return _page_links("\n\n".join(parts) + "\n")
 
 
@@ -370,12 +422,12 @@ def run(check: bool) -> list[str]:
             if not check:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 nbformat.write(_with_old_outputs(new, path) if version == "solution" else new, path)
-        page = ROOT / "exercises" / f"{source.name}.md"
-        text = build_page(source)
-        if not page.exists() or page.read_text(encoding="utf-8") != text:
-            stale.append(page.relative_to(ROOT).as_posix())
-            if not check:
-                page.write_text(text, encoding="utf-8")
+        for page, text in ((ROOT / "exercises" / f"{source.name}.md", build_page(source)),
+                           (_solutions_path(source), build_solutions(source))):
+            if not page.exists() or page.read_text(encoding="utf-8") != text:
+                stale.append(page.relative_to(ROOT).as_posix())
+                if not check:
+                    page.write_text(text, encoding="utf-8")
     teachers = ROOT / TEACHERS
     current = teachers.read_text(encoding="utf-8")
     wanted = _teachers_text(current, teachers_table(all_sources))
@@ -391,7 +443,7 @@ def run_version(source: Source, version: str) -> dict[str, object]:
     """Execute one version's code cells in a fresh namespace; return each exercise's check result.
 
     Every code cell must run without error (a student's blank only raises when it is
-    called: by the check, which reports it, or by a ``try`` cell); the value of the last line of each ``check`` cell is recorded.
+    called: by the check, which reports it, or by a ``try`` or demo cell); the value of the last line of each ``check`` cell is recorded.
     """
     namespace: dict = {"__name__": f"exercise_{source.name}"}
     results: dict[str, object] = {}
@@ -406,7 +458,7 @@ def run_version(source: Source, version: str) -> dict[str, object]:
         try:
             exec(compile(tree, f"<{source.name}:{version}>", "exec"), namespace)
         except NotImplementedError:
-            if not (version == "student" and cell.role == "try"):
+            if not (version == "student" and cell.role in ("try", "solution-only")):
                 raise
         if cell.role == "check":
             if last is None:

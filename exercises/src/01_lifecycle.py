@@ -28,7 +28,8 @@ model, tokenizer = zoo.load("stories-1m", device="cpu")
 # window with the prompt. When a prompt is too long, chat systems drop its *oldest*
 # tokens. Write `fit_to_context(token_ids, context_window, max_new_tokens)`: it returns
 # the last tokens of the prompt that leave room for `max_new_tokens` new ones, and how
-# many tokens it dropped.
+# many tokens it dropped. A prompt that already fits loses nothing; return a new list and
+# leave `token_ids` as it was (the caller may still need it).
 
 # %%
 def fit_to_context(token_ids: list[int], context_window: int,

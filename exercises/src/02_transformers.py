@@ -86,11 +86,12 @@ ex.check_attention(attention)
 # %% [markdown] {"exercise": "positions", "minutes": 15}
 # ## Sinusoidal positional encoding
 #
-# Attention alone does not see word order. The original transformer adds to each
+# Attention alone does not see word order. The original transformer (Vaswani et al. 2017) adds to each
 # token's embedding a vector that depends on its position $pos$: for column pair $i$
 # (columns $2i$ and $2i+1$), $\sin(pos / 10000^{2i/d})$ and $\cos(pos / 10000^{2i/d})$.
 # Write `positional_encoding(n_positions, d_model)`, a float tensor of shape
-# `(n_positions, d_model)` ($d$ is even).
+# `(n_positions, d_model)` ($d$ is even), whose row $pos$ is position $pos$, counted from
+# `pos = 0`.
 
 # %%
 def positional_encoding(n_positions: int, d_model: int) -> torch.Tensor:

@@ -60,8 +60,8 @@ ex.check_few_shot_prompt(few_shot_prompt)
 # The examples, the query and the answer share the context window. Write
 # `max_shots(tokenizer, query, examples, window, labels)`: the largest $k$ (examples
 # taken in order) such that the tokens of the $k$-shot prompt plus the tokens of the
-# longest label, with its leading space, fit in `window` tokens. Count tokens with
-# `len(tokenizer(text)["input_ids"])`.
+# longest label, with its leading space, fit in `window` tokens (an exact fit counts).
+# Count tokens with `len(tokenizer(text)["input_ids"])`.
 
 # %%
 def max_shots(tokenizer, query: str, examples: list[tuple[str, str]], window: int,
@@ -172,8 +172,9 @@ print(flip_labels(examples, ("positive", "negative")))
 # `calibrate(scores, content_free)`: `scores` are log-probabilities of the labels,
 # shape (prompts, labels), `content_free` those after `"N/A"`, shape (labels,).
 # Normalise both over the labels, divide each probability by its content-free
-# probability (subtract the log-probabilities), and renormalise; return
-# log-probabilities of shape (prompts, labels).
+# probability (subtract the log-probabilities), and renormalise each row; return
+# log-probabilities of shape (prompts, labels), leaving `scores` and `content_free`
+# unchanged.
 
 # %%
 def calibrate(scores: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,8 @@ logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, -3.0])  # one row to try things
 # A model gives one logit per token of the vocabulary. Sampling with temperature $T$
 # draws from $\mathrm{softmax}(z / T)$. Write `probs_with_temperature(logits, temperature)`
 # for logits of any shape `(..., V)`: it returns probabilities of the same shape, each
-# row summing to 1. Use `torch.softmax`.
+# row summing to 1, in any floating dtype. Use `torch.softmax`, and leave the caller's
+# `logits` unchanged (no in-place division).
 
 # %%
 def probs_with_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -48,7 +49,9 @@ ex.check_temperature(probs_with_temperature)
 # Top-k keeps the $k$ largest logits of each row and sets the others to $-\infty$, so
 # that their probability after the softmax is exactly 0. When several logits are equal
 # to the $k$-th largest value, keep them all (this is what Hugging Face does).
-# Hint: `torch.topk(...).values[..., -1:]` is the $k$-th largest value of each row.
+# When `k` is larger than the vocabulary, keep every token (the check tests this).
+# Hint: `torch.topk(logits, min(k, logits.size(-1)), dim=-1).values[..., -1:]` is the
+# $k$-th largest value of each row (clamping `k` keeps `torch.topk` from failing).
 
 # %%
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -75,7 +78,9 @@ ex.check_top_k(top_k_filter)
 # token always stays. Return the logits with the other tokens at $-\infty$.
 #
 # Hint: a token is in the nucleus when the probability mass of the tokens *before it*
-# in the sorted order is below $p$. `torch.sort`, `cumsum` and `scatter` do the rest.
+# in the sorted order is below $p$ (strictly: a token whose mass before it is exactly
+# $p$ stays out, as in Hugging Face). `torch.sort`, `cumsum` and `scatter` do the rest.
+# With `p = 1` every token stays: rounding in the running sum must not drop the tail.
 
 # %%
 def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
@@ -107,7 +112,7 @@ ex.check_top_p(top_p_filter)
 # `model.generate(top_p=...)` uses. (When two tokens tie exactly at the cut, the two
 # can differ in which of them is kept, so the check avoids exact ties for top-p.)
 
-# %% {"role": "solution-only"}
+# %% {"role": "try"}
 from transformers.generation.logits_process import TopPLogitsWarper
 
 batch = torch.randn(4, 100) * 3
@@ -122,8 +127,8 @@ print("same tokens kept as Hugging Face:",
 # The entropy $H(p) = -\sum_i p_i \log_2 p_i$ counts, in bits, how uncertain the next
 # token is: 0 for a sure choice, $\log_2 V$ for a uniform one over $V$ tokens. Tokens
 # with probability 0 (filtered out) contribute nothing ($0 \log 0 = 0$). Write
-# `entropy_bits(probs)` for rows on the last dimension; then see how temperature
-# changes it.
+# `entropy_bits(probs)` for rows on the last dimension, for probabilities in any
+# floating dtype (float32 or float64); then see how temperature changes it.
 
 # %%
 def entropy_bits(probs: torch.Tensor) -> torch.Tensor:
@@ -136,7 +141,7 @@ def entropy_bits(probs: torch.Tensor) -> torch.Tensor:
 # %% {"role": "check"}
 ex.check_entropy(entropy_bits)
 
-# %% {"role": "solution-only"}
+# %% {"role": "try"}
 for t in (0.25, 0.5, 1.0, 2.0, 4.0):
     h = entropy_bits(probs_with_temperature(logits, t)).item()
     most = torch.log2(torch.tensor(6.0)).item()

@@ -98,8 +98,9 @@ print("formula:", gpt_params(c.n_layer, c.n_embd, c.vocab_size, c.n_positions),
 # Symmetric INT8 maps the largest magnitude of the tensor to 127:
 # $\text{scale} = \max|x| / 127$ and $q = \mathrm{round}(x / \text{scale})$, kept in
 # $-127 \dots 127$ and stored as `torch.int8`. Dequantizing gives $q \cdot \text{scale}$.
-# Write `absmax_int8(x) -> (q, scale)` for one scale per tensor. Mind a tensor of
-# zeros (do not divide by zero) and inputs in float16.
+# Write `absmax_int8(x) -> (q, scale)` for one scale per tensor. The largest magnitude
+# may be a negative value. Mind a tensor of zeros (do not divide by zero: the scale
+# must stay positive) and inputs in float16.
 
 # %%
 def absmax_int8(x: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -130,7 +131,8 @@ ex.check_absmax_int8(absmax_int8)
 # Widen the range to include 0 first ($\min \le 0 \le \max$), so that 0.0 has an exact
 # code (the zero point). Dequantizing gives $(q - \text{zero\_point}) \cdot \text{scale}$.
 #
-# Write `zeropoint_int8(x) -> (q, scale, zero_point)`.
+# Write `zeropoint_int8(x) -> (q, scale, zero_point)`. The check uses the same inputs as
+# for absmax: values of one sign, a tensor of zeros (keep the scale positive) and float16.
 
 # %%
 def zeropoint_int8(x: torch.Tensor) -> tuple[torch.Tensor, float, int]:
@@ -165,7 +167,8 @@ print(f"absmax step {s_abs:.4f}, zero-point step {scale:.4f}")
 # ## Quiz: float formats
 #
 # Answer with numbers. You may compute them (from the bit layouts: fp16 has 5 exponent
-# and 10 fraction bits, bf16 8 and 7) or look them up with `torch.finfo`.
+# and 10 fraction bits, bf16 8 and 7) or look them up with `torch.finfo`. Give exact
+# values; only the largest bf16 value may be rounded to three significant digits.
 
 # %%
 answers = {

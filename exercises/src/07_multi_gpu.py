@@ -178,7 +178,9 @@ ex.check_tp_mlp_bytes(tp_mlp_bytes)
 # $m + p - 1$ slots per direction, so each stage is idle a fraction
 # $(p - 1)/(m + p - 1)$ of the step (Huang et al. 2019; Narayanan et al. 2021). Write
 # `bubble(p, m)`, and `microbatches_for(p, target)`: the fewest micro-batches that keep
-# the bubble at most `target` (for example 0.1).
+# the bubble at most `target` (for example 0.1). At least one micro-batch, always; and
+# "at most" includes an exact fit, where the bubble equals `target`: a closed form
+# through float division can miss it by one, so count or compare exactly.
 
 # %%
 def bubble(p: int, m: int) -> float:
@@ -217,7 +219,7 @@ ex.check_pipeline_bubble(bubble, microbatches_for)
 answers = {
     "ZeRO stage of FSDP FULL_SHARD": ...,
     "ZeRO stage of FSDP SHARD_GRAD_OP": ...,
-    "ZeRO stage of FSDP NO_SHARD": ...,
+    "ZeRO stage that plain DDP amounts to": ...,
     "what ZeRO stage 1 shards (parameters, gradients or optimizer states)": ...,
     "does DDP change the result of a step compared with one GPU on the whole batch"
     " (yes/no)": ...,
@@ -226,7 +228,7 @@ answers = {
 answers = {
     "ZeRO stage of FSDP FULL_SHARD": 3,
     "ZeRO stage of FSDP SHARD_GRAD_OP": 2,
-    "ZeRO stage of FSDP NO_SHARD": 0,
+    "ZeRO stage that plain DDP amounts to": 0,
     "what ZeRO stage 1 shards (parameters, gradients or optimizer states)":
         "optimizer states",
     "does DDP change the result of a step compared with one GPU on the whole batch"

@@ -6,7 +6,9 @@
   ("not done yet") and any other exception into :class:`_Wrong` (feedback on that case).
 - :func:`_tensor_problem`, :func:`_number_problem`: say in words how a result differs from the
   reference (shape, dtype, constant factor or shift, too many or too few entries kept...).
-- :func:`_salted`, :func:`_norm_answer`, :func:`_quiz`: quiz answers, stored only as salted hashes.
+- :func:`_salted`, :func:`_norm_answer`, :func:`_loose`, :func:`_quiz`: quiz answers, stored only as salted
+  hashes; an answer right but for its form passes, one outside the question's choices is told them.
+- :func:`_same_input`: says that a function changed its input in place.
 - :func:`_tiny_gpt2`: a small random GPT-2 for the checks of several chapters.
 """
 
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -66,7 +70,7 @@ def _run(name: str, cases: list[_Case]) -> bool:
         except Exception as error:  # noqa: BLE001 -- a result of an unexpected kind breaks the comparison
             kind = "hidden case" if case.hidden else "the example above"
             failures.append(f"  - {kind}: {case.label}\n    the result could not be compared with the expected "
-                            f"one ({type(error).__name__}: {error}); check its type and shape")
+                            f"one ({type(error).__name__}: {error}): {_comparison_cause(error)}")
     shown = sum(not c.hidden for c in cases)
     if failures:
         print(f"{FAIL} {name}: {len(failures)} of {len(cases)} cases fail "
@@ -79,13 +83,42 @@ def _run(name: str, cases: list[_Case]) -> bool:
     return True
 
 
+def _comparison_cause(error: Exception) -> str:
+    """Name, in words, why a result broke the comparison (the exception is the check's, not the student's)."""
+    if isinstance(error, ValueError):
+        return "a part of the result that should be a number is not one (a str, or None?)"
+    if isinstance(error, TypeError):
+        return "the result, or a part of it, is of the wrong type (a list, str or None where a number or tensor goes?)"
+    if isinstance(error, (IndexError, KeyError)):
+        return "the result has fewer parts than asked for (a missing element of a tuple, or a missing key?)"
+    if isinstance(error, RuntimeError) and ("dtype" in str(error) or "match" in str(error)):
+        return "the result's dtype or shape does not fit the input's (compute in the input's dtype)"
+    return "check the type and the shape of what your function returns"
+
+
+def _same_input(before: Any, after: Any, what: str = "the input") -> str | None:
+    """Say that the student's function changed its input in place (None when ``after`` equals ``before``)."""
+    if isinstance(before, torch.Tensor):
+        same = isinstance(after, torch.Tensor) and after.shape == before.shape and torch.equal(after, before)
+    else:
+        same = after == before
+    if same:
+        return None
+    return (f"your function changed {what} passed in (an in-place operation such as -=, del or .sub_()): "
+            "work on a copy, the caller still needs its own values")
+
+
 def _not_done(value: Any) -> bool:
     return value is Ellipsis or value is None
 
 
 def _tensor_problem(got: Any, want: torch.Tensor, what: str = "the result", atol: float = 1e-5,
-                    rtol: float = 1e-4, check_dtype: bool = True) -> str | None:
-    """Say in words how ``got`` differs from ``want`` (None when it matches)."""
+                    rtol: float = 1e-4, check_dtype: bool = True, any_float: bool = False) -> str | None:
+    """Say in words how ``got`` differs from ``want`` (None when it matches).
+
+    ``any_float=True`` accepts a floating result of any dtype where ``want`` is floating (for checks whose
+    exercise asks for no dtype); otherwise a dtype other than ``want``'s is named with the one expected.
+    """
     if not isinstance(got, torch.Tensor):
         return f"{what} is a {type(got).__name__}; expected a torch.Tensor"
     if tuple(got.shape) != tuple(want.shape):
@@ -95,7 +128,8 @@ def _tensor_problem(got: Any, want: torch.Tensor, what: str = "the result", atol
         elif got.dim() < want.dim():
             hint = " (a dimension went missing: keepdim, or a reduction over the wrong dim?)"
         return f"{what} has shape {tuple(got.shape)}; expected shape {tuple(want.shape)}{hint}"
-    if check_dtype and got.dtype != want.dtype:
+    if check_dtype and got.dtype != want.dtype and not (any_float and got.is_floating_point()
+                                                        and want.is_floating_point()):
         return f"{what} has dtype {got.dtype}; expected dtype {want.dtype}"
     if want.dtype == torch.bool or not want.is_floating_point():
         if torch.equal(got.to(want.dtype), want):
@@ -145,19 +179,47 @@ def _number_problem(got: Any, want: float, what: str, rel: float = 1e-6) -> str 
         return f"{what} is {got}; expected a finite number"
     if math.isclose(got, want, rel_tol=rel, abs_tol=1e-12):
         return None
-    if want != 0 and got != 0:
-        ratio = got / want
-        for factor, words in ((2, "2"), (4, "4"), (8, "8"), (1e9, "1e9 (bytes vs GB?)"), (2**30, "2**30 (GiB?)")):
-            if math.isclose(ratio, factor, rel_tol=1e-3):
-                return f"{what} is {factor:g} times too large (off by a factor of {words})"
-            if math.isclose(ratio, 1 / factor, rel_tol=1e-3):
-                return f"{what} is {factor:g} times too small (off by a factor of {words})"
+    return _difference_in_words(got, want, what)
+
+
+def _difference_in_words(got: float, want: float, what: str) -> str:
+    """How a finite number differs from the expected one: a named cause, a ratio, or a small relative gap."""
+    if want == 0:
+        return f"{what} is {got:.4g}; expected 0"
+    if got == 0:
+        return f"{what} is 0; expected a non-zero number (a count or sum that was never added to?)"
+    ratio = got / want
+    if math.isclose(ratio, -1, rel_tol=1e-6):
+        return f"{what} has the wrong sign (a minus sign missing or one too many)"
+    for factor, words in ((2, "2"), (4, "4"), (8, "8"), (100, "100 (a percent instead of a fraction?)"),
+                          (1e9, "1e9 (bytes vs GB?)"), (2**30, "2**30 (GiB?)")):
+        if math.isclose(ratio, factor, rel_tol=1e-3):
+            return f"{what} is {factor:g} times too large (off by a factor of {words})"
+        if math.isclose(ratio, 1 / factor, rel_tol=1e-3):
+            return f"{what} is {factor:g} times too small (off by a factor of {words})"
+    if ratio < 0:
+        return f"{what} has the wrong sign: {ratio:.3g} times the expected value"
+    if ratio > 1.5 or ratio < 2 / 3:
+        return f"{what} is {'too large' if ratio > 1 else 'too small'}: {ratio:.3g} times the expected value"
     direction = "too large" if got > want else "too small"
-    return f"{what} is {direction} by {abs(got - want) / abs(want) * 100 if want else float('inf'):.3g}%"
+    return f"{what} is {direction} by {abs(got - want) / abs(want) * 100:.3g}%"
+
+
+class _Digest(str):
+    """A salted hash of a quiz answer (a str), carrying the hash of the answer's loose form too."""
+
+    loose: str
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(("llmlab-exercises:" + text).encode("utf-8")).hexdigest()[:16]
 
 
 def _salted(text: str) -> str:
-    return hashlib.sha256(("llmlab-exercises:" + text).encode("utf-8")).hexdigest()[:16]
+    """The salted hash of a quiz answer, as written in a key; its ``.loose`` is the hash of :func:`_loose`."""
+    digest = _Digest(_hash(text))
+    digest.loose = _hash(_loose(text))
+    return digest
 
 
 def _norm_answer(value: Any) -> str:
@@ -170,8 +232,77 @@ def _norm_answer(value: Any) -> str:
     return repr(value)
 
 
-def _quiz(name: str, answers: dict, key: dict[str, tuple[str, str]]) -> bool:
-    """Check quiz ``answers`` against salted hashes; ``key`` maps question -> (hash, hint when wrong)."""
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_ARTICLES = {"the", "a", "an"}
+
+
+def _number_text(value: float) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e18 else repr(value)
+
+
+def _loose(value: Any) -> str:
+    """An answer's form forgiven: case, surrounding quotes and punctuation, a trailing period, hyphens,
+    '&' for 'and', a leading article, plurals (a final s), numbers written as words, thousands separators,
+    1 and 1.0 and "1.0"."""
+    if isinstance(value, (list, tuple)):
+        return "|".join(_loose(v) for v in value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return _number_text(value) if math.isfinite(value) else repr(value)
+    if not isinstance(value, str):
+        return repr(value)
+    if "|" in value:  # a key written for a list of answers
+        return "|".join(_loose(part) for part in value.split("|"))
+    text = unicodedata.normalize("NFKC", value).casefold().strip().strip(" \t\n.,;:!?'\"`")
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    try:
+        return _number_text(float(text))
+    except ValueError:
+        pass
+    text = re.sub(r"[-_/]", " ", text.replace("&", " and "))
+    text = re.sub(r"[^\w\s.]", "", text)
+    words = [_NUMBER_WORDS.get(w, w) for w in text.split()]
+    while len(words) > 1 and words[0] in _ARTICLES:
+        words = words[1:]
+    words = [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
+    return " ".join(words)
+
+
+def _choices(question: str) -> tuple[str, ...]:
+    """The choices a question lists in a closing parenthesis, as in '(yes/no)' or '(close to 0, 1 or large)'."""
+    found = re.search(r"\(([^()]*)\)\s*$", question)
+    if not found or found.group(1).startswith(("a ", "an ", "in ")):
+        return ()
+    inside = found.group(1)
+    if "/" not in inside and " or " not in inside:
+        return ()
+    return tuple(c.strip() for c in re.split(r"/|,| or ", inside) if c.strip())
+
+
+def _form_only(answer: Any, choices: tuple[str, ...]) -> bool | None:
+    """None when the answer is one of the choices (or there are none); else True when it overlaps a choice
+    (right words in the wrong form, as '0' for 'close to 0'), False when it has nothing in common with any."""
+    if not choices:
+        return None
+    allowed = {_loose(c) for c in choices}
+    parts = answer if isinstance(answer, (list, tuple)) else [answer]
+    outside = [_loose(p) for p in parts if _loose(p) not in allowed]
+    if not outside:
+        return None
+    return all(any(set(o.split()) <= set(c.split()) or set(c.split()) <= set(o.split()) for c in allowed)
+               for o in outside)
+
+
+def _quiz(name: str, answers: dict, key: dict[str, tuple]) -> bool:
+    """Check quiz ``answers`` against salted hashes; ``key`` maps question -> (hash, hint when wrong) or
+    (hash, hint, choices). An answer right but for its form (see :func:`_loose`) passes; an answer outside
+    the choices (given, or listed in the question's closing parenthesis) is told the choices."""
     if not isinstance(answers, dict):
         print(f"{FAIL} {name}: pass the dict of answers, got a {type(answers).__name__}")
         return False
@@ -184,9 +315,20 @@ def _quiz(name: str, answers: dict, key: dict[str, tuple[str, str]]) -> bool:
         print(f"{FAIL} {name}: not done yet. Replace `...` with your answer for {todo}.")
         return False
     wrong = []
-    for question, (digest, hint) in key.items():
-        if _salted(_norm_answer(answers[question])) != digest:
-            wrong.append(f"  - {question!r}: {answers[question]!r} is not right. {hint}")
+    for question, (digest, hint, *rest) in key.items():
+        answer = answers[question]
+        if _hash(_norm_answer(answer)) == digest or _hash(_loose(answer)) == getattr(digest, "loose", None):
+            continue
+        choices = tuple(rest[0]) if rest else _choices(question)
+        form = _form_only(answer, choices)
+        listed = ", ".join(repr(c) for c in choices)
+        if form:
+            wrong.append(f"  - {question!r}: {answer!r} is not in the form asked: answer one of {listed}.")
+        elif form is False:
+            wrong.append(f"  - {question!r}: {answer!r} is none of {listed} (answer one of them), and it "
+                         f"is not right. {hint}")
+        else:
+            wrong.append(f"  - {question!r}: {answer!r} is not right. {hint}")
     return _quiz_verdict(name, len(key), wrong)
 
 

@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from ._harness import _call, _Case, _quiz, _run, _salted, _tiny_gpt2, _Wrong
+from ._harness import _call, _Case, _quiz, _run, _salted, _same_input, _tiny_gpt2, _Wrong
 
 
 def check_fit_to_context(fn: Callable) -> bool:
@@ -18,7 +18,11 @@ def check_fit_to_context(fn: Callable) -> bool:
     def case(ids, window, new, label, hidden=True):
         def run():
             original = list(ids)
-            got = _call(fn, list(ids), window, new)
+            passed = list(ids)
+            got = _call(fn, passed, window, new)
+            changed = _same_input(original, passed, "the list passed in")
+            if changed:
+                raise _Wrong(changed)
             want_kept, want_dropped = fit_to_context(ids, window, new, keep="end")
             if not isinstance(got, tuple) or len(got) != 2:
                 raise _Wrong(f"expected a tuple (kept_ids, n_dropped), got {type(got).__name__}")
@@ -124,12 +128,16 @@ def check_model_card_numbers(fn: Callable) -> bool:
     ])
 
 
+_STAGES = ("scope", "select", "adapt and align", "deploy")  # the choices the exercise lists, in no hidden order
 _LIFECYCLE_KEY = {
     "stages in order": (_salted("scope|select|adapt and align|deploy"),
-                        "Four stages, from deciding what the model must do to putting it in an application."),
-    "prompt engineering": (_salted("adapt and align"), "In which stage do you change the model's behaviour?"),
-    "quantize for inference": (_salted("deploy"), "Think of what has to happen before users call the model."),
-    "one task or many?": (_salted("scope"), "This is decided before any model is chosen."),
+                        "Four stages, from deciding what the model must do to putting it in an application.",
+                        _STAGES),
+    "prompt engineering": (_salted("adapt and align"), "In which stage do you change the model's behaviour?",
+                           _STAGES),
+    "quantize for inference": (_salted("deploy"), "Think of what has to happen before users call the model.",
+                               _STAGES),
+    "one task or many?": (_salted("scope"), "This is decided before any model is chosen.", _STAGES),
     "tokens a 256-token window leaves for the prompt when 60 new tokens are wanted": (
         _salted("196"), "The prompt and the tokens generated share one window."),
 }

@@ -60,6 +60,12 @@ def check_attention(fn: Callable) -> bool:
             problems = [_tensor_problem(weights, want_w, "weights", atol=1e-5),
                         _tensor_problem(out, want_out, "output", atol=1e-5)]
             if problems[0] and isinstance(weights, torch.Tensor) and weights.shape == want_w.shape:
+                if mask is not None:
+                    inverted = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).masked_fill(mask, float("-inf"))
+                    if torch.allclose(weights.detach().float().nan_to_num(), inverted.softmax(-1).nan_to_num(),
+                                      atol=1e-5):
+                        raise _Wrong("the mask is inverted: the allowed positions get no weight and the masked "
+                                     "ones do (fill the scores where the mask is False: masked_fill(~mask, -inf))")
                 sums = weights.sum(-1)
                 if not torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
                     col = weights.sum(-2)
@@ -73,6 +79,13 @@ def check_attention(fn: Callable) -> bool:
                     raise _Wrong("the scores are not scaled: divide Q K^T by sqrt(D), D = size of a key")
                 if mask is not None and (weights[..., ~mask].abs() > 1e-6).any():
                     raise _Wrong("masked positions get weight: set their scores to -inf before the softmax")
+                if v.size(-1) != q.size(-1):
+                    by_value = (q @ k.transpose(-2, -1)) / math.sqrt(v.size(-1))
+                    if mask is not None:
+                        by_value = by_value.masked_fill(~mask, float("-inf"))
+                    if torch.allclose(weights, by_value.softmax(-1), atol=1e-5):
+                        raise _Wrong("the scores are divided by the square root of the size of the values; "
+                                     "D is the size of a query and key (q.size(-1))")
             for problem in problems:
                 if problem:
                     raise _Wrong(problem)
@@ -104,6 +117,10 @@ def check_positional_encoding(fn: Callable) -> bool:
                     raise _Wrong("sin and cos are swapped: sin goes in the even columns (0, 2, ...), cos in the odd")
                 if d % 2 == 0 and torch.allclose(g, torch.cat([w[:, 0::2], w[:, 1::2]], 1), atol=1e-5):
                     raise _Wrong("sin and cos are in two halves; they should be interleaved (sin, cos, sin, cos...)")
+            if problem and isinstance(got, torch.Tensor) and got.shape == want.shape and n > 1:
+                shifted = sinusoidal_positional_encoding(n + 1, d)[1:].to(torch.float64)
+                if torch.allclose(got.to(torch.float64), shifted, atol=1e-5):
+                    raise _Wrong("the positions start at 1; they start at position 0 (row 0 is sin 0 = 0, cos 0 = 1)")
             if problem:
                 raise _Wrong(problem + " (the frequency of column pair i is 1 / 10000^(2i / d_model))")
             if got.dtype not in (torch.float32, torch.float64):
@@ -113,12 +130,16 @@ def check_positional_encoding(fn: Callable) -> bool:
     return _run("positional_encoding", [case(10, 8, "", hidden=False), case(50, 32, ""), case(3, 2, "")])
 
 
+_OBJECTIVES = ("masked", "causal", "span corruption")  # the choices the exercise lists
+_FAMILIES = ("encoder-only", "decoder-only", "encoder-decoder")
 _FAMILIES_KEY = {
-    "BERT objective": (_salted("masked"), "BERT predicts tokens hidden in the middle of a text, seeing both sides."),
-    "GPT objective": (_salted("causal"), "GPT predicts each next token from the tokens before it."),
-    "T5 objective": (_salted("span corruption"), "T5 replaces spans with sentinels and writes them out."),
+    "BERT objective": (_salted("masked"), "BERT predicts tokens hidden in the middle of a text, seeing both sides.",
+                       _OBJECTIVES),
+    "GPT objective": (_salted("causal"), "GPT predicts each next token from the tokens before it.", _OBJECTIVES),
+    "T5 objective": (_salted("span corruption"), "T5 replaces spans with sentinels and writes them out.",
+                     _OBJECTIVES),
     "family for open-ended generation": (_salted("decoder-only"), "Which family writes text one token at a time "
-                                         "with only a left context?"),
+                                         "with only a left context?", _FAMILIES),
     "attention weights in one layer of 12 heads over 100 tokens": (
         _salted("120000"), "Each head has a T x T matrix of weights."),
 }

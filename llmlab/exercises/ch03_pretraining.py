@@ -37,6 +37,12 @@ def check_causal_lm_loss(fn: Callable) -> bool:
                     raise _Wrong("shifted the wrong way: the logits at position t predict the id at t + 1")
                 if math.isclose(value, want.item() / math.log(2), rel_tol=1e-5):
                     raise _Wrong("the loss is in bits; the convention (and F.cross_entropy) is nats")
+                if math.isclose(value, want.item() * b * (t - 1), rel_tol=1e-5):
+                    raise _Wrong(f"summed over the {b * (t - 1)} predicted tokens; the loss is their mean")
+                probs = logits[:, :-1].softmax(-1).flatten(0, 1)
+                if math.isclose(value, F.cross_entropy(probs, ids[:, 1:].flatten()).item(), rel_tol=1e-5):
+                    raise _Wrong("cross_entropy was given probabilities (a softmax was applied first); it takes "
+                                 "the raw logits and applies log_softmax itself")
             if isinstance(got, torch.Tensor) and got.dim() > 0 and got.numel() > 1:
                 raise _Wrong(f"returned a tensor of shape {tuple(got.shape)}; expected a scalar (the mean)")
             if problem:
@@ -78,6 +84,13 @@ def check_perplexity(fn: Callable) -> bool:
                     raise _Wrong("returned the mean loss; perplexity is exp of it")
                 if math.isclose(got, 2 ** total, rel_tol=1e-9):
                     raise _Wrong("used 2 ** loss; the losses are in nats, so use exp")
+                if math.isclose(got, sum(math.exp(l) * n for l, n in zip(losses, tokens)) / sum(tokens),
+                                rel_tol=1e-9):
+                    raise _Wrong("averaged the per-batch perplexities; average the losses (weighted by tokens), "
+                                 "then take exp once")
+                if len(losses) > 1 and math.isclose(got, math.exp(total * sum(tokens) / len(losses)), rel_tol=1e-9):
+                    raise _Wrong("divided the summed loss by the number of batches; divide by the number of "
+                                 "tokens")
             if problem:
                 raise _Wrong(problem)
         return _Case(f"{label}: losses {list(losses)}, tokens {list(tokens)}", run, hidden)
@@ -106,9 +119,27 @@ def check_exact_duplicates(fn: Callable) -> bool:
             if got != want:
                 keys = [normalize_text(d) for d in docs]
                 firsts = {i for i, k in enumerate(keys) if keys.index(k) == i and keys.count(k) > 1}
+                if set(want) < set(got) and set(got) - set(want) <= firsts:
+                    raise _Wrong("listed every copy; keep the first copy and list only the later ones")
                 if set(got) & firsts:
                     raise _Wrong("marked the first copy as a duplicate; keep the first, list the later ones")
                 if len(got) < len(want):
+                    import unicodedata
+
+                    def dupes(key):
+                        seen, out = set(), []
+                        for i, doc in enumerate(docs):
+                            out += [i] if key(doc) in seen else []
+                            seen.add(key(doc))
+                        return out
+                    if got == dupes(lambda d: " ".join(d.casefold().split())):
+                        raise _Wrong(f"found {len(got)} duplicates, expected {len(want)}: case and whitespace are "
+                                     "normalised, but not Unicode forms (NFKC turns full-width letters into "
+                                     "ordinary ones)")
+                    if got == dupes(lambda d: unicodedata.normalize("NFKC", d).casefold().strip()):
+                        raise _Wrong(f"found {len(got)} duplicates, expected {len(want)}: case and Unicode forms are "
+                                     "normalised, but not runs of whitespace (join the split() words with one "
+                                     "space)")
                     raise _Wrong(f"found {len(got)} duplicates, expected {len(want)}: are case, whitespace "
                                  "and Unicode forms normalised before comparing?")
                 raise _Wrong(f"found {len(got)} duplicates at {got}; expected {len(want)}")
@@ -143,16 +174,27 @@ def check_shingles_jaccard(shingle_fn: Callable, jaccard_fn: Callable) -> bool:
                 if not isinstance(s, (set, frozenset)):
                     raise _Wrong(f"shingle_fn returned a {type(s).__name__}; expected a set")
                 want_n = len(shingles(text, n))
+                words = len(text.split())
+                if words < n and not s:
+                    raise _Wrong(f"shingle_fn({text!r}, {n}) gives no shingle; a text shorter than {n} words is "
+                                 "one shingle (the whole normalised text)")
                 if len(s) != want_n:
-                    words = len(text.split())
                     raise _Wrong(f"shingle_fn({text!r}, {n}) gives {len(s)} shingles; a text of {words} words "
                                  f"has {want_n} distinct {n}-word shingles")
+            if not math.isclose(jaccard(set(sa), set(sb)), jaccard(shingles(a, n), shingles(b, n)), rel_tol=1e-9):
+                raise _Wrong(f"shingle_fn gives the right number of shingles but not the right ones for n={n}: "
+                             "normalise the text first (case, Unicode forms, runs of whitespace), then take "
+                             "word n-grams")
             got = _call(jaccard_fn, sa, sb)
             want = jaccard(shingles(a, n), shingles(b, n))
             problem = _number_problem(got, want, "the Jaccard similarity", rel=1e-9)
             if problem:
                 if isinstance(got, (int, float)) and math.isclose(got, len(sa & sb) / max(1, len(sa)), rel_tol=1e-9):
                     problem += " (divided by the size of the first set; divide by the size of the union)"
+                elif isinstance(got, (int, float)) and math.isclose(got, len(sa & sb) / (len(sa) + len(sb)),
+                                                                   rel_tol=1e-9):
+                    problem += (" (divided by |a| + |b|, which counts the shared shingles twice; divide by the "
+                                "size of the union)")
                 raise _Wrong(problem)
         return _Case(f"{a!r} vs {b!r}, n={n}", run, hidden=not shown)
 

@@ -8,7 +8,7 @@ from typing import Callable
 
 import torch
 
-from ._harness import _call, _Case, _number_problem, _quiz, _run, _salted, _Wrong
+from ._harness import _call, _Case, _number_problem, _quiz, _run, _salted, _same_input, _Wrong
 
 _REVIEWS = [("The soup was warm and the staff were kind.", "positive"),
             ("The room was cold and the bed was broken.", "negative"),
@@ -87,15 +87,27 @@ def check_max_shots(fn: Callable, tokenizer=None) -> bool:
             if got > expected:
                 raise _Wrong(f"{got} examples do not fit in {window} tokens: count the prompt's tokens and add "
                              "the longest label's (with its leading space)")
+            if got == expected - 1 and used(query, examples, expected) == window:
+                raise _Wrong(f"{expected} examples and the label fill the {window} tokens exactly, and an exact "
+                             "fit counts (compare with <=, not <)")
             raise _Wrong(f"{got} examples, but more fit in {window} tokens (is the label counted twice, or "
                          "the window reduced twice?)")
         return _Case(label, run, hidden)
 
+    def used(query, examples, k):
+        answer = max(len(tokenizer(" " + label)["input_ids"]) for label in labels)
+        return len(tokenizer(build_prompt(query, examples, k))["input_ids"]) + answer
+
     full = len(tokenizer(build_prompt("The tea was cold.", _REVIEWS, 6))["input_ids"])
+    label_tokens = used("The tea was cold.", _REVIEWS, 6) - full
     return _run("max_shots", [
         case("The tea was cold.", _REVIEWS, 128, "a window of 128 tokens", hidden=False),
         case("The tea was cold.", _REVIEWS, 1024, "a window that holds every example"),
         case("The tea was cold.", _REVIEWS, full + 2, "a window that holds all 6 only if the label is short"),
+        case("The tea was cold.", _REVIEWS, full + label_tokens, "a window that 6 examples and the label fill "
+             "exactly"),
+        case("The tea was cold.", _REVIEWS, used("The tea was cold.", _REVIEWS, 3) + label_tokens - 1,
+             "a window with room for 3 examples, the label and a few tokens more"),
         case("The tea was cold.", _REVIEWS, 40, "a window that holds only the zero-shot prompt"),
     ])
 
@@ -110,6 +122,19 @@ def check_label_log_prob(fn: Callable, model=None, tokenizer=None) -> bool:
         from ..zoo import load
         model, tokenizer = load("stories-1m", device="cpu")
 
+    @torch.no_grad()
+    def label_logps(prompt, label, offset):
+        n = len(tokenizer(prompt)["input_ids"])
+        ids = tokenizer(prompt + " " + label, return_tensors="pt")["input_ids"].to(model.device)
+        logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+        return logp[torch.arange(n - offset, ids.size(1) - offset), ids[0, n:]]
+
+    def first_token(prompt, label):
+        return label_logps(prompt, label, 1)[0].item()
+
+    def own_position(prompt, label):
+        return label_logps(prompt, label, 0).sum().item()
+
     def case(prompt, label, hidden=True):
         def run():
             got = _call(fn, model, tokenizer, prompt, label)
@@ -121,6 +146,15 @@ def check_label_log_prob(fn: Callable, model=None, tokenizer=None) -> bool:
                     raise _Wrong("a log-probability is <= 0: use log_softmax of the logits, not the logits")
                 if n > 1 and math.isclose(got, want / n, rel_tol=1e-3):
                     raise _Wrong(f"the label has {n} tokens: sum their log-probabilities, not the mean")
+                if 0 < got <= 1 and math.isclose(got, math.exp(want), rel_tol=1e-3):
+                    raise _Wrong("that is the probability; return its log (sum the log_softmax values, "
+                                 "do not exp them)")
+                if n > 1 and math.isclose(got, first_token(prompt, label), rel_tol=1e-4):
+                    raise _Wrong(f"scored only the first token of the label; it has {n} tokens: add the "
+                                 "log-probability of each")
+                if math.isclose(got, own_position(prompt, label), rel_tol=1e-4):
+                    raise _Wrong("read each label token's log-probability at its own position; read it from "
+                                 "the logits at the position before it (position t predicts token t + 1)")
             if problem:
                 raise _Wrong(problem + " (the logits at position t predict the token at t + 1)")
         return _Case(f"prompt {prompt!r}, label {label!r}", run, hidden)
@@ -131,6 +165,19 @@ def check_label_log_prob(fn: Callable, model=None, tokenizer=None) -> bool:
         case("The dog was very", "happy"),
         case("She looked at the sky and saw a", "big red balloon"),
     ])
+
+
+def _wilson_variant(k: int, n: int, z: float, square_term: bool = True, shift: bool = True) -> tuple:
+    """A Wilson interval written with one of the usual mistakes (to name them), rounded for comparison."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n) if shift else p
+    half = z * math.sqrt(p * (1 - p) / n + (z * z / (4 * n * n) if square_term else 0)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _near(got: tuple, want: tuple) -> bool:
+    return all(isinstance(g, (int, float)) and math.isclose(g, w, rel_tol=1e-9, abs_tol=1e-12)
+               for g, w in zip(got, want))
 
 
 def check_wilson_interval(fn: Callable) -> bool:
@@ -149,6 +196,14 @@ def check_wilson_interval(fn: Callable) -> bool:
             if math.isclose(got[0], max(0.0, p - normal), abs_tol=1e-9) and not math.isclose(got[0], low, abs_tol=1e-6):
                 raise _Wrong("that is the normal (Wald) interval p ± 1.96 sqrt(p(1-p)/n); the Wilson interval "
                              "moves the centre towards 1/2 and stays sensible at 0 and n successes")
+            for z, words in ((1.645, "90%"), (2.576, "99%"), (1.0, "68%")):
+                if _near(got, _wilson_variant(k, n, z)):
+                    raise _Wrong(f"that is the {words} interval (z = {z}); the 95% interval uses z = 1.96")
+            if _near(got, _wilson_variant(k, n, 1.96, square_term=False)):
+                raise _Wrong("the half-width lacks its z^2/4n^2 term under the square root")
+            if _near(got, _wilson_variant(k, n, 1.96, shift=False)):
+                raise _Wrong("the interval is centred on p = k/n; the Wilson centre is (p + z^2/2n) / (1 + z^2/n), "
+                             "moved towards 1/2")
             for value, ref, name in ((got[0], low, "low"), (got[1], high, "high")):
                 problem = _number_problem(value, ref, f"the {name} end", rel=1e-6)
                 if problem and abs(value - ref) > 1e-9:
@@ -174,8 +229,14 @@ def check_calibrate(fn: Callable) -> bool:
         scores, cf = torch.tensor(scores, dtype=torch.float64), torch.tensor(cf, dtype=torch.float64)
 
         def run():
-            got = _call(fn, scores.clone(), cf.clone())
+            passed_scores, passed_cf = scores.clone(), cf.clone()
+            got = _call(fn, passed_scores, passed_cf)
             want = calibrate(scores, cf)
+            for before, after, what in ((scores, passed_scores, "the scores passed in"),
+                                        (cf, passed_cf, "the content-free scores passed in")):
+                changed = _same_input(before, after, what)
+                if changed:
+                    raise _Wrong(changed)
             try:
                 got = torch.as_tensor(got, dtype=torch.float64)
             except (TypeError, ValueError, RuntimeError):
@@ -184,6 +245,11 @@ def check_calibrate(fn: Callable) -> bool:
                 raise _Wrong(f"returned shape {tuple(got.shape)}; expected {tuple(want.shape)} (prompts, labels)")
             if torch.allclose(got, want, atol=1e-6):
                 return
+            if torch.allclose(got, want.exp(), atol=1e-6):
+                raise _Wrong("returned probabilities; return log-probabilities (the log of the normalised ratio)")
+            if len(got) > 1 and torch.allclose(got.exp().sum(0), torch.ones(got.size(1), dtype=torch.float64),
+                                               atol=1e-4):
+                raise _Wrong("normalised over the prompts (dim 0); normalise each row over the labels (dim -1)")
             if torch.allclose(got.exp().sum(-1), torch.ones(len(got), dtype=torch.float64), atol=1e-4) is False:
                 raise _Wrong("the result is not normalised: exp of each row should sum to 1 (renormalise, "
                              "for example with torch.log_softmax, after dividing by the content-free probabilities)")

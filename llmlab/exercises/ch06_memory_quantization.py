@@ -40,6 +40,10 @@ def check_model_states(fn: Callable) -> bool:
                                      + ("nothing" if stage == 0 else
                                         ["", "the optimizer states", "optimizer states and gradients",
                                          "optimizer states, gradients and parameters"][stage]))
+                no_master = want.total - 4 * n / (gpus if stage >= 1 else 1)
+                if math.isclose(got, no_master, rel_tol=1e-9):
+                    raise _Wrong("the optimizer states are 12 bytes per parameter: Adam's momentum and variance "
+                                 "(8) and the fp32 master copy of the weights (4), which is missing")
             if problem:
                 raise _Wrong(problem)
         return _Case(label, run, hidden)
@@ -91,6 +95,7 @@ def _int8_inputs() -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     return {
         "x = [-1.0, -0.5, 0.0, 0.25, 2.0]": torch.tensor([-1.0, -0.5, 0.0, 0.25, 2.0]),
+        "the largest magnitude is negative: [-3.0, -1.0, 0.5, 1.0]": torch.tensor([-3.0, -1.0, 0.5, 1.0]),
         "a (4, 16) random matrix": torch.randn(4, 16, generator=g),
         "all positive values (after a ReLU)": torch.rand(64, generator=g) * 3 + 0.5,
         "an outlier of 60 among small values": torch.cat([torch.randn(31, generator=g) * 0.1, torch.tensor([60.0])]),
@@ -118,12 +123,26 @@ def _quant_case(fn, reference, x, label, hidden, zeropoint):
         if isinstance(scale_value, bool) or not isinstance(scale_value, (int, float)):
             raise _Wrong(f"scale should be one number (per tensor), got {type(scale).__name__}")
         want_scale = want.scale.item()
-        if not math.isclose(scale_value, want_scale, rel_tol=1e-5) and x.abs().max() > 0:
+        if x.abs().max() == 0:
+            if not (math.isfinite(scale_value) and scale_value > 0):
+                raise _Wrong(f"the scale is {scale_value!r} for an all-zero input: x / scale is then 0 / 0 (NaN); "
+                             "guard it with a tiny positive minimum such as torch.finfo(torch.float32).eps")
+        elif not math.isclose(scale_value, want_scale, rel_tol=1e-5):
             problem = _number_problem(scale_value, want_scale, "the scale", rel=1e-5)
+            lo, hi = x.float().min().item(), x.float().max().item()
             if zeropoint and math.isclose(scale_value, x.abs().max().item() / 127, rel_tol=1e-5):
                 problem = "the scale is the absmax one; the zero-point scale spreads [min, max] over 255 steps"
-            if not zeropoint and math.isclose(scale_value, x.abs().max().item() / 128, rel_tol=1e-5):
+            elif zeropoint and math.isclose(scale_value, want_scale * 255 / 256, rel_tol=1e-5):
+                problem = ("the scale divides by 256; the 256 codes leave 255 steps between them: spread "
+                           "[min, max] over 255 steps")
+            elif zeropoint and (lo > 0 or hi < 0) and math.isclose(scale_value, (hi - lo) / 255, rel_tol=1e-5):
+                problem = ("the scale spans [min, max], a range not widened to include 0: with values all of one "
+                           "sign, use min(x.min(), 0) and max(x.max(), 0), so that 0.0 has an exact code")
+            elif not zeropoint and math.isclose(scale_value, x.abs().max().item() / 128, rel_tol=1e-5):
                 problem = "the scale uses 128; symmetric INT8 uses -127..127, so divide max|x| by 127"
+            elif not zeropoint and hi != x.abs().max().item() and math.isclose(scale_value, hi / 127, rel_tol=1e-5):
+                problem = ("the scale comes from the largest value, x.max(); it must come from the largest "
+                           "magnitude, x.abs().max() (here a negative value)")
             raise _Wrong(problem)
         if zeropoint:
             zp = got[2]
@@ -136,6 +155,9 @@ def _quant_case(fn, reference, x, label, hidden, zeropoint):
             low = int(codes.min())
             if not zeropoint and low == -128:
                 raise _Wrong("q uses -128; symmetric INT8 keeps -127..127 so that +x and -x get opposite codes")
+        if zeropoint and int(got[2]) != 0 and torch.equal(
+                q, torch.clamp(torch.round(x.float() / scale_value), -128, 127).to(torch.int8)):
+            raise _Wrong("q does not include the zero point: add the zero point to round(x / scale), then clamp")
         problem = _tensor_problem(q, want.q, "q")
         dequant = (q.to(torch.float32) - (int(got[2]) if zeropoint else 0)) * scale_value
         err = (dequant - x.float()).abs().max().item()
@@ -150,7 +172,8 @@ def _quant_case(fn, reference, x, label, hidden, zeropoint):
 
 def check_absmax_int8(fn: Callable) -> bool:
     """Chapter 6. ``fn(x) -> (q, scale)``: symmetric (absmax) INT8 per tensor, ``scale = max|x| / 127``,
-    ``q = round(x / scale)`` as int8 in -127..127. Compared with ``llmlab.quant.quantize_absmax``."""
+    ``q = round(x / scale)`` as int8 in -127..127; an all-zero input needs a positive scale (no 0 / 0).
+    Compared with ``llmlab.quant.quantize_absmax``."""
     from ..quant import quantize_absmax
 
     return _run("absmax_int8", [_quant_case(fn, quantize_absmax, x, label, i > 0, False)
@@ -167,7 +190,8 @@ def check_zeropoint_int8(fn: Callable) -> bool:
 
 
 def check_formats_quiz(answers: dict) -> bool:
-    """Chapter 6 quiz: float formats. Numeric answers are compared with ``llmlab.quant.format_info``."""
+    """Chapter 6 quiz: float formats. Numeric answers are compared with ``llmlab.quant.format_info``: exactly,
+    except the largest bf16 value, which may be rounded to three significant digits."""
     from ..quant import format_info
 
     if not isinstance(answers, dict):
@@ -186,7 +210,15 @@ def check_formats_quiz(answers: dict) -> bool:
         return False
     wrong = []
     for q, (want, hint) in questions.items():
-        problem = _number_problem(answers[q], want, "your answer", rel=1e-3)
+        got = answers[q]
+        problem = _number_problem(got, want, "your answer", rel=1e-12)
+        if problem and q == "largest finite bf16 value" and isinstance(got, (int, float)) \
+                and float(f"{got:.3g}") == float(f"{want:.3g}"):
+            problem = None  # rounded to three significant digits, as the exercise allows
+        if problem and isinstance(got, (int, float)) and not isinstance(got, bool) \
+                and math.isclose(got, want, rel_tol=1e-2):
+            problem = ("your answer is close but not exact: this value can be computed exactly from the bits "
+                       "(or looked up with torch.finfo)")
         if problem:
             wrong.append(f"  - {q!r}: {problem}. {hint}")
     return _quiz_verdict("formats_quiz", len(questions), wrong)

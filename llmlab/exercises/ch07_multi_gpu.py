@@ -63,6 +63,9 @@ def check_fsdp_shard(fn: Callable) -> bool:
             if any(isinstance(g, bool) or not isinstance(g, int) for g in got):
                 raise _Wrong(f"returned {[type(g).__name__ for g in got][:3]}...; expected ints (element counts)")
             total = math.prod(shape) if shape else 1
+            if any(g < 0 for g in got):
+                raise _Wrong(f"shard sizes {got}: a size is negative; the shards past the end of the tensor "
+                             "hold nothing (0), never less")
             if sum(got) != total:
                 raise _Wrong(f"the shards hold {sum(got)} elements together; the tensor has {total}: every "
                              "element must be in exactly one shard")
@@ -124,6 +127,10 @@ def check_comm_bytes(fn: Callable) -> bool:
             problem = _number_problem(got, want, "the bytes sent per GPU")
             if problem and isinstance(got, (int, float)) and not isinstance(got, bool):
                 psi = n * bpv
+                if gpus == 1:
+                    raise _Wrong("a single GPU sends nothing: the ring's (n - 1) / n is 0 for n = 1")
+                if math.isclose(got, want / bpv, rel_tol=1e-9):
+                    raise _Wrong("that is a number of values; multiply by bytes_per_value")
                 if gpus > 1 and math.isclose(got, want * gpus / (gpus - 1), rel_tol=1e-9):
                     raise _Wrong("left out the (n - 1) / n of a ring: each GPU sends all but its own share")
                 if strategy == "zero3" and math.isclose(got, 2 * psi * (gpus - 1) / gpus, rel_tol=1e-9):
@@ -147,7 +154,8 @@ def check_comm_bytes(fn: Callable) -> bool:
 _FSDP_KEY = {
     "ZeRO stage of FSDP FULL_SHARD": (_salted("3"), "It shards parameters, gradients and optimizer states."),
     "ZeRO stage of FSDP SHARD_GRAD_OP": (_salted("2"), "Parameters stay whole during the step."),
-    "ZeRO stage of FSDP NO_SHARD": (_salted("0"), "Nothing is sharded: this is DDP."),
+    "ZeRO stage that plain DDP amounts to": (_salted("0"), "DDP keeps a whole copy of every model state on "
+                                                           "every GPU."),
     "what ZeRO stage 1 shards (parameters, gradients or optimizer states)": (
         _salted("optimizer states"), "Stage 1 shards the largest part of the model states first."),
     "does DDP change the result of a step compared with one GPU on the whole batch (yes/no)": (
@@ -212,7 +220,7 @@ def check_pipeline_bubble(bubble_fn: Callable, microbatches_fn: Callable) -> boo
     """Chapter 7. ``bubble_fn(p, m) -> float``: the idle fraction (p - 1)/(m + p - 1) of GPipe and 1F1B
     with p equal stages and m micro-batches (compared with :func:`llmlab.memory.bubble_fraction`), and
     ``microbatches_fn(p, target) -> int``: the fewest micro-batches that keep it at most ``target``
-    (compared with a search over m in exact fractions)."""
+    (compared with a search over m in exact fractions; exact fits such as p = 4 and 0.2 are tested)."""
     from fractions import Fraction
 
     from ..memory import bubble_fraction
@@ -246,6 +254,13 @@ def check_pipeline_bubble(bubble_fn: Callable, microbatches_fn: Callable) -> boo
                 raise _Wrong(f"returned {type(got).__name__}; expected a whole number of micro-batches (int)")
             if got == want:
                 return
+            if got < 1:
+                raise _Wrong(f"{got} micro-batches: a step needs at least one micro-batch, even when one stage "
+                             "has no bubble")
+            if got == want + 1 and Fraction(p - 1, want + p - 1) == Fraction(str(target)):
+                raise _Wrong(f"an exact fit: with {want} micro-batches the bubble is exactly {target}, which is "
+                             "allowed (at most, <=). A closed form through float division can land one above: "
+                             "count m up, or compare in exact fractions")
             if got == want - 1:
                 raise _Wrong(f"with {got} micro-batches the bubble is {bubble_fraction(p, got):.4f}, above "
                              f"{target}: round up")
@@ -267,4 +282,5 @@ def check_pipeline_bubble(bubble_fn: Callable, microbatches_fn: Callable) -> boo
         m_case(2, 0.05, ""),
         m_case(1, 0.1, "one stage"),
         m_case(5, 0.25, "exact fit: 4/16 is 0.25"),
+        m_case(4, 0.2, "exact fit: 3/15 is 0.2"),
     ])

@@ -30,6 +30,9 @@ def check_training_compute(fn: Callable) -> bool:
             problem = _number_problem(got[1], pf_days(flops), "pf_days", rel=1e-9)
             if problem and isinstance(got[1], (int, float)) and math.isclose(got[1], flops / 1e15 / 3600, rel_tol=1e-9):
                 problem = "divided by an hour of seconds; a PF-day is 1e15 FLOP/s for 86,400 s"
+            if problem and isinstance(got[1], (int, float)) and math.isclose(got[1], flops / 1e12 / 86400,
+                                                                             rel_tol=1e-9):
+                problem = "divided by 1e12 (tera); a petaFLOP/s is 1e15 FLOP/s"
             if problem:
                 raise _Wrong(problem)
         return _Case(label, run, hidden)
@@ -119,6 +122,8 @@ def check_training_days(fn: Callable) -> bool:
             if problem and isinstance(got, (int, float)) and not isinstance(got, bool):
                 if math.isclose(got, want * SECONDS_PER_DAY, rel_tol=1e-6):
                     raise _Wrong("that is in seconds; divide by 86,400 for days")
+                if math.isclose(got, want * 24, rel_tol=1e-6):
+                    raise _Wrong("that is in hours; divide the seconds by 86,400 for days")
                 if math.isclose(got, want * 6 / 8, rel_tol=1e-6):
                     raise _Wrong("6 FLOPs per parameter and token leaves out the recomputed forward pass: use 8")
             if problem:

@@ -71,6 +71,12 @@ def check_token_share(fn: Callable, tokenizer=None) -> bool:
             if problem and isinstance(got, (int, float)) and not isinstance(got, bool):
                 if d and g and math.isclose(got, len(d) / (len(d) + len(g)), rel_tol=1e-9):
                     raise _Wrong("that is the share of documents; count tokens (domain documents are longer)")
+                chars = sum(map(len, d)) + sum(map(len, g))
+                words = sum(len(x.split()) for x in d) + sum(len(x.split()) for x in g)
+                if chars and math.isclose(got, sum(map(len, d)) / chars, rel_tol=1e-9):
+                    raise _Wrong("that is the share of characters; count tokens with the tokenizer")
+                if words and math.isclose(got, sum(len(x.split()) for x in d) / words, rel_tol=1e-9):
+                    raise _Wrong("that is the share of words; count tokens with the tokenizer")
                 if 0 < want < 1 and math.isclose(got, want / (1 - want), rel_tol=1e-9):
                     raise _Wrong("divided by the general tokens only; divide by all tokens")
             if problem:
@@ -98,6 +104,9 @@ def check_docs_for_share(fn: Callable) -> bool:
             share = got * td / (got * td + (n - got) * tg) if got * td + (n - got) * tg else 0.0
             if not math.isclose(share, s, rel_tol=1e-6, abs_tol=1e-9):
                 hint = ""
+                exact = s * n * tg / (td * (1 - s) + s * tg)
+                if float(got).is_integer() and not float(exact).is_integer() and abs(got - exact) <= 1:
+                    hint = " (rounded to whole documents; return the exact, fractional number)"
                 if math.isclose(got, s * n, rel_tol=1e-9):
                     hint = " (that is the share of documents; the documents have different lengths)"
                 raise _Wrong(f"with {got:.4g} domain documents the domain tokens are {share:.4f} of all tokens, "

@@ -69,6 +69,9 @@ def check_prepend(fn: Callable) -> bool:
             if isinstance(emb, torch.Tensor) and emb.shape == want_x.shape and torch.equal(
                     emb, torch.cat([x, prompt.expand(b, n, d)], dim=1)):
                 raise _Wrong("the soft prompt is at the end; it goes in front of the text")
+            if isinstance(m, torch.Tensor) and m.shape == want_m.shape and torch.equal(m[:, n:], mask) \
+                    and (m[:, :n] == 0).all():
+                raise _Wrong("the virtual tokens' mask entries are 0; they are always attended to: put ones there")
             for problem in (_tensor_problem(emb, want_x, "the embeddings"),
                             _tensor_problem(m, want_m, "the mask", check_dtype=False)):
                 if problem:
@@ -107,6 +110,13 @@ def check_answer_loss(fn: Callable, model=None, tokenizer=None) -> bool:
                 whole = F.cross_entropy(logits[0, :-1], ids[0, 1:]).item()
                 if math.isclose(got.item(), whole, rel_tol=1e-4):
                     raise _Wrong("the loss covers the prompt too; only the answer's tokens count")
+                unshifted = F.cross_entropy(logits[0, n_prompt:], ids[0, n_prompt:]).item()
+                if math.isclose(got.item(), unshifted, rel_tol=1e-4):
+                    raise _Wrong("the logits at position t predict token t + 1: shift by one (the logits from "
+                                 "n_prompt - 1 to the second last against the tokens from n_prompt on)")
+                n_answer = ids.shape[1] - n_prompt
+                if n_answer > 1 and math.isclose(got.item(), want * n_answer, rel_tol=1e-4):
+                    raise _Wrong("that is the sum of the answer tokens' losses; take their mean")
             if problem:
                 raise _Wrong(problem + " (the logits at position t predict token t + 1)")
         return _Case(label, run, hidden)
@@ -190,6 +200,9 @@ def check_place_slots(fn: Callable, model=None) -> bool:
                                  "own share, in the order of splits")
                 chunks = torch.split(virtual, list(splits[::-1]))
                 back = torch.cat([pieces[0]] + [x for c, p in zip(chunks, pieces[1:]) for x in (c, p)])
+                if torch.allclose(got, torch.cat(pieces + [virtual])):
+                    raise _Wrong("every virtual token is at the end; each slot between the pieces takes its own "
+                                 "share, in the order of splits")
                 if len(set(splits)) > 1 and torch.allclose(got, back):
                     raise _Wrong("the splits are taken in reverse: the first slot gets the first splits[0] tokens")
             problem = _tensor_problem(got, want, "the embeddings")
