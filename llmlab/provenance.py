@@ -1,8 +1,11 @@
-"""Where a recorded result came from: the code version that made it (chapters 1, 5 and 8).
+"""Where a recorded result came from: code version, machine and libraries (every recorded result).
 
-Every command that writes into ``llmlab/results/`` stamps its record with the git
-commit of the checkout, marked ``+dirty`` when the files that produce the record have
-uncommitted changes, so a reader can tell which code made a figure.
+Every command that writes into ``llmlab/results/`` stamps its record with :func:`stamp`:
+the git commit of the checkout (:func:`code_version`, marked ``+dirty`` when the files
+that produce the record have uncommitted changes), the machine it ran on
+(:func:`machine`, always a dict) and the command that made it, so a reader can tell
+which code, on which machine, made a figure. :func:`read_record` reads a JSON record
+back and names the command that makes it when it is missing.
 """
 
 from __future__ import annotations
@@ -24,6 +27,46 @@ def code_version(*paths: str) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head + ("+dirty" if dirty else "")) if head else "unknown"
+
+
+def machine() -> dict:
+    """The machine a record was made on: CPU model and count, torch threads, platform and library versions."""
+    import os
+    import platform
+
+    import torch
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {"python": platform.python_version(), "torch": torch.__version__}
+    for lib in ("transformers", "peft", "torchao", "numpy"):
+        try:
+            versions[lib] = __import__(lib).__version__
+        except ImportError:
+            pass
+    return {"cpu": name, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(), **versions}
+
+
+def stamp(command: str, *paths: str) -> dict:
+    """The provenance block every record carries: ``{"command", "code_version", "machine", "made"}``.
+
+    ``command`` is how to make the record again (``"python -m llmlab.records.sampling_sweep"``);
+    ``paths`` are the files (relative to the repository root) whose uncommitted changes
+    mark the code version ``+dirty``.
+    """
+    import datetime
+
+    if not isinstance(command, str) or not command.strip():
+        raise ValueError(f"command must be the shell command that makes the record, got {command!r}")
+    return {"command": command, "code_version": code_version(*paths), "machine": machine(),
+            "made": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 def read_record(path, command: str) -> dict:

@@ -51,3 +51,17 @@ def test_the_shipped_benchmark_record_says_its_stamp_was_added_later():
     record = json.loads((provenance.ROOT / "llmlab/results/bench_cpu.json").read_text())
     assert {"code_version", "machine", "command"} <= set(record)
     assert "added" in record["provenance_note"] and "without re-measuring" in record["provenance_note"]
+
+
+def test_stamp_carries_command_version_and_machine():
+    from llmlab import provenance
+
+    s = provenance.stamp("python -m llmlab.records.example", "llmlab/provenance.py")
+    assert s["command"] == "python -m llmlab.records.example"
+    assert s["code_version"] == "unknown" or len(s["code_version"].split("+")[0]) == 12
+    m = s["machine"]
+    assert isinstance(m, dict) and m["cpu_count"] >= 1 and m["torch"].startswith("2.")
+    import pytest
+
+    with pytest.raises(ValueError, match="command"):
+        provenance.stamp("")
