@@ -116,3 +116,54 @@ def ngram_overlap(ids, reference: np.ndarray, n: int = 8, stop_token_id: int | N
         return 0, int(hashes.size)
     at = np.minimum(np.searchsorted(reference, hashes), reference.size - 1)
     return int((reference[at] == hashes).sum()), int(hashes.size)
+
+
+# ---------------------------------------------------------------- prompted extraction
+# Carlini et al. (2021, 2023) measure memorisation by prompting a model with the start of
+# a training text and testing whether it completes the rest verbatim. The baseline, as
+# for n-grams, is the same test on held-out texts of the same kind.
+
+
+def exact_continuations(model: torch.nn.Module, docs, prompt_tokens: int = 32,
+                        new_tokens: int = 32, start_token_id: int | None = None,
+                        batch_size: int = 100) -> np.ndarray:
+    """Greedy-continue the first ``prompt_tokens`` tokens of each document; match the truth.
+
+    ``docs`` is a list of token-id sequences (one per document), each at least
+    ``prompt_tokens + new_tokens`` tokens long. ``start_token_id`` (such as the
+    end-of-text token that precedes a story in the training stream) is put in front of
+    every prompt when given. Returns a boolean array of shape ``(len(docs), new_tokens)``:
+    entry ``[i, k]`` says whether the first ``k + 1`` generated tokens of document ``i``
+    all equal its true next tokens (a running "exact so far"), so column ``k`` is the
+    exact-continuation test at length ``k + 1`` tokens.
+    """
+    from .sampling import generate  # sampling sits above this module's hashing helpers
+
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (a causal LM), got {type(model).__name__}")
+    for name, value in (("prompt_tokens", prompt_tokens), ("new_tokens", new_tokens),
+                        ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1 (tokens or documents), got {value!r}")
+    start = _check_stop(start_token_id)
+    if not isinstance(docs, (list, tuple)) or not docs:
+        raise ValueError("docs must be a non-empty list of token-id sequences, one per document")
+    arrays = [_as_ids(d, f"docs[{i}]") for i, d in enumerate(docs)]
+    need = prompt_tokens + new_tokens
+    short = [i for i, a in enumerate(arrays) if a.size < need]
+    if short:
+        raise ValueError(f"every document needs at least prompt_tokens + new_tokens = {need} tokens; "
+                         f"docs[{short[0]}] has {arrays[short[0]].size}")
+    head = [] if start is None else [start]
+    prompts = torch.tensor([head + a[:prompt_tokens].tolist() for a in arrays])
+    truth = torch.tensor(np.stack([a[prompt_tokens:need] for a in arrays]))
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(arrays), batch_size):
+        rows = generate(model, prompts[i:i + batch_size].to(device), max_new_tokens=new_tokens)
+        new = rows[:, prompts.shape[1]:].cpu()
+        if new.shape[1] < new_tokens:  # cannot happen without a stop token; kept for safety
+            new = torch.nn.functional.pad(new, (0, new_tokens - new.shape[1]), value=-1)
+        out.append(new)
+    same = torch.cat(out) == truth
+    return torch.cumprod(same.int(), dim=1).bool().numpy()

@@ -12,6 +12,8 @@ smaller than another on our data says it through this module:
 - :func:`compare`: either of the two with the difference and its interval, and a
   :attr:`Comparison.verdict` sentence such as
   ``"A above B (McNemar p = 0.003, n = 200)"`` or ``"no clear difference at n = 30 (...)"``;
+- :func:`two_proportions` and :func:`compare_unpaired`: two groups of *different* items
+  (Fisher's exact test with Newcombe's interval; Welch's t-test), when no pairing exists;
 - :func:`compare_timings`: two timings, each the best of several repeats, as a ratio
   within one run.
 
@@ -239,6 +241,168 @@ def compare(a, b, names: tuple[str, str] = ("A", "B"), level: float = 0.95, n_bo
     p, test = (mcnemar(a, b).p, "McNemar") if binary else (boot.p, "paired bootstrap")
     return Comparison(names[0], names[1], int(a.size), float(a.mean()), float(b.mean()), boot.diff,
                       boot.low, boot.high, p, test, level)
+
+
+# ---------------------------------------------------------------- two groups of different items
+# When the items differ between the two groups (training stories against held-out ones, two
+# corpora), nothing is paired: compare rates with Fisher's exact test and Newcombe's interval,
+# means with Welch's t-test. Both are weaker than a paired test on shared items.
+
+
+@dataclass(frozen=True)
+class TwoProportions:
+    """Two independent groups, each a count of successes: rates, intervals and a test.
+
+    ``diff = rate_a - rate_b``; its interval is Newcombe's (1998) hybrid score
+    interval built from the two Wilson intervals; ``p`` is the two-sided Fisher exact
+    test of the 2 x 2 table.
+    """
+
+    a_name: str
+    b_name: str
+    k_a: int
+    n_a: int
+    k_b: int
+    n_b: int
+    interval_a: tuple[float, float]
+    interval_b: tuple[float, float]
+    diff: float
+    low: float
+    high: float
+    p: float
+    level: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.k_a <= self.n_a and 0 <= self.k_b <= self.n_b and self.n_a >= 1
+                and self.n_b >= 1):
+            raise ValueError("counts must satisfy 0 <= k <= n and n >= 1 in both groups (successes "
+                             f"cannot exceed items), got {self.k_a} of {self.n_a} and {self.k_b} of {self.n_b}")
+
+    @property
+    def rate_a(self) -> float:
+        return self.k_a / self.n_a
+
+    @property
+    def rate_b(self) -> float:
+        return self.k_b / self.n_b
+
+    @property
+    def separated(self) -> bool:
+        """Whether the Fisher test separates the two rates at p < 0.05."""
+        return self.p < ALPHA
+
+    @property
+    def verdict(self) -> str:
+        """A sentence for the prose, e.g. ``"A above B (Fisher p = 0.002, n = 300 and 300)"``."""
+        test = f"Fisher exact {_p_text(self.p)}, n = {self.n_a:,} and {self.n_b:,}"
+        if not self.separated:
+            return f"no clear difference between {self.a_name} and {self.b_name} ({test})"
+        return f"{self.a_name} {'above' if self.diff > 0 else 'below'} {self.b_name} ({test})"
+
+    def interval_text(self, scale: float = 100.0, digits: int = 1, unit: str = " points") -> str:
+        """The difference with its interval, e.g. ``"+4.0 points (95% interval +1.5 to +6.5)"``."""
+        f = f"{{:+.{digits}f}}"
+        d, lo, hi = (f.format(v * scale) for v in (self.diff, self.low, self.high))
+        return f"{d}{unit} ({self.level:.0%} interval {lo} to {hi})"
+
+
+def two_proportions(k_a: int, n_a: int, k_b: int, n_b: int,
+                        names: tuple[str, str] = ("A", "B"), level: float = 0.95) -> TwoProportions:
+    """Compare the success rates ``k_a / n_a`` and ``k_b / n_b`` of two independent groups.
+
+    Use it when the groups hold different items (training stories against held-out
+    stories), where a paired test does not apply. Counts are numbers of items.
+    """
+    from scipy import stats as scipy_stats
+
+    for name, value in (("k_a", k_a), ("n_a", n_a), ("k_b", k_b), ("n_b", n_b)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be an integer count >= 0, got {value!r}")
+    if n_a < 1 or n_b < 1:
+        raise ValueError(f"n_a and n_b must be >= 1 (items in each group), got {n_a} and {n_b}")
+    if k_a > n_a or k_b > n_b:
+        raise ValueError(f"successes cannot exceed items: got {k_a} of {n_a} and {k_b} of {n_b}")
+    if (not isinstance(names, (tuple, list)) or len(names) != 2
+            or not all(isinstance(n, str) and n for n in names)):
+        raise TypeError(f"names must be two non-empty strings, got {names!r}")
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"level must be a number in (0, 1), such as 0.95, got {level!r}")
+    z = float(scipy_stats.norm.ppf(0.5 + level / 2))
+    (la, ua), (lb, ub) = _wilson(int(k_a), int(n_a), z), _wilson(int(k_b), int(n_b), z)
+    pa, pb = k_a / n_a, k_b / n_b
+    low = pa - pb - np.sqrt((pa - la) ** 2 + (ub - pb) ** 2)
+    high = pa - pb + np.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
+    p = float(scipy_stats.fisher_exact([[k_a, n_a - k_a], [k_b, n_b - k_b]])[1])
+    return TwoProportions(names[0], names[1], int(k_a), int(n_a), int(k_b), int(n_b), (la, ua),
+                          (lb, ub), pa - pb, float(low), float(high), min(1.0, p), float(level))
+
+
+@dataclass(frozen=True)
+class UnpairedComparison:
+    """Two groups of different items (two corpora): means, the difference ``a - b`` and
+    its interval, from Welch's t-test (unequal variances)."""
+
+    a_name: str
+    b_name: str
+    n_a: int
+    n_b: int
+    mean_a: float
+    mean_b: float
+    low: float
+    high: float
+    p: float
+    level: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.n_a < 2 or self.n_b < 2:
+            raise ValueError(f"each group needs at least 2 items, got {self.n_a} and {self.n_b}")
+
+    @property
+    def diff(self) -> float:
+        return self.mean_a - self.mean_b
+
+    @property
+    def verdict(self) -> str:
+        """e.g. ``"A above B (Welch t-test p < 0.001, n = 10 and 500)"``."""
+        test = f"Welch t-test {_p_text(self.p)}, n = {self.n_a:,} and {self.n_b:,}"
+        if self.p >= ALPHA:
+            return f"no clear difference between {self.a_name} and {self.b_name} ({test})"
+        return f"{self.a_name} {'above' if self.diff > 0 else 'below'} {self.b_name} ({test})"
+
+    def interval_text(self, scale: float = 1.0, digits: int = 2, unit: str = " nats") -> str:
+        """The difference times ``scale`` with its interval, e.g.
+        ``"+2.10 nats (95% interval +1.90 to +2.30)"``; ``scale=100, unit=" points"`` for shares."""
+        f = f"{{:+.{digits}f}}"
+        d, lo, hi = (f.format(v * scale) for v in (self.diff, self.low, self.high))
+        return f"{d}{unit} ({self.level:.0%} interval {lo} to {hi})"
+
+
+def compare_unpaired(a, b, names: tuple[str, str] = ("A", "B"), level: float = 0.95) -> UnpairedComparison:
+    """Compare the mean scores (such as losses in nats) of two groups of different items.
+
+    For items that two methods share, use :func:`compare` (paired) instead.
+    """
+    from scipy import stats as scipy_stats
+
+    if (not isinstance(names, (tuple, list)) or len(names) != 2
+            or not all(isinstance(n, str) and n for n in names)):
+        raise TypeError(f"names must be two non-empty strings, got {names!r}")
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"level must be a number in (0, 1), such as 0.95, got {level!r}")
+    arrays = []
+    for name, values in (("a", a), ("b", b)):
+        try:
+            arr = np.asarray(values, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a sequence of numbers (one score per item)") from None
+        if arr.size < 2 or not np.isfinite(arr).all():
+            raise ValueError(f"{name} must hold at least 2 finite scores, got {arr.size} values")
+        arrays.append(arr)
+    res = scipy_stats.ttest_ind(arrays[0], arrays[1], equal_var=False)
+    ci = res.confidence_interval(confidence_level=level)
+    return UnpairedComparison(names[0], names[1], arrays[0].size, arrays[1].size, float(arrays[0].mean()),
+                              float(arrays[1].mean()), float(ci.low), float(ci.high), float(res.pvalue),
+                              float(level))
 
 
 @dataclass(frozen=True)

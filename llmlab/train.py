@@ -307,3 +307,41 @@ def train_loop(
     log.seconds = time.perf_counter() - start
     model.eval()
     return log
+
+
+# ---------------------------------------------------------------- per-document losses
+# The loss of one run is a mean over windows; to say that one model or one corpus gives a
+# lower loss than another, the book needs the loss of every held-out document and a test.
+
+
+@torch.no_grad()
+def document_losses(model: torch.nn.Module, docs, start_token_id: int | None = None) -> list[float]:
+    """Mean next-token loss (nats per token) of ``model`` on each document of ``docs``.
+
+    ``docs`` is a list of token-id sequences (lists or 1-D tensors), each at most the
+    model's context window long (with ``start_token_id`` in front, when given, as the
+    end-of-text token that precedes a story in the training stream). Each document is
+    scored on its own, every token after the first predicted from all tokens before it.
+    """
+    _checks.model("model", model)
+    if not isinstance(docs, (list, tuple)) or not docs:
+        raise ValueError("docs must be a non-empty list of token-id sequences, one per document")
+    if start_token_id is not None:
+        _checks.non_negative_int("start_token_id", start_token_id)
+    head = [] if start_token_id is None else [int(start_token_id)]
+    window = _checks.context_window(model)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    losses = []
+    for i, doc in enumerate(docs):
+        ids = head + (doc.tolist() if isinstance(doc, torch.Tensor) else list(doc))
+        if len(ids) < 2:
+            raise ValueError(f"docs[{i}] needs at least 2 tokens (with the start token) to score, got {len(ids)}")
+        if window is not None and len(ids) > window:
+            raise ValueError(f"docs[{i}] has {len(ids)} tokens, more than the model's context window "
+                             f"({window}); cut it into shorter documents")
+        t = torch.tensor([ids], device=device)
+        losses.append(causal_lm_loss(model, t[:, :-1], t[:, 1:]).item())
+    model.train(was_training)
+    return losses

@@ -27,8 +27,8 @@ from llmlab.train import TrainConfig
 MODULES = ["attention", "memory", "train", "domain", "bench", "distributed", "quant", "metrics", "data",
            "scaling", "scaling_fits", "sweep", "prompt_tuning", "sampling", "zoo", "objectives", "quality", "lifecycle", "device",
            "gguf_blocks", "quant_real", "train_memory", "tables", "recipes", "tokenization",
-           "memorization", "dist_results", "dist_tables", "dist_explorer", "stats",
-           "diagrams"]
+           "memorization", "kv_cache", "dist_results", "dist_tables", "dist_explorer", "stats",
+           "diagrams", "evaluation"]
 
 NAN, INF = float("nan"), float("inf")
 
@@ -93,6 +93,11 @@ CASES = [
     case("attention", "head_scores", [torch.ones(1, 1, 3, 3), 1.5], exc=V, match="first_query"),
     case("attention", "strongest_head", [[[0.1, 0.2]]], exc=V, match="score"),
     case("attention", "next_token_probabilities", [NAME, None, "hi"], exc=V, match=MODEL_HINT),
+    case("attention", "group_permutation_test", [torch.ones(1, 3), torch.ones(2, 3)], match="at least 2"),
+    case("attention", "GroupTest", [("a", "b"), 0.1, 1.5, 6], match="p must be"),
+    case("attention", "group_permutation_test", [torch.ones(2, 3), torch.ones(2, 4)], match="same width"),
+    case("attention", "group_permutation_test", [[[1.0]], torch.ones(2, 3)], exc=V, match="a must be"),
+    case("attention", "group_permutation_test", [torch.ones(12, 3), torch.ones(12, 3)], match="max_splits"),
     # ------------------------------------------------------------------ diagrams
     case("diagrams", "decoder_stack", [], {"norm": ""}, exc=V, match="norm"),
     case("diagrams", "decoder_stack", [], {"mlp": 3}, exc=V, match="mlp"),
@@ -167,6 +172,10 @@ CASES = [
     case("train", "train_causal_lm", [MODEL, IDS, IDS, CFG], {"device": "gpu0"}, match="device"),
     case("train", "train_loop", [MODEL, CFG, "cpu", None, None], exc=V, match="batch_loss"),
     case("train", "train_loop", [MODEL, CFG, "quantum", lambda g: None, lambda: 0.0], match="device"),
+    case("train", "document_losses", [NAME, [[1, 2, 3]]], exc=V, match=MODEL_HINT),
+    case("train", "document_losses", [MODEL, []], match="non-empty"),
+    case("train", "document_losses", [MODEL, [[1]]], match="at least 2 tokens"),
+    case("train", "document_losses", [MODEL, [list(range(1, 20))]], match="context window"),
     # ------------------------------------------------------------------ domain
     case("domain", "word_pieces", [None, 5], exc=V, match="text"),
     case("domain", "fertility", [None, []], match="texts"),
@@ -552,6 +561,14 @@ CASES = [
     case("objectives", "evaluate_objective", [MODEL, None, IDS, 0], match="n_batches|make_batch"),
     case("objectives", "train_objective", [NAME, None, IDS, IDS, CFG], exc=V, match=MODEL_HINT),
     case("objectives", "train_objective", [MODEL, None, IDS, IDS, {"steps": 1}], exc=V, match="TrainConfig|make_batch"),
+    # ------------------------------------------------------------------ kv_cache
+    case("kv_cache", "cache_bytes", [2, 0, 8, 10], match="kv_heads"),
+    case("kv_cache", "cache_bytes", [2, 1, 8, 1.5], exc=V, match="tokens"),
+    case("kv_cache", "attention_variants", [2, 9, 2, 64, 10], match="multiple of kv_heads"),
+    case("kv_cache", "config_shape", [{"layers": 2}], exc=V, match="transformers config"),
+    case("kv_cache", "decode_step_seconds", [NAME, torch.zeros(1, 4, dtype=torch.long), 2, True], exc=V,
+         match="torch.nn.Module"),
+    case("kv_cache", "decode_step_seconds", [MODEL, torch.zeros(4, dtype=torch.long), 2, True], match="ids"),
     # ------------------------------------------------------------------ quality
     case("quality", "token_counter", ["gpt2"], exc=V, match="tokenizer"),
     case("quality", "QualityRules", [], {"min_words": -1}, match="min_words"),
@@ -583,11 +600,6 @@ CASES = [
     case("memorization", "exact_continuations", [MODEL, [[1, 2, 3]]], {"prompt_tokens": 2},
          match="at least prompt_tokens"),
     case("memorization", "exact_continuations", [MODEL, []], match="non-empty"),
-    case("memorization", "compare_proportions", [5, 3, 1, 10], match="cannot exceed"),
-    case("memorization", "compare_proportions", [1, 0, 1, 10], match="n_a and n_b"),
-    case("memorization", "compare_proportions", [1.5, 3, 1, 10], match="k_a"),
-    case("memorization", "compare_proportions", [1, 3, 1, 10], {"names": ("a",)}, exc=V,
-         match="names"),
     # ------------------------------------------------------------------ lifecycle
     case("lifecycle", "fit_to_context", ["hello world", 5], exc=V, match="token_ids"),
     case("lifecycle", "fit_to_context", [[1, 2, 3], 0], match="context_window"),
@@ -609,6 +621,14 @@ CASES = [
     case("lifecycle", "first_label", ["text", "ab"], exc=V, match="labels"),
     case("lifecycle", "last_integer", [42], exc=V, match="text"),
     case("lifecycle", "first_json_object", [None], exc=V, match="text"),
+    case("lifecycle", "reply_tokens", [NAME, "a reply", 8], exc=V, match="tokenizer"),
+    case("lifecycle", "words", [42], exc=V, match="text"),
+    case("lifecycle", "word_overlap", ["the and", "text"], match="content word"),
+    case("lifecycle", "bm25_scores", ["cat", ["a cat"]], {"b": 2.0}, match="b"),
+    case("lifecycle", "bm25_scores", [42, ["a cat"]], exc=V, match="query"),
+    case("lifecycle", "generated_reviews", [10], {"split": "dev"}, match="split"),
+    case("lifecycle", "generated_reviews", [0], match="n"),
+    case("lifecycle", "fit_logistic_regression", [[[1.0]], [1.0]], exc=V, match="x"),
     case("lifecycle", "Item", [1, "r", "k"], exc=V, match="prompt"),
     case("lifecycle", "arithmetic_items", [0], match="n"),
     case("lifecycle", "arithmetic_items", [5, 50, 10], match="low|high"),
@@ -659,6 +679,22 @@ CASES = [
     case("stats", "compare_timings", [[1.0, 1.0], [2.0, 2.0]], {"min_ratio": 0.5}, exc=T, match="min_ratio"),
     case("stats", "detectable_difference", [100, 1.5], exc=T, match="disagreement"),
     case("stats", "detectable_difference", [0, 0.2], exc=T, match="n"),
+    case("stats", "compare_unpaired", [[1.0], [2.0, 3.0]], match="at least 2"),
+    case("stats", "compare_unpaired", [["a", "b"], [2.0, 3.0]], exc=V, match="numbers"),
+    case("stats", "compare_unpaired", [[1.0, 2.0], [2.0, 3.0]], {"names": "ab"}, exc=V, match="names"),
+    case("stats", "UnpairedComparison", ["a", "b", 1, 5, 0.0, 0.0, 0.0, 0.0, 1.0], match="at least 2"),
+    case("stats", "two_proportions", [5, 3, 1, 10], match="cannot exceed"),
+    case("stats", "TwoProportions", ["a", "b", 5, 3, 1, 10, (0, 1), (0, 1), 0.0, 0.0, 0.0, 1.0],
+         match="cannot exceed"),
+    case("stats", "two_proportions", [1, 0, 1, 10], match="n_a and n_b"),
+    case("stats", "two_proportions", [1.5, 3, 1, 10], match="k_a"),
+    case("stats", "two_proportions", [1, 3, 1, 10], {"names": ("a",)}, exc=V,
+         match="names"),
+    # ------------------------------------------------------------------ evaluation
+    case("evaluation", "load_benchmark", ["tf"], exc=T, match="kind"),
+    case("evaluation", "load_benchmark", [""], exc=T, match="kind"),
+    case("evaluation", "load_benchmark", [3], exc=V, match="kind"),
+    case("evaluation", "load_benchmark", [None], exc=V, match="kind"),
 ]
 
 # public names with nothing to validate: records that llmlab builds and returns, and functions without

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import stats as scipy_stats
 
-from llmlab import memorization
+from llmlab import memorization, stats
 from tests.tiny_models import tiny_gpt2
 
 
@@ -43,7 +43,7 @@ def test_a_start_token_is_put_in_front_of_every_prompt():
 
 
 def test_two_proportions_match_scipy_and_the_wilson_interval():
-    res = memorization.compare_proportions(30, 200, 12, 200, names=("train", "held out"))
+    res = stats.two_proportions(30, 200, 12, 200, names=("train", "held out"))
     assert res.p == pytest.approx(scipy_stats.fisher_exact([[30, 170], [12, 188]])[1])
     assert res.diff == pytest.approx(0.09)
     low, high = res.interval_a
@@ -54,7 +54,7 @@ def test_two_proportions_match_scipy_and_the_wilson_interval():
 
 
 def test_equal_rates_give_no_clear_difference():
-    res = memorization.compare_proportions(3, 100, 3, 100)
+    res = stats.two_proportions(3, 100, 3, 100)
     assert res.diff == 0 and res.p == pytest.approx(1.0)
     assert res.verdict.startswith("no clear difference") and res.low < 0 < res.high
     assert np.isfinite([res.low, res.high]).all()
