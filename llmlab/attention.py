@@ -15,7 +15,9 @@ weights of every layer and head of a Hugging Face model (loaded with
 without forming the weights and returns none), :func:`contextual_vector` the
 hidden state of one word in one sentence, :func:`head_scores` measures how much
 each head attends to the previous token or to the first one (an attention sink),
-:func:`next_token_probabilities` reads a decoder's prediction, and
+:func:`next_token_probabilities` reads a decoder's prediction,
+:func:`group_permutation_test` asks whether two groups of vectors (the same word
+in two senses) are closer within than across, and
 :func:`gpt2_forward` re-runs a whole GPT-2 model with this module's pieces, from
 token ids to logits. The Llama block (RMSNorm, rotary positions, SwiGLU,
 grouped-query attention) is in :mod:`llmlab.llama`.
@@ -23,7 +25,9 @@ grouped-query attention) is in :mod:`llmlab.llama`.
 
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -351,7 +355,7 @@ def head_scores(weights: torch.Tensor, first_query: int = 1) -> dict[str, torch.
     ``weights`` are maps (L, H, T, T) from :func:`attention_maps`. "previous token"
     is the mean weight a query puts on the token just before it (a *previous-token
     head*); "first token" the mean weight on position 0 (in decoders an *attention
-    sink*, Xiao et al. 2023). Both are averaged over the queries from
+    sink*, Xiao et al. 2024). Both are averaged over the queries from
     ``first_query`` on (query 0 of a causal model can only attend to itself) and lie
     in [0, 1].
     """
@@ -384,3 +388,78 @@ def next_token_probabilities(model: nn.Module, tokenizer, text: str) -> torch.Te
     _checks.string("text", text, allow_empty=False)
     ids = tokenizer(text, return_tensors="pt")["input_ids"].to(model.device)
     return torch.softmax(model(input_ids=ids).logits[0, -1].float(), dim=-1).cpu()
+
+
+# ------------------------------------------------------------- two groups of vectors
+@dataclass(frozen=True)
+class GroupTest:
+    """An exact label-permutation test of two groups of vectors (cosine similarity)."""
+
+    names: tuple[str, str]
+    gap: float  # mean within-group cosine (the two groups averaged) - mean across
+    p: float  # share of all splits with a gap at least as large (exact, one-sided)
+    n_splits: int  # every way to split the vectors into groups of the two sizes
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.p <= 1:
+            raise ValueError(f"p must be a share in [0, 1], got {self.p!r}")
+        if isinstance(self.n_splits, bool) or not isinstance(self.n_splits, int) \
+                or self.n_splits < 1:
+            raise ValueError(f"n_splits must be a positive int, got {self.n_splits!r}")
+
+    @property
+    def verdict(self) -> str:
+        """E.g. ``"money and river vectors closer within than across (exact ...)"``."""
+        p = "p < 0.001" if self.p < 0.001 else f"p = {self.p:.3f}"
+        test = f"exact permutation test over all {self.n_splits:,} splits, {p}"
+        a, b = self.names
+        if self.p < 0.05:
+            return f"{a} and {b} vectors closer within their groups than across ({test})"
+        return f"no clear separation of the {a} and {b} vectors ({test})"
+
+
+def _gap(sims: torch.Tensor, in_a: torch.Tensor) -> float:
+    """Mean within-group cosine (groups averaged) minus mean across, for one split."""
+    in_b = ~in_a
+    off = ~torch.eye(len(in_a), dtype=torch.bool)
+    within_a = sims[in_a[:, None] & in_a[None] & off].mean()
+    within_b = sims[in_b[:, None] & in_b[None] & off].mean()
+    across = sims[in_a[:, None] & in_b[None]].mean()
+    return float((within_a + within_b) / 2 - across)
+
+
+def group_permutation_test(a: torch.Tensor, b: torch.Tensor,
+                           names: tuple[str, str] = ("A", "B"),
+                           max_splits: int = 100_000) -> GroupTest:
+    """Are vectors ``a`` (n_a, C) and ``b`` (n_b, C) closer within groups than across?
+
+    The statistic is the gap: the mean cosine similarity within each group (the two
+    averaged) minus the mean across groups. The test recomputes it for every way of
+    splitting the n_a + n_b vectors into groups of n_a and n_b (the labels permuted)
+    and reports the share of splits whose gap is at least the observed one. Each
+    vector is one unit, so the pairwise similarities are not treated as independent.
+    With 5 + 5 vectors there are 252 splits and, the gap being symmetric in the two
+    groups, p cannot go below 2 / 252.
+    """
+    a, b = _checks.tensor("a", a, dims=2), _checks.tensor("b", b, dims=2)
+    if a.size(0) < 2 or b.size(0) < 2:
+        raise ValueError(f"each group needs at least 2 vectors, got {a.size(0)} and {b.size(0)}")
+    if a.size(1) != b.size(1):
+        raise ValueError(f"a and b must have the same width, got {a.size(1)} and {b.size(1)}")
+    if (not isinstance(names, (tuple, list)) or len(names) != 2
+            or not all(isinstance(n, str) and n for n in names)):
+        raise TypeError(f"names must be two non-empty strings, got {names!r}")
+    n_a, n = a.size(0), a.size(0) + b.size(0)
+    n_splits = math.comb(n, n_a)
+    if n_splits > _checks.integer("max_splits", max_splits, low=1):
+        raise ValueError(f"{n_splits:,} splits exceed max_splits = {max_splits:,}: "
+                         "use fewer vectors or raise max_splits")
+    both = torch.cat([a, b]).detach().float().cpu()
+    sims = F.cosine_similarity(both[:, None], both[None], dim=-1)
+    observed = _gap(sims, torch.arange(n) < n_a)
+    at_least = 0
+    for group in itertools.combinations(range(n), n_a):
+        in_a = torch.zeros(n, dtype=torch.bool)
+        in_a[list(group)] = True
+        at_least += _gap(sims, in_a) >= observed - 1e-6  # float32 sums: ties
+    return GroupTest((names[0], names[1]), observed, at_least / n_splits, n_splits)
