@@ -105,14 +105,19 @@ def loss_by_context_length(model: torch.nn.Module, stories_ids: list[list[int]],
 LIFECYCLE = [
     ("Scope", ["define the use case", "one task or many?"]),
     ("Select", ["use an existing model", "or pre-train your own"]),
-    ("Adapt and align", ["prompt engineering", "fine-tuning", "human feedback", "evaluate"]),
-    ("Deploy", ["optimise for inference", "augment the model", "integrate in the app"]),
+    ("Adapt and align", ["prompt engineering", "fine-tuning", "align: human feedback", "evaluate"]),
+    ("Deploy", ["optimise for inference", "augment the model", "build the application"]),
 ]
 
 
 def draw_lifecycle(ax=None):
     """Draw the four stages of an LLM project (scope, select, adapt and align, deploy)
-    as boxes, with the loops back that real projects take. Returns the axes."""
+    as boxes, with the loops back that real projects take. Returns the axes.
+
+    The stages follow DeepLearning.AI and AWS, *Generative AI with LLMs* (2023), week 1,
+    whose fourth stage is "application integration" (here "Deploy") and which places the
+    iteration inside adapt and align; the arrow from deployment back to adaptation is
+    this book's addition."""
     import matplotlib.pyplot as plt
     from matplotlib.axes import Axes
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
@@ -144,7 +149,7 @@ def draw_lifecycle(ax=None):
     fourth = 3 * (width + gap)
     ax.add_patch(FancyArrowPatch((fourth + width / 2, -0.08), (third + width / 2, -0.08),
                                  connectionstyle="arc3,rad=-0.35", arrowstyle="-|>", mutation_scale=12, color=ACCENT))
-    ax.text((third + fourth + width) / 2, -0.75, "what deployment reveals goes back into adaptation",
+    ax.text((third + fourth + width) / 2, -0.75, "this book's addition: what deployment reveals goes back into adaptation",
             ha="center", fontsize=8.5, color=ACCENT)
     ax.set_xlim(-0.2, 4 * width + 3 * gap + 0.2)
     ax.set_ylim(-1.0, height + 0.9)
@@ -817,13 +822,16 @@ def word_overlap(query: str, text: str) -> float:
     return len(content & set(words(text))) / len(content)
 
 
-def bm25_scores(query: str, documents: list[str], k1: float = 1.5, b: float = 0.75) -> list[float]:
-    """Okapi BM25 score of every document for ``query`` (Robertson & Zaragoza 2009), unitless.
+def bm25_scores(query: str, documents: list[str], k1: float = 1.5,
+                b: float = 0.75) -> list[float]:
+    """Okapi BM25 score of every document for ``query`` (Robertson & Zaragoza 2009).
 
-    For each distinct query word t: ``idf(t) * f (k1 + 1) / (f + k1 (1 - b + b |d| / avgdl))``, where
-    f is how often t occurs in the document, |d| the document's length in words, avgdl the mean
-    length, and ``idf(t) = ln(1 + (N - n_t + 0.5) / (n_t + 0.5))`` with n_t of the N documents
-    containing t (the ``1 +`` keeps idf positive, as Lucene does). Words are :func:`words`.
+    Scores are unitless. For each distinct query word t, a document gains
+    ``idf(t) * f (k1 + 1) / (f + k1 (1 - b + b |d| / avgdl))``, where f is how often
+    t occurs in the document, |d| the document's length in words and avgdl the mean
+    length; ``idf(t) = ln(1 + (N - n_t + 0.5) / (n_t + 0.5))`` with n_t of the N
+    documents containing t (the ``1 +`` keeps idf positive, as Lucene does).
+    Words are :func:`words`.
     """
     _check_prompts(documents)
     if not isinstance(query, str):
@@ -840,12 +848,13 @@ def bm25_scores(query: str, documents: list[str], k1: float = 1.5, b: float = 0.
             c[w] = c.get(w, 0) + 1
     scores = [0.0] * n_docs
     for t in set(words(query)):
-        n_t = sum(t in c for c in counts)
-        idf = math.log(1 + (n_docs - n_t + 0.5) / (n_t + 0.5))
+        n_t = sum(t in c for c in counts)  # documents that contain t
+        idf = math.log(1 + (n_docs - n_t + 0.5) / (n_t + 0.5))  # rare words weigh more
         for i, (c, d) in enumerate(zip(counts, docs)):
             f = c.get(t, 0)
-            if f:
-                scores[i] += idf * f * (k1 + 1) / (f + k1 * (1 - b + b * len(d) / avgdl))
+            if f:  # saturates in f; long documents are scaled down
+                norm = k1 * (1 - b + b * len(d) / avgdl)
+                scores[i] += idf * f * (k1 + 1) / (f + norm)
     return scores
 
 
