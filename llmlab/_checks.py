@@ -194,11 +194,6 @@ def device(name: str, value) -> torch.device:
     return torch.device(value)
 
 
-def optional_device(name: str, value) -> torch.device | None:
-    """Like :func:`device` but ``None`` passes through."""
-    return None if value is None else device(name, value)
-
-
 def tensor(name: str, value, dims: int | None = None) -> torch.Tensor:
     """``value`` if it is a torch.Tensor (with ``dims`` dimensions when given)."""
     if not isinstance(value, torch.Tensor):
@@ -206,24 +201,6 @@ def tensor(name: str, value, dims: int | None = None) -> torch.Tensor:
     if dims is not None and value.dim() != dims:
         raise ValueError(f"{name} must have {dims} dimensions, got shape {tuple(value.shape)}")
     return value
-
-
-def bool_mask(name: str, mask) -> torch.Tensor:
-    """A boolean mask (True = keep) from a bool tensor or a tensor of 0/1 (ints or floats).
-
-    An integer 0/1 mask, what a tokenizer's ``attention_mask`` holds, is converted
-    to bool so that it masks (adding it to scores would shift them instead). Any
-    other value raises ValueError.
-    """
-    mask = tensor(name, mask)
-    if mask.dtype == torch.bool:
-        return mask
-    if mask.is_complex():
-        raise ArgumentTypeError(f"{name} must be a bool tensor or a tensor of 0/1, got dtype {mask.dtype}")
-    if mask.numel() and not bool(((mask == 0) | (mask == 1)).all()):
-        raise ValueError(f"{name} must be a bool tensor or hold only 0 and 1 (1 = may attend), "
-                         f"got values {sorted(set(mask.flatten().tolist()))[:6]}")
-    return mask.bool()
 
 
 def token_ids(name: str, ids: torch.Tensor, vocab_size: int | None) -> torch.Tensor:
@@ -278,70 +255,8 @@ def _window_entry(model_or_config) -> tuple[str, int] | None:
 # notebook outputs match them); the modules import them under their old private names.
 def whole_number(name: str, value, low: int = 1) -> int:
     """``value`` if it is an int >= ``low`` (bool refused): "must be a whole number >= low" (distributed)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentTypeError(f"{name} must be a whole number >= {low}, got {value!r}")
+    if value < low:
         raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
     return value
-
-
-def positive_whole(name: str, value) -> int:
-    """``value`` as an int >= 1; a float with a whole value (2.0) is accepted (memory's sizes)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number (>= 1), got {value!r}")
-    return int(value)
-
-
-def at_least_one(name: str, value) -> None:
-    """Refuse anything but an int >= 1 (bool refused), with "must be an integer >= 1" (quality)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-def ngram_size(n) -> None:
-    """Refuse an n-gram size that is not an int >= 1 (metrics)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1 (1 = unigrams, 2 = bigrams, ...), got {n!r}")
-
-
-def share(name: str, value, low_open: bool = True) -> None:
-    """Refuse a number outside (0, 1] (or [0, 1] with ``low_open=False``), bool refused (quality)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
-    ok = (0 < value <= 1) if low_open else (0 <= value <= 1)
-    if not ok:
-        raise ValueError(f"{name} must be in {'(0, 1]' if low_open else '[0, 1]'}, got {value}")
-
-
-def positive_float(name: str, value) -> float:
-    """``value`` as a float, or a ValueError naming ``name`` if it is not a finite number > 0;
-    numbers of any kind are accepted (numpy floats, tensors of one value), text is not (TypeError)."""
-    if isinstance(value, (str, bytes, bool)):
-        raise ArgumentTypeError(f"{name} must be a positive number, got {type(value).__name__} {_shown(value)}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(x) or x <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return x
-
-
-def shape(name: str, value) -> tuple[int, ...]:
-    """``value`` as a tuple of int sizes >= 0 (a tensor shape: tuple, list or torch.Size)."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, torch.Size)):
-        raise ArgumentTypeError(f"{name} must be a tensor shape (a tuple of ints), got {type(value).__name__} {value!r}")
-    for d in value:
-        if isinstance(d, bool) or not isinstance(d, int):
-            raise ArgumentTypeError(f"{name} must hold int sizes, got {value!r}")
-        if d < 0:
-            raise ValueError(f"{name} must hold sizes >= 0, got {tuple(value)}")
-    return tuple(value)
-
-
-def documents(docs) -> list[str]:
-    """``docs`` as a list of str (one per document); a bare str is refused (quality)."""
-    if isinstance(docs, str) or not isinstance(docs, Sequence):
-        raise ValueError(f"docs must be a list of strings (one per document), got {type(docs).__name__}")
-    for i, doc in enumerate(docs):
-        if not isinstance(doc, str):
-            raise ValueError(f"docs must be a list of strings; item {i} is {type(doc).__name__}")
-    return list(docs)

@@ -36,6 +36,25 @@ from torch import nn
 from llmlab import _checks
 
 
+def _bool_mask(name: str, mask) -> torch.Tensor:
+    """A boolean mask (True = keep) from a bool tensor or a tensor of 0/1 (ints or floats).
+
+    An integer 0/1 mask, what a tokenizer's ``attention_mask`` holds, is converted
+    to bool so that it masks (adding it to scores would shift them instead). Any
+    other value raises ValueError.
+    """
+    mask = _checks.tensor(name, mask)
+    if mask.dtype == torch.bool:
+        return mask
+    if mask.is_complex():
+        raise _checks.ArgumentTypeError(f"{name} must be a bool tensor or a tensor of 0/1, got dtype {mask.dtype}")
+    if mask.numel() and not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError(f"{name} must be a bool tensor or hold only 0 and 1 (1 = may attend), "
+                         f"got values {sorted(set(mask.flatten().tolist()))[:6]}")
+    return mask.bool()
+
+
+
 # --------------------------------------------------------------------------- masks
 def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
     """(T_q, T_k) boolean mask: query i may attend to keys 0..i (plus any earlier keys when T_k > T_q).
@@ -53,7 +72,7 @@ def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str | N
 
 def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """(B, 1, 1, T_k) boolean mask from a tokenizer's (B, T_k) ``attention_mask`` (1 = real token, 0 = padding)."""
-    attention_mask = _checks.bool_mask("attention_mask", attention_mask)
+    attention_mask = _bool_mask("attention_mask", attention_mask)
     if attention_mask.dim() != 2:
         raise ValueError(f"attention_mask must be (B, T), got shape {tuple(attention_mask.shape)}")
     return attention_mask.bool()[:, None, None, :]
@@ -85,7 +104,7 @@ def scaled_dot_product_attention(
     if mask is not None:
         _checks.tensor("mask", mask)
         if not mask.is_floating_point():
-            mask = _checks.bool_mask("mask", mask)  # 0/1 from a tokenizer: 1 = attend
+            mask = _bool_mask("mask", mask)  # 0/1 from a tokenizer: 1 = attend
         elif (mask.numel() and bool(((mask == 0) | (mask == 1)).all())
               and bool((mask == 1).any())):
             raise ValueError("mask holds only 0.0 and 1.0: a float mask is added to "

@@ -1,6 +1,6 @@
-"""How fast does this machine train? ``python -m llmlab.bench`` (chapter 8).
+"""How fast does this machine train? (chapter 8).
 
-Prints, in one run on one machine:
+:func:`run` measures, in one run on one machine (:func:`report` prints it):
 
 - the machine's measured matrix-multiply throughput (FLOP/s of a square float32
   ``torch.matmul``, the best of several tries), the ceiling any training loop on it
@@ -18,18 +18,16 @@ is repository tooling (it reads the book's build and the ``chapters/`` folder):
 Timings on a shared machine are noisy: each loop is run several times, alternating,
 and the fastest run is kept; CPU time (``time.process_time``) is reported beside
 wall time, since other processes slow the wall clock but not the CPU time of a
-single-threaded run. Results can be written as JSON (``--json PATH``).
+single-threaded run. ``python -m llmlab.records.bench_cpu`` runs it, prints the report and
+writes the record ``llmlab/results/bench_cpu.json``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
@@ -175,18 +173,7 @@ def run(size: str = "s5", steps: int = 40, rounds: int = 3, device: str | torch.
                                  "tokens_per_cpu_second": t.tokens_per_cpu_second,
                                  "mfu": mfu(loops["n_params"], t.tokens_per_second, peak),
                                  "mfu_cpu_time": mfu(loops["n_params"], t.tokens_per_cpu_second, peak)}
-    return {**result, **_stamp()}
-
-
-def _stamp() -> dict:
-    """Provenance of a benchmark record, as the other writers of llmlab/results/ record it: the code
-    version (git commit, ``+dirty`` when the measuring code has uncommitted changes), the machine
-    (platform, CPU count, torch threads, Python, torch and transformers versions) and the command."""
-    from .provenance import code_version
-    from .sampling import machine
-
-    return {"code_version": code_version("llmlab/bench.py", "llmlab/train.py", "llmlab/sweep.py", "llmlab/scaling.py"),
-            "machine": machine(), "command": "python -m llmlab.bench --json PATH"}
+    return result
 
 
 def report(result: dict) -> str:
@@ -207,23 +194,3 @@ def report(result: dict) -> str:
         lines.append(f"  {names[0]} / {names[1]}: {a['tokens_per_second'] / b['tokens_per_second']:.2f}x wall, "
                      f"{a['tokens_per_cpu_second'] / b['tokens_per_cpu_second']:.2f}x CPU time")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m llmlab.bench [--size s5] [--steps 40] [--rounds 3] [--json PATH]``."""
-    parser = argparse.ArgumentParser(prog="python -m llmlab.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--size", default="s5", help="sweep model size (llmlab.sweep.SWEEP_SIZES)")
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json", help="also write the result to this JSON file")
-    args = parser.parse_args(argv)
-    result = run(args.size, args.steps, args.rounds, args.device)
-    print(report(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

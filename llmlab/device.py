@@ -55,8 +55,9 @@ def supports_bf16(device: torch.device | str | None = None) -> bool:
 
 def seed_everything(seed: int = 0) -> None:
     """Seed Python's, NumPy's and torch's generators (all devices) so a cell gives the same numbers each run."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise (ValueError if isinstance(seed, int) and not isinstance(seed, bool) else _checks.ArgumentTypeError)(
+            f"seed must be a non-negative int, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds CUDA and MPS generators

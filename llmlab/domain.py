@@ -17,8 +17,9 @@ to everyday usage, so domain text gets a high loss. This module measures both:
   tokens (BloombergGPT's recipe, Wu et al. 2023), either continuing a bundled model
   or from scratch (:func:`fresh_model`), and measure the loss per byte on held-out
   domain text, stories and English before and after;
-- :func:`run_recipe` (``python -m llmlab.domain record``) records the four runs of
-  the chapter at matched compute; :func:`load_record` reads them back.
+- :func:`record_runs`, :func:`run_setup` and :func:`continue_pretraining` are the four runs
+  of the chapter at matched compute; ``python -m llmlab.records.domain_adaptation`` records
+  them and :func:`llmlab.records.domain_adaptation.load` reads them back.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def word_pieces(tokenizer, text: str) -> list[tuple[str, list[str]]]:
     WordPiece drops it). Special tokens ([CLS], [SEP]) are not counted.
     """
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"text must be a non-empty string, got {text!r}")
+        raise (ValueError if isinstance(text, str) else _checks.ArgumentTypeError)(
+            f"text must be a non-empty string, got {text!r}")
     out = []
     for word in WORD.findall(text):
         ids = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
@@ -76,15 +78,16 @@ def word_pieces(tokenizer, text: str) -> list[tuple[str, list[str]]]:
 
 
 def fertility(tokenizer, texts: str | list[str]) -> float:
-    """Tokens per whitespace-separated word of ``texts`` under ``tokenizer`` (chapter 9).
+    """Tokens per whitespace-separated word of ``texts`` under ``tokenizer``.
 
     1.0 means every word is one token; a general tokenizer on specialist text scores
     higher, because it spells rare words out in short pieces. Counts tokens of the
-    whole text (as a model would see it), without special tokens.
+    whole text (as a model would see it), without special tokens. Chapter 9.
     """
     texts = _check_texts(texts)
     n_words = sum(len(WORD.findall(t)) for t in texts)
-    n_tokens = sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]  # one list per text
+    n_tokens = sum(len(text_ids) for text_ids in ids)
     return n_tokens / n_words
 
 
@@ -225,8 +228,9 @@ def generate_domain_document(rng: random.Random, domain: str, n_sentences: tuple
 def generate_domain_corpus(n_per_domain: int = DOMAIN_CORPUS_DOCS, seed: int = DOMAIN_CORPUS_SEED
                            ) -> list[tuple[str, str]]:
     """``n_per_domain`` documents of each domain as ``(domain, text)`` pairs, interleaved, seeded."""
-    if not isinstance(n_per_domain, int) or n_per_domain <= 0:
-        raise ValueError(f"n_per_domain must be a positive int, got {n_per_domain!r}")
+    if isinstance(n_per_domain, bool) or not isinstance(n_per_domain, int) or n_per_domain <= 0:
+        raise (ValueError if isinstance(n_per_domain, int) and not isinstance(n_per_domain, bool)
+               else _checks.ArgumentTypeError)(f"n_per_domain must be a positive int, got {n_per_domain!r}")
     rng = random.Random(seed)
     return [(d, generate_domain_document(rng, d)) for _ in range(n_per_domain) for d in DOMAINS]
 
@@ -272,7 +276,7 @@ SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z$])")
 
 def _phrases(phrases) -> re.Pattern:
     if isinstance(phrases, str) or not isinstance(phrases, (list, tuple)) or not phrases:
-        raise ValueError(f"phrases must be a non-empty list of strings, got {phrases!r}")
+        raise (ValueError if isinstance(phrases, (list, tuple)) else _checks.ArgumentTypeError)(f"phrases must be a non-empty list of strings, got {phrases!r}")
     if not all(isinstance(p, str) and p.strip() for p in phrases):
         raise ValueError(f"phrases must hold only non-empty strings, got {phrases!r}")
     return re.compile("|".join(rf"(?<!\w){re.escape(p)}(?!\w)" for p in phrases), re.IGNORECASE)
@@ -320,16 +324,13 @@ def domain_tokenizer(vocab_size: int, docs: list[str] | None = None):
     return tokenization.train_tokenizer(kept, vocab_size)
 
 
-REAL_TOKENIZER = "smollm2-135m-instruct"
-
-
 def real_tokenizer():
     """SmolLM2-135M-Instruct's tokenizer (a 49,152-entry byte-level BPE trained on general web text),
     read offline from the converted folder of :func:`llmlab.zoo.prepare`; chapter 9's general tokenizer."""
     from transformers import AutoTokenizer
 
     with zoo._quiet_loading():
-        return AutoTokenizer.from_pretrained(zoo.prepare(REAL_TOKENIZER, progress=False), local_files_only=True)
+        return AutoTokenizer.from_pretrained(zoo.prepare(zoo.REAL_MODEL, progress=False), local_files_only=True)
 
 
 # --------------------------------------------------------------------------- mixing, loss per byte
@@ -357,9 +358,11 @@ def mix_documents(domain_docs: list[str], general_docs: list[str], domain_fracti
     return docs
 
 
-def mix_by_tokens(tokenizer, domain_docs: list[str], general_docs: list[str], domain_share: float,
-                  n_tokens: int, seed: int = 0) -> tuple[list[str], list[str]]:
-    """A training mix of about ``n_tokens`` tokens of which a share ``domain_share`` is domain text.
+def mix_by_tokens(tokenizer, domain_docs: list[str], general_docs: list[str],
+                  domain_share: float, n_tokens: int,
+                  seed: int = 0) -> tuple[list[str], list[str]]:
+    """A training mix of about ``n_tokens`` tokens of which a share ``domain_share`` is
+    domain text.
 
     Counts tokens under ``tokenizer`` (each document's tokens plus its end-of-text), as
     BloombergGPT's shares do (Wu et al. 2023). Documents are drawn with replacement,
@@ -376,7 +379,9 @@ def mix_by_tokens(tokenizer, domain_docs: list[str], general_docs: list[str], do
         if budget <= 0:
             return []
         check_corpus(docs, what)
-        lengths = [len(ids) + 1 for ids in tokenizer(list(docs), add_special_tokens=False)["input_ids"]]
+        # each document's tokens, plus one for the end-of-text token after it
+        ids = tokenizer(list(docs), add_special_tokens=False)["input_ids"]
+        lengths = [len(doc_ids) + 1 for doc_ids in ids]
         out, total = [], 0
         while total < budget:
             i = rng.randrange(len(docs))
@@ -557,8 +562,6 @@ ENGLISH_PASSAGES = Path(__file__).parent / "corpus" / "english_passages.txt"  # 
 EVAL_DOCS = 150  # held-out domain documents (50 of each domain) and held-out stories scored per evaluation
 RECORD_CONFIG = dict(steps=400, batch_size=16, seq_len=128, lr=1e-3, warmup_steps=40, eval_every=50,
                      eval_batches=1)
-RECORD_FILES = ("domain_adaptation_summary.csv", "domain_adaptation_curves.csv")
-RECORD_COMMAND = "python -m llmlab.domain record"
 
 
 def bloomberg_domain_share() -> float:
@@ -614,103 +617,3 @@ def run_setup(start: str, domain_share: float, general_docs: list[str]):
             budget -= len(doc)
         tokenizer, label = tokenization.train_tokenizer(kept + general, 1024), "mix BPE 1,024"
     return fresh_model(tokenizer), tokenizer, label
-
-
-def record_meta() -> dict:
-    """Provenance of a record: code version, machine and library versions."""
-    import tokenizers
-
-    from .provenance import code_version
-    from .sampling import machine
-
-    m = machine()
-    return {"code_version": code_version("llmlab/domain.py", "llmlab/train.py", "llmlab/corpus/domain.txt.gz"),
-            "machine": (f"{m['processor']}; {m['cpu_count']} cores; {m['torch_threads']} torch thread(s); "
-                        f"Python {m['python']}; torch {m['torch']}; transformers {m['transformers']}; "
-                        f"tokenizers {tokenizers.__version__}")}
-
-
-def run_recipe(out_dir: str | Path | None = None, steps: int | None = None, progress: bool = True) -> Path:
-    """The chapter 9 record: the four runs of :func:`record_runs` at matched compute, losses per byte.
-
-    Every run has the same architecture and a 1,024-entry vocabulary (the same parameter
-    count), the same schedule (:data:`RECORD_CONFIG`) and the same number of training
-    tokens, so the same training FLOPs. Writes ``domain_adaptation_summary.csv`` (losses
-    before and after, nats per byte) and ``domain_adaptation_curves.csv`` (every
-    ``eval_every`` steps) into ``out_dir`` (default ``llmlab/results``), every row
-    stamped with ``code_version`` and ``machine``. ``steps`` shortens the runs. Run with
-    ``python -m llmlab.domain record``; about 15 CPU-minutes on 2 cores.
-    """
-    import csv
-    import time
-
-    from . import data
-    from .device import seed_everything
-
-    if steps is not None:
-        steps = _checks.positive_int("steps", steps)
-    if out_dir is not None and not isinstance(out_dir, (str, Path)):
-        raise _checks.ArgumentTypeError(f"out_dir must be a folder path (str or Path), got {type(out_dir).__name__}")
-    out = Path(out_dir) if out_dir is not None else Path(__file__).parent / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    overrides = ({"steps": steps, "warmup_steps": min(RECORD_CONFIG["warmup_steps"], steps),
-                  "eval_every": min(RECORD_CONFIG["eval_every"], steps)} if steps is not None else {})
-    cfg = TrainConfig(**{**RECORD_CONFIG, **overrides})
-    domain_train, general_train = load_domain_corpus("train"), data.load_corpus("train")
-    held_out, meta = held_out_texts(), record_meta()
-    summary, curves = [], []
-    for name, start, share in record_runs():
-        started = time.perf_counter()
-        model, tokenizer, label = run_setup(start, share, general_train)
-        seed_everything(0)
-        result = continue_pretraining(model, tokenizer, domain_train, general_train, held_out, cfg,
-                                      domain_share=share, name=name, device="cpu", progress=progress)
-        result.start, result.tokenizer = start, label
-        summary.append({**result.row(), "n_params": sum(p.numel() for p in model.parameters()),
-                        "wall_seconds": round(time.perf_counter() - started, 1), **meta})
-        curves.extend({"run": name, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()},
-                       **meta} for r in result.curve)
-    for fname, rows in zip(RECORD_FILES, (summary, curves)):
-        with open(out / fname, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    return out
-
-
-def load_record(folder: str | Path | None = None):
-    """The recorded summary and curves (two pandas DataFrames); refuses a record made with
-    other runs or another schedule, and names the command that makes it."""
-    import pandas as pd
-
-    if folder is not None and not isinstance(folder, (str, Path)):
-        raise TypeError(f"folder must be a str or pathlib.Path, got {type(folder).__name__}")
-    folder = Path(folder) if folder is not None else Path(__file__).parent / "results"
-    paths = [folder / f for f in RECORD_FILES]
-    for path in paths:
-        if not path.exists():
-            raise FileNotFoundError(f"no record at {path}; run `{RECORD_COMMAND}` to make it")
-    summary, curves = (pd.read_csv(p) for p in paths)
-    expected = [name for name, _, _ in record_runs()]
-    if "code_version" not in summary or list(summary["run"]) != expected or \
-            set(summary["steps"]) != {RECORD_CONFIG["steps"]}:
-        raise ValueError(f"{paths[0]} was made for other runs or another schedule; rerun `{RECORD_COMMAND}`")
-    return summary.set_index("run"), curves
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m llmlab.domain record [--steps N] [--out DIR] [--quiet]``: make the chapter 9 record."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m llmlab.domain", description=main.__doc__)
-    parser.add_argument("command", choices=["record"])
-    parser.add_argument("--steps", type=int, default=None, help="shorter runs (default: the record's)")
-    parser.add_argument("--out", default=None, help="folder for the CSV files (default: llmlab/results)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    print(run_recipe(args.out, steps=args.steps, progress=not args.quiet))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -32,6 +32,7 @@ from typing import Sequence
 import torch
 
 from . import _checks, data
+from .chat import chat_text
 
 INPUT, LABEL = "input", "label"
 REVIEW_TEMPLATE = "Classify this review: {input}\nSentiment: {label}"
@@ -129,7 +130,8 @@ def build_prompt(
     window: int | None = None,
     labels: Sequence[str] = (),
 ) -> Prompt | str:
-    """A zero-, one- or few-shot prompt: optional instruction, the first ``k`` examples, then the query.
+    """A zero-, one- or few-shot prompt: an optional instruction, the first ``k`` examples,
+    then the query.
 
     ``examples`` are (input text, label word) pairs; ``k`` defaults to all of them and
     must not exceed how many there are. Without a ``tokenizer`` the prompt text is
@@ -144,15 +146,19 @@ def build_prompt(
     examples = list(examples)
     k = len(examples) if k is None else k
     if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-        raise ValueError(f"k (the number of examples) must be an int >= 0, got {k!r}")
+        raise ValueError(
+            f"k (the number of examples) must be an int >= 0, got {k!r}")
     if k > len(examples):
-        raise ValueError(f"k={k} examples asked for, but only {len(examples)} are available; "
-                         f"pass more examples or use k <= {len(examples)}")
+        raise ValueError(f"k={k} examples asked for, but only {len(examples)} are "
+                         f"available; pass more examples or use k <= {len(examples)}")
     for i, example in enumerate(examples[:k]):
-        if not (isinstance(example, (tuple, list)) and len(example) == 2 and all(isinstance(s, str) for s in example)):
-            raise ValueError(f"example {i} must be an (input text, label word) pair of strings, got {example!r}")
+        if not (isinstance(example, (tuple, list)) and len(example) == 2
+                and all(isinstance(s, str) for s in example)):
+            raise ValueError(f"example {i} must be an (input text, label word) pair "
+                             f"of strings, got {example!r}")
     head = instruction + SEPARATOR if instruction else ""
-    shots = "".join(format_example(template, text, label) + SEPARATOR for text, label in examples[:k])
+    shots = "".join(format_example(template, text, label) + SEPARATOR
+                    for text, label in examples[:k])
     query_text, answer_prefix = query_prefix(template, query)
     text = head + shots + query_text
     if tokenizer is None:
@@ -163,11 +169,13 @@ def build_prompt(
     prompt = Prompt(text, answer_prefix, k, instruction_tokens, example_tokens,
                     total - instruction_tokens - example_tokens, window)
     if window is not None:
-        longest = max((_n_tokens(tokenizer, answer_prefix + label) for label in labels), default=0)
+        longest = max((_n_tokens(tokenizer, answer_prefix + label) for label in labels),
+                      default=0)
         if prompt.n_tokens + longest > window:
             raise PromptTooLong(
-                f"the prompt needs {prompt.n_tokens} tokens ({k} examples use {example_tokens}) plus {longest} for "
-                f"the label, but the context window holds {window}; use fewer or shorter examples")
+                f"the prompt needs {prompt.n_tokens} tokens ({k} examples use "
+                f"{example_tokens}) plus {longest} for the label, but the context "
+                f"window holds {window}; use fewer or shorter examples")
     return prompt
 
 
@@ -179,59 +187,80 @@ def context_window(model) -> int | None:
 
 # --------------------------------------------------------------------------- scoring
 @torch.no_grad()
-def score_labels(model, tokenizer, prompts: Sequence[Prompt | str], candidates: Sequence[Sequence[str]],
-                 answer_prefix: str = " ", batch_size: int = 64) -> torch.Tensor:
-    """Log-probability (nats, summed over its tokens) of each candidate label right after each prompt.
+def score_labels(model, tokenizer, prompts: Sequence[Prompt | str],
+                 candidates: Sequence[Sequence[str]], answer_prefix: str = " ",
+                 batch_size: int = 64) -> torch.Tensor:
+    """Log-probability (nats, summed over its tokens) of each candidate label right after
+    each prompt.
 
     Returns a (number of prompts, number of candidates) tensor. Works for decoders
     (the label continues the prompt) and encoder-decoders such as FLAN-T5 (the
     prompt is the encoder input, the label the decoder output). Padding is on the
     right for decoders, so positions are the same as for an unpadded prompt.
     """
+    _checks.model("model", model)
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    for name, value in (("prompts", prompts), ("candidates", candidates)):
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise _checks.ArgumentTypeError(f"{name} must be a list (one entry per prompt), got {type(value).__name__}")
+    if not prompts:
+        raise ValueError("prompts is empty: pass at least one prompt to score")
     if len(prompts) != len(candidates):
-        raise ValueError(f"need one list of candidates per prompt, got {len(prompts)} prompts and {len(candidates)}")
+        raise ValueError(f"need one list of candidates per prompt, got {len(prompts)} "
+                         f"prompts and {len(candidates)}")
     n_cand = {len(c) for c in candidates}
     if len(n_cand) != 1 or 0 in n_cand:
-        raise ValueError("every prompt needs the same, non-zero number of candidate labels")
+        raise ValueError(
+            "every prompt needs the same, non-zero number of candidate labels")
     for cands in candidates:
-        if len(set(cands)) != len(cands) or not all(isinstance(c, str) and c.strip() for c in cands):
-            raise ValueError(f"candidate labels must be different non-empty strings, got {list(cands)!r}")
+        if (len(set(cands)) != len(cands)
+                or not all(isinstance(c, str) and c.strip() for c in cands)):
+            raise ValueError("candidate labels must be different non-empty strings, "
+                             f"got {list(cands)!r}")
+    seq2seq = model.config.is_encoder_decoder
     pairs = []  # (prompt ids, label ids), one per prompt and candidate, in order
     for prompt, cands in zip(prompts, candidates):
         text = prompt.text if isinstance(prompt, Prompt) else prompt
         prefix = prompt.answer_prefix if isinstance(prompt, Prompt) else answer_prefix
-        p_ids = tokenizer(text, add_special_tokens=model.config.is_encoder_decoder)["input_ids"]
+        p_ids = tokenizer(text, add_special_tokens=seq2seq)["input_ids"]
         for c in cands:
-            if model.config.is_encoder_decoder:
+            if seq2seq:
                 l_ids = tokenizer(c, add_special_tokens=False)["input_ids"]
             else:
-                full = tokenizer(text + prefix + c, add_special_tokens=False)["input_ids"]
+                full = tokenizer(text + prefix + c,
+                                 add_special_tokens=False)["input_ids"]
                 if full[: len(p_ids)] == p_ids:
                     l_ids = full[len(p_ids):]
-                else:  # the label merged with the end of the prompt: tokenize it on its own
+                else:  # the label merged with the end of the prompt: tokenize it alone
                     l_ids = tokenizer(prefix + c, add_special_tokens=False)["input_ids"]
             pairs.append((p_ids, l_ids))
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    if model.config.is_encoder_decoder:
+    if seq2seq:
         scores = []
         for start in range(0, len(pairs), batch_size):
-            scores.extend(_score_seq2seq(model, pairs[start:start + batch_size], pad, device))
+            chunk = pairs[start:start + batch_size]
+            scores.extend(_score_seq2seq(model, chunk, pad, device))
         return torch.tensor(scores).view(len(prompts), -1)
-    # Decoders: one sequence per prompt when every candidate is a single token (one forward
-    # pass reads all of them); otherwise one sequence per prompt and candidate.
+    # Decoders: one sequence per prompt when every candidate is a single token (one
+    # forward pass reads all of them); otherwise one per prompt and candidate.
     per_prompt = len(pairs) // len(prompts)
-    jobs = []  # (token ids, [(index into pairs, position of the logits that predict the label's first token)])
+    # jobs: (token ids, [(index into pairs, position of the logits that predict the
+    # label's first token)])
+    jobs = []
     for i in range(len(prompts)):
         group = pairs[i * per_prompt:(i + 1) * per_prompt]
         p_ids = group[0][0]
         if all(len(l) == 1 for _, l in group):
-            jobs.append((p_ids, [(i * per_prompt + j, len(p_ids) - 1) for j in range(per_prompt)]))
+            reads = [(i * per_prompt + j, len(p_ids) - 1) for j in range(per_prompt)]
+            jobs.append((p_ids, reads))
         else:
-            jobs.extend((p + l, [(i * per_prompt + j, len(p) - 1)]) for j, (p, l) in enumerate(group))
+            jobs.extend((p + l, [(i * per_prompt + j, len(p) - 1)])
+                        for j, (p, l) in enumerate(group))
     scores = [0.0] * len(pairs)
     for start in range(0, len(jobs), batch_size):
-        _score_decoder(model, jobs[start:start + batch_size], pairs, scores, pad, device)
+        batch = jobs[start:start + batch_size]
+        _score_decoder(model, batch, pairs, scores, pad, device)
     return torch.tensor(scores).view(len(prompts), -1)
 
 
@@ -286,6 +315,10 @@ class ICLTask:
             raise ValueError(f"rule must be None (random per episode) or one of {sorted(data.ICL_RULES)}, "
                              f"got {self.rule!r}")
         if self.labels is not None:
+            if isinstance(self.labels, str) or not isinstance(self.labels, Sequence):
+                raise _checks.ArgumentTypeError(
+                    f"labels must be a pair of words such as ('positive', 'negative'), or None to draw them, "
+                    f"got {type(self.labels).__name__} {self.labels!r}")
             labels = tuple(self.labels)
             if len(labels) == 0:
                 raise ValueError("labels is empty: give the two label words (class 0, class 1), or None to draw them")
@@ -308,7 +341,7 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     from .stats import _count, _wilson
 
     if isinstance(z, bool) or not isinstance(z, (int, float)) or not 0 < z < 10:
-        raise ValueError(f"z must be a positive number of standard deviations (1.96 for 95%), got {z!r}")
+        raise (ValueError if isinstance(z, (int, float)) and not isinstance(z, bool) else _checks.ArgumentTypeError)(f"z must be a positive number of standard deviations (1.96 for 95%), got {z!r}")
     successes, n = _count("successes", successes), _count("n", n)
     if n <= 0 or not 0 <= successes <= n:
         raise ValueError(f"need n > 0 and 0 <= successes <= n, got successes={successes}, n={n}")
@@ -329,8 +362,10 @@ def accuracy_vs_shots(model, tokenizer, task: ICLTask, shots: Sequence[int] = (0
     """
     import pandas as pd
 
+    _checks.model("model", model)
     if not isinstance(task, ICLTask):
-        raise ValueError(f"task must be an llmlab.icl.ICLTask, got {type(task).__name__}")
+        raise _checks.ArgumentTypeError(f"task must be an llmlab.icl.ICLTask, got {type(task).__name__}")
+    batch_size = _checks.positive_int("batch_size", batch_size)
     shots = list(shots)
     if not shots or any(not isinstance(k, int) or isinstance(k, bool) or k < 0 for k in shots):
         raise ValueError(f"shots must be a non-empty list of ints >= 0, got {shots!r}")
@@ -435,7 +470,6 @@ def calibrate(scores: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- a real model on natural words
-REAL_MODEL = "smollm2-135m-instruct"
 REAL_TASKS = {"sentiment": REVIEW_TEMPLATE, "topic": "Classify this word: {input}\nTopic: {label}"}
 UNRELATED = ("foo", "bar")  # Wei et al. (2023)'s semantically unrelated label words
 
@@ -483,9 +517,7 @@ def chat_prompt(tokenizer, prompt: Prompt) -> Prompt:
     as the first word of the assistant's answer (no space before it)."""
     from dataclasses import replace
 
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt.text}], tokenize=False,
-                                         add_generation_prompt=True)
-    return replace(prompt, text=text, answer_prefix="")
+    return replace(prompt, text=chat_text(tokenizer, prompt.text), answer_prefix="")
 
 
 def real_accuracy(model, tokenizer, task: str, k: int, condition: str = "natural", chat: bool = False,
@@ -549,73 +581,6 @@ def fixed_episodes(task: str, n: int, positives: int, k: int = 4, order: str = "
     return [{"query": q, "answer": a, "demos": demos} for q, a in items[:n]]
 
 
-# The recorded grid (chapter 4): (name, task, k, condition, chat, fixed demonstrations or None).
-RECORD_N = 100
-RECORD_PLAN = (
-    [(f"natural {k}", "sentiment", k, "natural", False, None) for k in (0, 1, 2, 4, 8)]
-    + [("flipped 4", "sentiment", 4, "flipped", False, None), ("unrelated 4", "sentiment", 4, "unrelated", False, None)]
-    + [("chat 0", "sentiment", 0, "natural", True, None)]
-    + [("topic natural 0", "topic", 0, "natural", False, None), ("topic flipped 4", "topic", 4, "flipped", False, None)]
-    + [(f"share {p}/4 {o}", "sentiment", 4, "natural", False, (p, o))
-       for p, o in ((0, "first"), (2, "first"), (2, "last"), (4, "first"))]
-)
-
-
-def record_plan() -> list[dict]:
-    """The plan of ``llmlab/results/icl_real.json`` as plain data (compared when a record is loaded)."""
-    return [{"name": name, "task": task, "k": k, "condition": c, "chat": chat, "fixed": list(f) if f else None}
-            for name, task, k, c, chat, f in RECORD_PLAN]
-
-
-def run_record(out=None, plan: list[dict] | None = None, n: int = RECORD_N, model=None, tokenizer=None) -> dict:
-    """Run :data:`RECORD_PLAN` on the real model and write ``llmlab/results/icl_real.json``
-    (``python -m llmlab.icl record``): one row per condition (see :func:`real_accuracy`),
-    with the seconds it took, plus the plan, code version and machine."""
-    import json
-    import time
-    from pathlib import Path
-
-    from . import zoo
-    from .provenance import code_version
-    from .sampling import machine
-
-    if model is None:
-        model, tokenizer = zoo.load(REAL_MODEL)
-    plan = record_plan() if plan is None else plan
-    record = {"what": "chapter 4: in-context learning on the real model", "model": REAL_MODEL, "n": n,
-              "plan": plan, "code_version": code_version("llmlab/icl.py", "llmlab/corpus/icl_eval.json"),
-              "machine": machine(), "command": "python -m llmlab.icl record", "rows": []}
-    started = time.perf_counter()
-    for c in plan:
-        t0 = time.perf_counter()
-        episodes = fixed_episodes(c["task"], n, c["fixed"][0], c["k"], c["fixed"][1]) if c["fixed"] else None
-        row = real_accuracy(model, tokenizer, c["task"], c["k"], c["condition"], c["chat"], episodes, n=n,
-                            calibrated=bool(c["fixed"]) or c["k"] == 0)
-        row.update(name=c["name"], seconds=round(time.perf_counter() - t0, 1))
-        record["rows"].append(row)
-        print(f"{c['name']}: {row['accuracy']:.3f} ({row['seconds']:.0f} s)", flush=True)
-    record["seconds"] = round(time.perf_counter() - started, 1)
-    if out is not False:
-        out = Path(out) if out is not None else Path(__file__).resolve().parent / "results" / "icl_real.json"
-        out.write_text(json.dumps(record, indent=1) + "\n")
-    return record
-
-
-def load_record(name: str = "icl_real.json") -> dict:
-    """The recorded grid of chapter 4; refuses a record whose plan or size differs from the code's."""
-    import json
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent / "results" / name
-    if not path.exists():
-        raise FileNotFoundError(f"no record at {path}; run `python -m llmlab.icl record` to make it")
-    record = json.loads(path.read_text())
-    if record.get("plan") != record_plan() or record.get("n") != RECORD_N:
-        raise ValueError(f"{path} was made for another plan than llmlab.icl.RECORD_PLAN (n={RECORD_N}); "
-                         "run `python -m llmlab.icl record` again")
-    return record
-
-
 # --------------------------------------------------------------------------- the course's lab: few-shot summaries
 SUMMARY_TEMPLATE = "Dialogue:\n{input}\nSummary: {label}"
 SUMMARY_INSTRUCTION = "Summarize the dialogue in one sentence."
@@ -637,70 +602,4 @@ def summary_prompt(tokenizer, index: int, k: int) -> str:
     pairs = load_dialogues()
     demos = [pairs[(index + 1 + j) % len(pairs)] for j in range(k)]
     text = build_prompt(pairs[index][0], demos, k, SUMMARY_TEMPLATE, SUMMARY_INSTRUCTION)
-    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                         add_generation_prompt=True)
-
-
-def run_summaries(out=None, model=None, tokenizer=None) -> dict:
-    """Greedy summaries of every frozen dialogue with 0, 1 and 2 examples, scored with ROUGE-L
-    against the reference; written to ``llmlab/results/icl_summaries.json``
-    (``python -m llmlab.icl summaries``)."""
-    import json
-    import time
-    from pathlib import Path
-
-    from . import zoo
-    from .metrics import rouge_l
-    from .provenance import code_version
-    from .sampling import machine
-
-    if model is None:
-        model, tokenizer = zoo.load(REAL_MODEL)
-    pairs = load_dialogues()
-    stop = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    record = {"what": "chapter 4: zero-, one- and two-shot dialogue summaries", "model": REAL_MODEL,
-              "shots": list(SUMMARY_SHOTS), "max_new_tokens": SUMMARY_NEW_TOKENS, "n": len(pairs),
-              "code_version": code_version("llmlab/icl.py", "llmlab/corpus/dialogues.json"), "machine": machine(),
-              "command": "python -m llmlab.icl summaries", "rows": []}
-    started = time.perf_counter()
-    with torch.inference_mode():
-        for k in SUMMARY_SHOTS:
-            for i, (dialogue, reference) in enumerate(pairs):
-                ids = tokenizer(summary_prompt(tokenizer, i, k), return_tensors="pt", add_special_tokens=False)
-                new = model.generate(**ids, max_new_tokens=SUMMARY_NEW_TOKENS, do_sample=False, eos_token_id=stop,
-                                     pad_token_id=stop)[0, ids["input_ids"].shape[1]:].tolist()
-                text = tokenizer.decode([t for t in new if t != stop]).strip()
-                record["rows"].append({"dialogue": i, "k": k, "summary": text, "rouge_l": rouge_l(text, reference),
-                                       "prompt_tokens": ids["input_ids"].shape[1]})
-            print(f"{k} shots: {time.perf_counter() - started:.0f} s", flush=True)
-    record["seconds"] = round(time.perf_counter() - started, 1)
-    if out is not False:
-        out = Path(out) if out is not None else Path(__file__).resolve().parent / "results" / "icl_summaries.json"
-        out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-    return record
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m llmlab.icl record`` (the real-model grid) or ``summaries`` (the few-shot
-    summaries) of chapter 4, written to llmlab/results/."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m llmlab.icl", description=main.__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    rec = sub.add_parser("record", help="every condition of RECORD_PLAN on the real model")
-    rec.add_argument("--out", default=None)
-    rec.add_argument("--n", type=int, default=RECORD_N)
-    summ = sub.add_parser("summaries", help="0-, 1- and 2-shot summaries of the frozen dialogues")
-    summ.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
-    if args.command == "summaries":
-        record = run_summaries(args.out)
-        print(f"{len(record['rows'])} summaries in {record['seconds']:.0f} s")
-        return 0
-    record = run_record(args.out, n=args.n)
-    print(f"{len(record['rows'])} conditions in {record['seconds']:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return chat_text(tokenizer, text)

@@ -31,14 +31,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _checks
 from .attention import scaled_dot_product_attention
 
 BYTES_PER_FLOAT32 = 4
 
 
 # --------------------------------------------------------------------------- config
+_CONFIG_FIELDS = ("hidden_size", "num_attention_heads", "num_key_value_heads", "num_hidden_layers",
+                  "intermediate_size", "vocab_size")
+
+
+def _config(config, fields: tuple[str, ...] = _CONFIG_FIELDS):
+    """``config`` if it is a Llama-style config (a ``LlamaConfig`` or ``model.config``) with positive sizes."""
+    missing = [f for f in fields if not hasattr(config, f)]
+    if missing:
+        raise _checks.ArgumentTypeError(f"config must be a Llama config (transformers.LlamaConfig or model.config), "
+                                        f"got {type(config).__name__} without {missing}")
+    for f in fields:
+        _checks.positive_int(f"config.{f}", getattr(config, f))
+    return config
+
+
 def head_dim(config) -> int:
     """D, the width of one attention head: ``config.head_dim``, else hidden_size / num_attention_heads."""
+    _config(config, ("hidden_size", "num_attention_heads"))
     return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
@@ -48,6 +65,7 @@ def rope_theta(config) -> float:
     Only plain RoPE is written here; a config with a scaled variant (``rope_type``
     other than ``"default"``, for example Llama 3's) is refused.
     """
+    _config(config, ("hidden_size",))
     params = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
     kind = params.get("rope_type", params.get("type", "default"))
     if kind != "default":
@@ -70,6 +88,8 @@ class RMSNorm(nn.Module):
     """x / sqrt(mean(x^2) + eps) * weight, over the last dimension: LayerNorm without mean and bias."""
 
     def __init__(self, width: int, eps: float = 1e-5) -> None:
+        _checks.positive_int("width", width)
+        eps = _checks.positive("eps", eps)
         super().__init__()
         self.weight = nn.Parameter(torch.ones(width))
         self.eps = eps
@@ -85,8 +105,11 @@ def rotary_cos_sin(positions: torch.Tensor, dim: int, theta: float) -> tuple[tor
     first pairs fast, the last ones slowly (the clock hands of the sinusoidal
     encoding, now turning the queries and keys instead of being added to the input).
     """
+    positions = _checks.tensor("positions", positions, dims=1)
+    _checks.integer("dim", dim)
     if dim <= 0 or dim % 2:
         raise ValueError(f"the head width must be even and positive, got {dim}")
+    theta = _checks.number("theta", theta, low=1.0, low_open=True)
     rate = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float32, device=positions.device) / dim)  # (D/2,)
     angle = positions.float()[:, None] * rate[None, :]                 # (T, D/2)
     angle = torch.cat([angle, angle], dim=-1)                          # (T, D): pair i and i + D/2 share one
@@ -95,6 +118,11 @@ def rotary_cos_sin(positions: torch.Tensor, dim: int, theta: float) -> tuple[tor
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate each pair (x_i, x_{i+D/2}) of ``x`` (B, heads, T, D) by its angle: a 2-D rotation per pair."""
+    for name, value in (("x", x), ("cos", cos), ("sin", sin)):
+        _checks.tensor(name, value)
+    if x.size(-1) % 2 or cos.shape != sin.shape or cos.size(-1) != x.size(-1) or cos.size(-2) != x.size(-2):
+        raise ValueError(f"x (B, heads, T, D) with an even D needs cos and sin of shape (T, D), got x "
+                         f"{tuple(x.shape)}, cos {tuple(cos.shape)} and sin {tuple(sin.shape)}")
     first, second = x.chunk(2, dim=-1)                                 # (B, heads, T, D/2) each
     rotated_half = torch.cat([-second, first], dim=-1)                 # the pair turned by 90 degrees
     return x * cos + rotated_half * sin                                # = x cos(angle) + x_90 sin(angle)
@@ -104,6 +132,8 @@ class SwiGLU(nn.Module):
     """The feed-forward network of Llama: down( silu(x W_gate) * (x W_up) ), applied to each token alone."""
 
     def __init__(self, width: int, hidden: int) -> None:
+        _checks.positive_int("width", width)
+        _checks.positive_int("hidden", hidden)
         super().__init__()
         self.gate_proj = nn.Linear(width, hidden, bias=False)
         self.up_proj = nn.Linear(width, hidden, bias=False)
@@ -122,6 +152,14 @@ class GroupedQueryAttention(nn.Module):
     """
 
     def __init__(self, width: int, n_heads: int, n_kv_heads: int, head_width: int) -> None:
+        for name, value in (("width", width), ("n_heads", n_heads), ("n_kv_heads", n_kv_heads),
+                            ("head_width", head_width)):
+            _checks.positive_int(name, value)
+        if n_heads % n_kv_heads:
+            raise ValueError(f"n_heads must be a multiple of n_kv_heads (query heads share each key-value head), "
+                             f"got {n_heads} and {n_kv_heads}")
+        if head_width % 2:
+            raise ValueError(f"head_width must be even (rotary positions turn pairs of dimensions), got {head_width}")
         super().__init__()
         self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, head_width
         self.q_proj = nn.Linear(width, n_heads * head_width, bias=False)
@@ -152,6 +190,7 @@ class LlamaBlock(nn.Module):
 
     def __init__(self, config) -> None:
         super().__init__()
+        _config(config)
         _check(config)
         c, eps = config.hidden_size, config.rms_norm_eps
         self.head_dim, self.rope_theta = head_dim(config), rope_theta(config)
@@ -190,6 +229,10 @@ def llama_forward(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
     attention), the blocks, a final RMSNorm, and the output projection (for tied
     embeddings, the embedding table itself). Unpadded inputs only.
     """
+    _checks.model("model", model)
+    if not hasattr(model, "model") or not hasattr(model.model, "layers"):
+        raise _checks.ArgumentTypeError(f"model must be a Hugging Face LlamaForCausalLM, got {type(model).__name__}")
+    _checks.token_ids("input_ids", _checks.tensor("input_ids", input_ids, dims=2), model.config.vocab_size)
     config, inner = model.config, model.model
     x = inner.embed_tokens.weight[input_ids]                            # (B, T, C)
     for layer in inner.layers:
@@ -208,6 +251,7 @@ def parameter_breakdown(config) -> dict[str, int]:
     RMSNorm weights (C each). Plus the embedding table (V x C), the final RMSNorm
     (C) and the output projection (V x C, or 0 when tied to the embeddings).
     """
+    _config(config)
     c, d, layers = config.hidden_size, head_dim(config), config.num_hidden_layers
     h, kv, i, v = config.num_attention_heads, config.num_key_value_heads, config.intermediate_size, config.vocab_size
     attention = 2 * c * h * d + 2 * c * kv * d
@@ -231,6 +275,11 @@ def kv_cache_bytes(config, tokens: int, batch: int = 1, bytes_per_value: int = B
     Keys and values (the 2) of every layer and key-value head. ``kv_heads`` overrides
     the config's, to compare with full multi-head attention (``kv_heads=H``).
     """
+    _config(config)
+    for name, value in (("tokens", tokens), ("batch", batch), ("bytes_per_value", bytes_per_value)):
+        _checks.integer(name, value)
+    if kv_heads is not None:
+        _checks.positive_int("kv_heads", kv_heads)
     if tokens < 0 or batch < 1 or bytes_per_value < 1:
         raise ValueError(f"need tokens >= 0, batch >= 1 and bytes_per_value >= 1, got {tokens}, {batch}, "
                          f"{bytes_per_value}")
@@ -244,6 +293,11 @@ def cache_tensors(cache) -> list[torch.Tensor]:
         return [t for layer in cache.layers for t in (layer.keys, layer.values) if t is not None]
     if hasattr(cache, "key_cache"):                                    # older DynamicCache
         return [t for pair in zip(cache.key_cache, cache.value_cache) for t in pair]
+    if not isinstance(cache, (tuple, list)) or not all(isinstance(pair, (tuple, list)) and len(pair) >= 2
+                                                        and all(isinstance(t, torch.Tensor) for t in pair[:2])
+                                                        for pair in cache):
+        raise _checks.ArgumentTypeError(f"cache must be a transformers cache (output.past_key_values) or a tuple of "
+                                        f"(key, value) tensors per layer, got {type(cache).__name__}")
     return [t for pair in cache for t in pair[:2]]                     # tuple of (key, value) per layer
 
 

@@ -36,8 +36,6 @@ from dataclasses import dataclass, fields
 import torch
 
 from . import _checks
-from ._checks import positive_whole as _positive_int
-from ._checks import shape as _check_shape
 
 # bytes per parameter: (parameters, gradients, optimizer states per optimizer state tensor)
 PRECISIONS: dict[str, dict] = {
@@ -54,6 +52,27 @@ OPTIMIZER_STATES: dict[str, int] = {"adam": 2, "adamw": 2, "sgd_momentum": 1, "s
 FSDP_STRATEGY_TO_ZERO_STAGE = {"NO_SHARD": 0, "SHARD_GRAD_OP": 2, "FULL_SHARD": 3}
 ACTIVATION_METHODS = ("korthikanti", "selective", "full_recompute", "rule_of_thumb", "none")
 A100_80GB = 80e9  # bytes of memory on an NVIDIA A100 80GB
+
+
+def _positive_int(name: str, value) -> int:
+    """``value`` as an int >= 1; a float with a whole value (2.0) is accepted (memory's sizes)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number (>= 1), got {value!r}")
+    return int(value)
+
+
+
+def _check_shape(name: str, value) -> tuple[int, ...]:
+    """``value`` as a tuple of int sizes >= 0 (a tensor shape: tuple, list or torch.Size)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, torch.Size)):
+        raise _checks.ArgumentTypeError(f"{name} must be a tensor shape (a tuple of ints), got {type(value).__name__} {value!r}")
+    for d in value:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise _checks.ArgumentTypeError(f"{name} must hold int sizes, got {value!r}")
+        if d < 0:
+            raise ValueError(f"{name} must hold sizes >= 0, got {tuple(value)}")
+    return tuple(value)
+
 
 
 def _check_precision(precision: str) -> dict:
@@ -84,15 +103,21 @@ class ModelStates:
 def bytes_per_param(precision: str = "mixed", optimizer: str = "adam") -> ModelStates:
     """Bytes per parameter of parameters, gradients and optimizer states, unsharded.
 
-    'fp32' Adam: 4 + 4 + 8; 'mixed' Adam: 2 + 2 + 12 (ZeRO's K = 12); 'bf16' Adam: 2 + 2 + 4.
+    'fp32' Adam: 4 + 4 + 8; 'mixed' Adam: 2 + 2 + 12 (ZeRO's K = 12);
+    'bf16' Adam: 2 + 2 + 4.
     """
     if not isinstance(precision, str):
-        raise _checks.ArgumentTypeError(f"precision must be a str, one of {', '.join(PRECISIONS)}; got {precision!r}")
+        raise _checks.ArgumentTypeError(
+            f"precision must be a str, one of {', '.join(PRECISIONS)}; "
+            f"got {precision!r}")
     if not isinstance(optimizer, str):
-        raise _checks.ArgumentTypeError(f"optimizer must be a str, one of {', '.join(OPTIMIZER_STATES)}; got {optimizer!r}")
-    p = _check_precision(precision)
-    n_states = _check_optimizer(optimizer)
-    return ModelStates(params=p["params"], grads=p["grads"], optimizer=p["master"] + n_states * p["state"])
+        raise _checks.ArgumentTypeError(
+            f"optimizer must be a str, one of {', '.join(OPTIMIZER_STATES)}; "
+            f"got {optimizer!r}")
+    p = _check_precision(precision)  # a row of PRECISIONS: bytes per value
+    n_states = _check_optimizer(optimizer)  # state tensors: 2 for Adam, 0 for SGD
+    return ModelStates(params=p["params"], grads=p["grads"],
+                       optimizer=p["master"] + n_states * p["state"])
 
 
 def model_states_per_gpu(n_params: float, n_gpus: int = 1, zero_stage: int = 0, precision: str = "mixed",

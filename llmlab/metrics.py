@@ -16,9 +16,22 @@ import torch
 import torch.nn.functional as F
 
 from . import _checks
-from ._checks import ngram_size as _check_n
 
 _WORD = re.compile(r"[a-z']+")
+
+
+def _optional_device(name: str, value) -> torch.device | None:
+    """Like :func:`device` but ``None`` passes through."""
+    return None if value is None else _checks.device(name, value)
+
+
+
+def _check_n(n) -> None:
+    """Refuse an n-gram size that is not an int >= 1 (metrics)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise (ValueError if isinstance(n, int) and not isinstance(n, bool) else _checks.ArgumentTypeError)(
+            f"n must be an integer >= 1 (1 = unigrams, 2 = bigrams, ...), got {n!r}")
+
 
 
 def _as_units(sample: str | Sequence[int] | torch.Tensor) -> list:
@@ -47,8 +60,19 @@ def entropy_bits(probs: torch.Tensor, dim: int = -1) -> torch.Tensor:
     nothing. Uniform over V tokens gives log2(V); a one-hot row gives 0.
     """
     _checks.tensor("probs", probs)
+    if not probs.is_floating_point():
+        raise _checks.ArgumentTypeError(f"probs must be a floating-point tensor of probabilities, got dtype {probs.dtype}")
+    if torch.isnan(probs).any():
+        raise ValueError("probs must be probabilities, got NaN entries; pass softmax(logits)")
     if (probs < 0).any():
         raise ValueError("probs must be probabilities (>= 0); got negative entries; pass softmax(logits)")
+    if probs.numel():
+        totals = probs.sum(dim=dim)
+        tol = 1e-3 if probs.dtype in (torch.float32, torch.float64) else 2e-2
+        if ((totals - 1).abs() > tol).any():
+            worst = totals.flatten()[(totals - 1).abs().flatten().argmax()].item()
+            raise ValueError(f"probs must be distributions that sum to 1 along dim={dim} (within {tol}), got a "
+                             f"row that sums to {worst:.4g}; pass softmax(logits)")
     # xlogy(p, p) = p * ln p, and exactly 0 where p == 0
     return -torch.special.xlogy(probs, probs).sum(dim=dim) / math.log(2)
 
@@ -79,7 +103,7 @@ def mean_loss_nats(
         raise ValueError("token_ids must be a 1-D LongTensor of token ids, e.g. tokenizer(text).input_ids as a tensor")
     vocab = getattr(getattr(model, "config", None), "vocab_size", None)
     _checks.token_ids("token_ids", token_ids, vocab if isinstance(vocab, int) else None)
-    _checks.optional_device("device", device)
+    _optional_device("device", device)
     if token_ids.numel() < 2:
         raise ValueError(f"token_ids must hold at least 2 tokens (one input, one target), got {token_ids.numel()}")
     for name, value in (("seq_len", seq_len), ("batch_size", batch_size)):

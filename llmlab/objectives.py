@@ -46,10 +46,14 @@ def _as_long(ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
     if isinstance(ids, torch.Tensor) and (ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool):
         raise _checks.ArgumentTypeError(f"ids must be an integer tensor of token ids, got dtype {ids.dtype}")
     try:
-        ids = torch.as_tensor(ids, dtype=torch.long)
+        as_given = ids if isinstance(ids, torch.Tensor) else torch.as_tensor(ids)
     except (TypeError, ValueError, RuntimeError):
         raise _checks.ArgumentTypeError(f"ids must be token ids (a list of ints or an integer tensor), "
                                         f"got {type(ids).__name__} {ids!r:.60}") from None
+    if as_given.is_floating_point() or as_given.is_complex() or as_given.dtype == torch.bool:
+        raise _checks.ArgumentTypeError(f"ids must be whole-number token ids, got values of dtype {as_given.dtype} "
+                                        f"({ids!r:.60}); a float would be truncated to another token")
+    ids = as_given.to(torch.long)
     if ids.dim() not in (1, 2):
         raise ValueError(f"token ids must be 1-D (T,) or 2-D (B, T), got shape {tuple(ids.shape)}")
     return ids

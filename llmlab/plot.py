@@ -42,6 +42,14 @@ def token_label(token: str) -> str:
 
 def draw_distribution(ax, labels: list[str], before: list[float], after: list[float], title: str = "") -> None:
     """Bars of the probabilities ``before`` a filter (grey) and ``after`` it (blue), per token label."""
+    if not hasattr(ax, "bar"):
+        raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    for name, value in (("labels", labels), ("before", before), ("after", after)):
+        if isinstance(value, str) or not hasattr(value, "__len__"):
+            raise TypeError(f"{name} must be a list (one entry per token), got {type(value).__name__}")
+    if not len(labels) == len(before) == len(after):
+        raise ValueError(f"labels, before and after must have one entry per token each, got lengths "
+                         f"{len(labels)}, {len(before)} and {len(after)}")
     xs = range(len(labels))
     ax.bar(xs, before, color=REMOVED, label="before filtering (T = 1)")
     ax.bar(xs, after, color=KEPT, width=0.5, label="after temperature, top-k, top-p")

@@ -25,8 +25,8 @@ keeps one set of virtual tokens per task in front of one shared frozen model, an
 
 For comparison the module also scores zero-shot and few-shot prompts
 (:func:`few_shot_template`), and fine-tunes weights with the same answer-only loss
-(:func:`train_answers` on the bare model). ``python -m llmlab.prompt_tuning record``
-runs the chapter's grid on the real model (:func:`run_record`).
+(:func:`train_answers` on the bare model). ``python -m llmlab.records.prompt_tuning_real``
+runs the chapter's grid on the real model (:mod:`llmlab.records.prompt_tuning_real`).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class PromptTemplate:
     def __init__(self, template: str, virtual_token_splits: list[int] | None = None,
                  truncate_field: str | None = None, answer_only_loss: bool = True) -> None:
         if not isinstance(template, str):
-            raise ValueError(f"template must be a string, got {type(template).__name__}")
+            raise _checks.ArgumentTypeError(f"template must be a string, got {type(template).__name__}")
         try:
             parsed = list(string.Formatter().parse(template))
         except ValueError as err:
@@ -434,27 +434,32 @@ def _freeze(model) -> None:
 
 
 class SoftPrompt(torch.nn.Module):
-    """``n_virtual`` virtual tokens in front of a frozen causal language model (chapter 10).
+    """``n_virtual`` virtual tokens in front of a frozen causal language model.
 
     ``encoder=None`` is prompt tuning; ``init_ids`` starts the virtual tokens as the
     embeddings of those real tokens (Lester et al. 2021 found this better than random
     vectors), otherwise as the embeddings of ``n_virtual`` tokens drawn at random from
     the vocabulary. ``encoder="mlp"`` or ``"lstm"`` (or a :class:`PromptEncoder`) is
     p-tuning. ``virtual`` passes ready-made :class:`VirtualTokens` instead (shared, not
-    copied). Every weight of ``model`` gets ``requires_grad = False``.
+    copied). Every weight of ``model`` gets ``requires_grad = False``. Chapter 10.
     """
 
-    def __init__(self, model, n_virtual: int | None = None, init_ids: list[int] | None = None, seed: int = 0,
-                 encoder: str | PromptEncoder | None = None, virtual: VirtualTokens | None = None) -> None:
+    def __init__(self, model, n_virtual: int | None = None,
+                 init_ids: list[int] | None = None, seed: int = 0,
+                 encoder: str | PromptEncoder | None = None,
+                 virtual: VirtualTokens | None = None) -> None:
         super().__init__()
         _checks.model("model", model)
-        if virtual is None:
-            virtual = VirtualTokens(model.get_input_embeddings(), n_virtual, init_ids, seed, encoder)
+        if virtual is None:  # the trained part: a table, or a prompt encoder
+            virtual = VirtualTokens(model.get_input_embeddings(), n_virtual, init_ids,
+                                    seed, encoder)
         elif not isinstance(virtual, VirtualTokens):
-            raise _checks.ArgumentTypeError(f"virtual must be VirtualTokens, got {type(virtual).__name__}")
+            raise _checks.ArgumentTypeError(
+                f"virtual must be VirtualTokens, got {type(virtual).__name__}")
         elif n_virtual is not None and n_virtual != virtual.n_virtual:
-            raise ValueError(f"n_virtual = {n_virtual} but virtual holds {virtual.n_virtual} tokens")
-        _freeze(model)
+            raise ValueError(
+                f"n_virtual = {n_virtual} but virtual holds {virtual.n_virtual} tokens")
+        _freeze(model)  # requires_grad = False for every weight of the model
         self.model = model
         self.virtual = virtual
 
@@ -468,12 +473,14 @@ class SoftPrompt(torch.nn.Module):
         return self.virtual()
 
     def collapse(self) -> "SoftPrompt":
-        """P-tuning's encoder replaced by its output table (see :meth:`VirtualTokens.collapse`); returns self."""
+        """P-tuning's encoder replaced by its output table (see
+        :meth:`VirtualTokens.collapse`); returns self."""
         self.virtual.collapse()
         return self
 
     def trainable_parameters(self) -> int:
-        """Number of trained values: n_virtual x d_model for prompt tuning, the encoder's weights for p-tuning."""
+        """Number of trained values: n_virtual x d_model for prompt tuning, the
+        encoder's weights for p-tuning."""
         return self.virtual.trainable_parameters()
 
 
@@ -572,8 +579,10 @@ def build_inputs(module, template, encoded: list[Encoded]) -> dict[str, torch.Te
     rows, labels = [], []
     for tpl, table, e in jobs:
         if len(e.pieces) != tpl.n_slots + 1:
-            raise ValueError(f"an example encoded for {len(e.pieces) - 1} virtual slots was given to {tpl!r}")
-        virt = list(torch.split(table, tpl.splits(table.shape[0]))) if table is not None else []
+            raise ValueError(f"an example encoded for {len(e.pieces) - 1} virtual "
+                             f"slots was given to {tpl!r}")
+        # the virtual tokens (n_virtual, d), cut into one block per slot of the template
+        virt = [] if table is None else list(torch.split(table, tpl.splits(len(table))))
         pieces, lab = [], []
         for i, ids in enumerate(e.pieces):
             pieces.append(embed(torch.tensor(ids, dtype=torch.long, device=device)))
@@ -786,8 +795,9 @@ def make_task(n: int, seed: int = 0) -> list[dict]:
     """
     from . import data
 
-    if not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise (ValueError if isinstance(n, int) and not isinstance(n, bool) else _checks.ArgumentTypeError)(
+            f"n must be a positive int, got {n!r}")
     rng = random.Random(seed)
     out = []
     for _ in range(n):
@@ -846,8 +856,6 @@ def unfreeze_last_layers(model, n_layers: int) -> int:
 
 
 # --------------------------------------------------------------------------- the recorded grid on the real model
-REAL_MODEL = "smollm2-135m-instruct"
-RECORD_FILE = "prompt_tuning_real.json"
 REAL_TEMPLATE = "Classify this review: {input}\nSentiment: {answer}"  # chapter 4's wording (llmlab.icl)
 RECORD = {
     "task": "sentiment", "n_test": 100, "n_train": 80, "n_val": 20, "labels": ["positive", "negative"],
@@ -975,76 +983,3 @@ def summarize(rows: list[dict]) -> list[dict]:
                     "std": statistics.stdev(accs) if len(accs) > 1 else 0.0, "min": min(accs), "max": max(accs),
                     "trainable": rs[0]["trainable"], "seconds": statistics.fmean(r["seconds"] for r in rs)})
     return out
-
-
-def run_record(out=None, record: dict = RECORD, plan: list[dict] | None = None, model=None, tokenizer=None,
-               progress: bool = True) -> dict:
-    """Run :func:`record_plan` on the frozen real model and write ``llmlab/results/prompt_tuning_real.json``
-    (``python -m llmlab.prompt_tuning record``), rewritten after every run so a stopped grid keeps its rows."""
-    import json
-    import time
-    from pathlib import Path
-
-    from tqdm.auto import tqdm
-
-    from . import zoo
-    from .provenance import code_version
-    from .sampling import machine
-
-    _check_record(record)
-    if model is None:
-        model, tokenizer = zoo.load(REAL_MODEL)
-    _checks.model("model", model)
-    _freeze(model)
-    plan = record_plan(record) if plan is None else plan
-    data = real_task(record)
-    result = {"what": "chapter 10: prompt tuning and p-tuning on the frozen real model", "model": REAL_MODEL,
-              "settings": record, "plan": plan, "data": {"source": data["source"], "license": data["license"]},
-              "code_version": code_version("llmlab/prompt_tuning.py", "llmlab/corpus/icl_eval.json"),
-              "machine": machine(), "command": "python -m llmlab.prompt_tuning record", "rows": []}
-    path = Path(out) if out is not None else Path(__file__).resolve().parent / "results" / RECORD_FILE
-    started = time.perf_counter()
-    bar = tqdm(plan, desc="prompt-tuning grid")
-    for run in bar:
-        row = run_one(model, tokenizer, run, record, data)
-        result["rows"].append(row)
-        bar.set_postfix_str(f"{row['method']} n={row['n_virtual']} seed={row['seed']}: {row['accuracy']:.2f}")
-        result["seconds"] = round(time.perf_counter() - started, 1)
-        result["summary"] = summarize(result["rows"])
-        if out is not False:
-            path.write_text(json.dumps(result, indent=1) + "\n")
-    return result
-
-
-def load_record(name: str = RECORD_FILE) -> dict:
-    """The recorded grid of chapter 10; refuses a record made with other settings than :data:`RECORD`."""
-    import json
-    from pathlib import Path
-
-    name = _checks.string("name", name, allow_empty=False)
-    path = Path(__file__).resolve().parent / "results" / name
-    if not path.exists():
-        raise FileNotFoundError(f"no record at {path}; run `python -m llmlab.prompt_tuning record` to make it")
-    result = json.loads(path.read_text())
-    if result.get("settings") != json.loads(json.dumps(RECORD)):
-        raise ValueError(f"{path} was made with other settings than llmlab.prompt_tuning.RECORD; "
-                         "run `python -m llmlab.prompt_tuning record` again")
-    return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m llmlab.prompt_tuning record``: the chapter 10 grid on the real model, to llmlab/results/."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m llmlab.prompt_tuning", description=main.__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    rec = sub.add_parser("record", help="zero-shot, few-shot, prompt tuning, p-tuning and last-layer fine-tuning")
-    rec.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
-    result = run_record(args.out)
-    print(f"{len(result['rows'])} runs in {result['seconds']:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

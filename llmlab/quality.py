@@ -38,13 +38,40 @@ from pathlib import Path
 import numpy as np
 
 from . import _checks
-from ._checks import at_least_one as _check_positive_int
-from ._checks import documents as _check_docs
-from ._checks import share as _check_fraction
 
 _EMPTY = 1 << 32  # the signature of an empty set: above every 32-bit hash
 _WORD = re.compile(r"\S+")
 GOPHER_STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
+
+
+def _check_positive_int(name: str, value) -> None:
+    """Refuse anything but an int >= 1 (bool refused), with "must be an integer >= 1" (quality)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _checks.ArgumentTypeError(f"{name} must be an integer >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+
+def _check_docs(docs) -> list[str]:
+    """``docs`` as a list of str (one per document); a bare str is refused (quality)."""
+    if isinstance(docs, str) or not isinstance(docs, Sequence):
+        raise _checks.ArgumentTypeError(f"docs must be a list of strings (one per document), got {type(docs).__name__}")
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, str):
+            raise ValueError(f"docs must be a list of strings; item {i} is {type(doc).__name__}")
+    return list(docs)
+
+
+
+def _check_fraction(name: str, value, low_open: bool = True) -> None:
+    """Refuse a number outside (0, 1] (or [0, 1] with ``low_open=False``), bool refused (quality)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    ok = (0 < value <= 1) if low_open else (0 <= value <= 1)
+    if not ok:
+        raise ValueError(f"{name} must be in {'(0, 1]' if low_open else '[0, 1]'}, got {value}")
+
 
 
 # --------------------------------------------------------------------------- reports
@@ -105,6 +132,9 @@ class QualityRules:
 
     def __post_init__(self) -> None:
         _check_positive_int("min_words", self.min_words)
+        _check_positive_int("max_words", self.max_words)
+        for name in ("min_mean_word_length", "max_mean_word_length", "max_symbol_word_ratio"):
+            _checks.number(name, getattr(self, name))  # a number, finite (NaN would pass every comparison)
         if self.max_words < self.min_words:
             raise ValueError(f"max_words must be >= min_words ({self.min_words}), got {self.max_words}")
         if not 0 < self.min_mean_word_length <= self.max_mean_word_length:
@@ -121,7 +151,7 @@ class QualityRules:
 def quality_problems(text: str, rules: QualityRules | None = None) -> list[str]:
     """Names of the rules ``text`` breaks (an empty list means it passes). Words are whitespace-separated."""
     if not isinstance(text, str):
-        raise ValueError(f"text must be a string, got {type(text).__name__}")
+        raise _checks.ArgumentTypeError(f"text must be a string, got {type(text).__name__}")
     rules = rules or QualityRules()
     words = _WORD.findall(text)
     problems = []
@@ -261,6 +291,10 @@ def shingles(text: str, n: int = 5) -> set[int]:
 
 def jaccard(a: set, b: set) -> float:
     """|a ∩ b| / |a ∪ b| (1.0 for two empty sets)."""
+    for name, value in (("a", a), ("b", b)):
+        if not isinstance(value, (set, frozenset)):
+            raise _checks.ArgumentTypeError(f"{name} must be a set (of shingles, see quality.shingles), got "
+                                            f"{type(value).__name__} {_checks._shown(value)}")
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)

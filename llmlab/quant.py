@@ -167,9 +167,9 @@ def _check_number(x) -> float:
             raise ValueError(f"x must be a single number, got a tensor of shape {tuple(x.shape)}")
         x = x.item()
     if isinstance(x, bool) or not isinstance(x, (int, float)) and not hasattr(x, "__float__"):
-        raise ValueError(f"x must be a real number (int or float), got {x!r}")
+        raise _checks.ArgumentTypeError(f"x must be a real number (int or float), got {x!r}")
     if isinstance(x, complex):
-        raise ValueError(f"x must be a real number, got the complex number {x!r}")
+        raise _checks.ArgumentTypeError(f"x must be a real number, got the complex number {x!r}")
     return float(x)
 
 
@@ -296,7 +296,7 @@ class Int8Tensor:
 
 def _check_tensor(x, axis: int | None) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ValueError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}"
+        raise _checks.ArgumentTypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}"
                          + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else ""))
     if x.numel() == 0:
         raise ValueError("x must not be empty")
@@ -304,7 +304,7 @@ def _check_tensor(x, axis: int | None) -> torch.Tensor:
         raise ValueError("x must hold only finite values (no inf or nan): they have no INT8 code")
     if axis is not None:
         if isinstance(axis, bool) or not isinstance(axis, int) or not -x.dim() <= axis < x.dim():
-            raise ValueError(f"axis must be None (per tensor) or an int in [{-x.dim()}, {x.dim() - 1}] "
+            raise (_checks.ArgumentTypeError if isinstance(axis, bool) or not isinstance(axis, int) else ValueError)(f"axis must be None (per tensor) or an int in [{-x.dim()}, {x.dim() - 1}] "
                              f"for a {x.dim()}-D tensor, got {axis!r}")
     return x.detach().to(torch.float32)
 
@@ -325,8 +325,17 @@ def _amax(t, d, keepdim=False):
     return t.abs().amax(d, keepdim=keepdim)
 
 
+def _min(t, d, keepdim=False):
+    return t.amin(d, keepdim=keepdim)
+
+
+def _max(t, d, keepdim=False):
+    return t.amax(d, keepdim=keepdim)
+
+
 def quantize_absmax(x: torch.Tensor, axis: int | None = None) -> Int8Tensor:
-    """Absmax (symmetric) INT8: ``scale = max|x| / 127``, ``q = round(x / scale)`` in [-127, 127].
+    """Absmax (symmetric) INT8: ``scale = max|x| / 127``, ``q = round(x / scale)`` in
+    [-127, 127].
 
     ``axis=None`` uses one scale for the whole tensor; ``axis=k`` one scale per
     index along dimension k (per channel: for a weight of shape (out, in), axis=0
@@ -335,8 +344,10 @@ def quantize_absmax(x: torch.Tensor, axis: int | None = None) -> Int8Tensor:
     x = _check_tensor(x, axis)
     absmax = _reduce(x, axis, _amax)
     scale = torch.clamp(absmax / 127.0, min=torch.finfo(torch.float32).eps)
-    q = torch.clamp(torch.round(x * (1.0 / scale)), -127, 127).to(torch.int8)  # times the reciprocal, as torch's kernels do
-    return Int8Tensor(q, scale, torch.zeros_like(scale, dtype=torch.int32), axis, "absmax")
+    # times the reciprocal of the scale, as torch's kernels do
+    q = torch.clamp(torch.round(x * (1.0 / scale)), -127, 127).to(torch.int8)
+    zero_point = torch.zeros_like(scale, dtype=torch.int32)
+    return Int8Tensor(q, scale, zero_point, axis, "absmax")
 
 
 def quantize_zeropoint(x: torch.Tensor, axis: int | None = None) -> Int8Tensor:
@@ -348,11 +359,14 @@ def quantize_zeropoint(x: torch.Tensor, axis: int | None = None) -> Int8Tensor:
     when values are lopsided (e.g. all positive after a ReLU). Chapter 6.
     """
     x = _check_tensor(x, axis)
-    lo = torch.clamp(_reduce(x, axis, lambda t, d, keepdim=False: t.amin(d, keepdim=keepdim)), max=0.0)
-    hi = torch.clamp(_reduce(x, axis, lambda t, d, keepdim=False: t.amax(d, keepdim=keepdim)), min=0.0)
-    scale = torch.clamp((hi - lo) / float(INT8_MAX - INT8_MIN), min=torch.finfo(torch.float32).eps)
-    zero_point = torch.clamp(INT8_MIN - torch.round(lo / scale), INT8_MIN, INT8_MAX).to(torch.int32)
-    q = torch.clamp(torch.round(x * (1.0 / scale)) + zero_point, INT8_MIN, INT8_MAX).to(torch.int8)
+    lo = torch.clamp(_reduce(x, axis, _min), max=0.0)  # the range [lo, hi], widened
+    hi = torch.clamp(_reduce(x, axis, _max), min=0.0)  # to include 0
+    scale = torch.clamp((hi - lo) / float(INT8_MAX - INT8_MIN),
+                        min=torch.finfo(torch.float32).eps)
+    zero_point = torch.clamp(INT8_MIN - torch.round(lo / scale), INT8_MIN, INT8_MAX)
+    zero_point = zero_point.to(torch.int32)
+    q = torch.round(x * (1.0 / scale)) + zero_point
+    q = torch.clamp(q, INT8_MIN, INT8_MAX).to(torch.int8)
     return Int8Tensor(q, scale, zero_point, axis, "zeropoint")
 
 

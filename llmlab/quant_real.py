@@ -15,14 +15,13 @@ massive activations of Sun et al. 2024), and perplexity when the linear layers' 
 are quantized to INT8 per tensor, per token, or with LLM.int8's mixed-precision
 decomposition.
 
-The full grid runs once (``python -m llmlab.quant_real record``, minutes on two CPU
-cores) and is written to ``llmlab/results/quant_real.json`` with the code version and
-machine; the chapter re-runs a slice live and checks it against the record.
+The full grid runs once (``python -m llmlab.records.quant_real``, minutes on two CPU
+cores) and ships as ``llmlab/results/quant_real.json`` with the code version and
+machine; the chapter re-runs a slice live (:func:`live_slice`) and checks it against the record.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -32,11 +31,9 @@ from torch import nn
 
 from . import _checks, quant
 
-REAL_MODEL = "smollm2-135m-instruct"
 SEQ_LEN = 128          # tokens per perplexity window
 STORY_TOKENS = 1024    # tokens of held-out stories (the English passages are about 1,000 tokens)
 OUTLIER_THRESHOLD = 6.0  # Dettmers et al. 2022: a feature with |x| >= 6 is an outlier
-RESULTS = Path(__file__).resolve().parent / "results" / "quant_real.json"
 PASSAGES = Path(__file__).resolve().parent / "corpus" / "english_passages.txt"
 
 
@@ -156,7 +153,7 @@ def bitsandbytes_rows(texts: dict[str, torch.Tensor], seq_len: int = SEQ_LEN) ->
         raise RuntimeError("bitsandbytes is not installed: pip install bitsandbytes") from None
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    folder = zoo.prepare(REAL_MODEL, progress=False)
+    folder = zoo.prepare(zoo.REAL_MODEL, progress=False)
     configs = {"bitsandbytes LLM.int8": BitsAndBytesConfig(load_in_8bit=True),
                "bitsandbytes NF4": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                       bnb_4bit_compute_dtype=torch.float16)}
@@ -285,78 +282,3 @@ def outlier_summary(profile: dict, threshold: float = OUTLIER_THRESHOLD) -> dict
 # --------------------------------------------------------------------------- the record
 
 ACT_MODES = ("per-tensor", "vector-wise", "mixed")
-
-
-def record(out: Path | None = RESULTS, schemes: list[str] | None = None) -> dict:
-    """Run the whole grid on the real model and write it (``python -m llmlab.quant_real record``)."""
-    from tqdm.auto import tqdm
-
-    from . import gguf_blocks, zoo
-
-    names = list(SCHEMES) if schemes is None else _checks.strings("schemes", schemes)
-    for name in names:
-        _checks.choice("scheme", name, list(SCHEMES))
-    if out is not None and not isinstance(out, (str, Path)):
-        raise TypeError(f"out must be a path (str or pathlib.Path) or None, got {type(out).__name__}")
-    from .metrics import perplexity
-    from .provenance import code_version
-    from .sampling import machine
-
-    started = time.perf_counter()
-    model, tokenizer = zoo.load(REAL_MODEL, device="cpu")
-    texts = {"english": english_ids(tokenizer), "stories": story_ids(tokenizer)}
-    summary, _ = gguf_blocks.read(zoo.PACKAGED[REAL_MODEL].file())
-    rec = {"what": "chapter 6: quantization of SmolLM2-135M-Instruct, errors against its Q4_1 file",
-           "model": REAL_MODEL, "seq_len": SEQ_LEN, "tokens": {k: int(v.numel()) for k, v in texts.items()},
-           "code_version": code_version("llmlab/quant.py", "llmlab/quant_real.py", "llmlab/gguf_blocks.py",
-                                        "llmlab/corpus/english_passages.txt"),
-           "machine": machine(), "command": "python -m llmlab.quant_real record",
-           "file": {"bytes": summary.file_bytes, "data_start": summary.data_start, "by_kind": summary.by_kind()},
-           "schemes": [], "activations": {}}
-    for name in tqdm(names, desc="weight schemes"):
-        rec["schemes"].append(measure_scheme(name, model, texts))
-    profile = activation_profile(model, texts["english"][:512])
-    rec["activations"]["residual_top"] = profile["residual_top"]
-    rec["activations"]["residual_max_per_layer"] = [float(v) for v in profile["residual"].amax(1)]
-    rec["activations"]["linear_input_max"] = {k: float(v.max()) for k, v in profile["linear_inputs"].items()}
-    rec["activations"]["outliers"] = outlier_summary(profile)
-    act = []
-    for mode in tqdm(ACT_MODES, desc="INT8 activations"):
-        q = with_int8_activations(model, mode)
-        with torch.no_grad():
-            ppl = perplexity(q, texts["english"], seq_len=SEQ_LEN, batch_size=8)
-        cols = [m.outlier_columns for m in q.modules() if isinstance(m, ActInt8Linear)]
-        act.append({"mode": mode, "ppl_english": ppl,
-                    "mean_outlier_columns": sum(cols) / len(cols) if mode == "mixed" else 0.0})
-    rec["activations"]["int8_activations"] = act
-    rec["live_slice"] = live_slice(model, tokenizer)
-    rec["seconds"] = round(time.perf_counter() - started, 1)
-    if out is not None:
-        Path(out).write_text(json.dumps(rec, indent=1) + "\n")
-    return rec
-
-
-def load_record(path: Path = RESULTS) -> dict:
-    """The recorded grid; refuses one whose schemes differ from :data:`SCHEMES`."""
-    from .provenance import read_record
-
-    rec = read_record(path, "python -m llmlab.quant_real record")
-    if [r["scheme"] for r in rec["schemes"]] != list(SCHEMES) or rec.get("seq_len") != SEQ_LEN:
-        raise ValueError(f"{path} was made for other schemes or windows than llmlab.quant_real's; "
-                         "run `python -m llmlab.quant_real record` again")
-    return rec
-
-
-def _main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m llmlab.quant_real", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("record", help=f"measure every scheme and write {RESULTS.name}")
-    parser.parse_args(argv)
-    rec = record()
-    print(f"wrote {RESULTS} in {rec['seconds']:.0f} s")
-
-
-if __name__ == "__main__":
-    _main()

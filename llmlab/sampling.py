@@ -14,8 +14,9 @@ ties included; ``generate`` reproduces ``model.generate`` token for token and
 ``beam_search`` reproduces ``model.generate(num_beams=...)``; the tests check all of it.
 
 The recorded measurements of chapter 5 (every method on the real model, several
-prompts and seeds) are made by ``python -m llmlab.sampling sweep``; see
-:func:`run_sweep`.
+prompts and seeds) are made by ``python -m llmlab.records.sampling_sweep``; the
+functions here that it uses (:func:`generate_settings`, :func:`score_continuations`,
+:func:`summarise`) take the model and the prompts as arguments.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _check_temperature(temperature: float) -> None:
 
 def _check_top_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, int):
-        raise ValueError(f"top_k must be an integer >= 0 (0 disables it), got {k!r}")
+        raise _checks.ArgumentTypeError(f"top_k must be an integer >= 0 (0 disables it), got {k!r}")
     if k < 0:
         raise ValueError(f"top_k must be >= 0 (0 disables it), got {k}")
 
@@ -297,7 +298,7 @@ def sample_next_token(
 
 def _check_inputs(model, input_ids, max_new_tokens, attention_mask) -> None:
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
-        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+        raise _checks.ArgumentTypeError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.dtype != torch.long:
@@ -544,83 +545,7 @@ def beam_search(
 
 
 # -----------------------------------------------------------------------------
-# the recorded sweep (chapter 5): every method on the real model, measured
-
-#: Open-ended requests (no single right answer), sent through the model's chat template.
-SWEEP_PROMPTS = [
-    "Write a short story about a lighthouse keeper.",
-    "Describe your favourite season.",
-    "What makes a good friend?",
-    "Tell me about the history of bread.",
-    "Write a poem about the sea.",
-    "Describe a walk through a forest.",
-    "What would you do with a free day?",
-    "Write a letter to your future self.",
-]
-SWEEP_MODEL = "smollm2-135m-instruct"
-SWEEP_NEW_TOKENS = 64  # new tokens per continuation (fewer when the model ends its answer)
-SWEEP_SAMPLES = 2  # samples per prompt for the random methods
-SWEEP_SEED = 0
-
-#: One entry per decoding setting: ``method`` is greedy, beam or sample; the rest are
-#: the keyword arguments of :func:`generate` or :func:`beam_search`.
-SWEEP_SETTINGS: list[dict] = (
-    [{"name": "greedy", "method": "greedy"},
-     {"name": "beam search, 4 beams", "method": "beam", "num_beams": 4},
-     {"name": "greedy, repetition penalty 1.3", "method": "greedy", "repetition_penalty": 1.3},
-     {"name": "greedy, no repeated 3-grams", "method": "greedy", "no_repeat_ngram_size": 3}]
-    + [{"name": f"T={t}", "method": "sample", "temperature": t} for t in (0.3, 0.7, 1.0, 1.5)]
-    + [{"name": f"T=1, top-k={k}", "method": "sample", "top_k": k} for k in (10, 50)]
-    + [{"name": f"T=1, top-p={p}", "method": "sample", "top_p": p} for p in (0.5, 0.9)]
-    + [{"name": "T=1, min-p=0.1", "method": "sample", "min_p": 0.1},
-       {"name": "T=1.5, top-p=0.9", "method": "sample", "temperature": 1.5, "top_p": 0.9},
-       {"name": "T=1.5, min-p=0.1", "method": "sample", "temperature": 1.5, "min_p": 0.1}]
-)
-
-
-def _results_dir():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parent / "results"
-
-
-def code_version() -> str:
-    """The git commit of the checkout (``+dirty`` when llmlab/sampling.py or widgets.py
-    has uncommitted changes), or 'unknown'."""
-    from .provenance import code_version as stamp
-
-    return stamp("llmlab/sampling.py", "llmlab/widgets.py")
-
-
-def machine() -> dict:
-    """Where a record was made: platform, CPU count, torch threads, library versions."""
-    import os
-    import platform
-
-    import transformers
-
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__}
-
-
-def chat_batch(tokenizer, requests: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """User requests through the tokenizer's chat template, left-padded into one batch:
-    ``(input_ids, attention_mask)``, both ``(B, T)``, ready for :func:`generate`."""
-    requests = _checks.strings("requests", requests)
-    _checks.tokenizer("tokenizer", tokenizer)
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": r}], add_generation_prompt=True,
-                                           tokenize=False) for r in requests]
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    finally:
-        tokenizer.padding_side = side
-    return enc["input_ids"], enc["attention_mask"]
-
-
+# many settings at once, and their answers scored (chapter 5's measurements)
 def _setting_kwargs(setting: dict) -> dict:
     return {k: v for k, v in setting.items() if k not in ("name", "method")}
 
@@ -631,8 +556,8 @@ def _rows_per_prompt(setting: dict, samples: int) -> int:
 
 @torch.no_grad()
 def generate_settings(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, settings: list[dict],
-                      max_new_tokens: int, stop_token_id: int, samples: int = SWEEP_SAMPLES,
-                      seed: int = SWEEP_SEED) -> list[list[list[int]]]:
+                      max_new_tokens: int, stop_token_id: int, samples: int = 2,
+                      seed: int = 0) -> list[list[list[int]]]:
     """Decode the prompts ``input_ids`` ``(P, T)`` (left-padded, with their
     ``attention_mask``) with many greedy or sampling settings at once.
 
@@ -717,84 +642,6 @@ def score_continuations(model, input_ids: torch.Tensor, attention_mask: torch.Te
     return (nats, kept) if keep_logits else nats
 
 
-def run_sweep(out=None, settings: list[dict] | None = None, prompts: list[str] | None = None,
-              max_new_tokens: int = SWEEP_NEW_TOKENS, samples: int = SWEEP_SAMPLES, seed: int = SWEEP_SEED,
-              model=None, tokenizer=None) -> dict:
-    """Decode :data:`SWEEP_PROMPTS` with every setting of :data:`SWEEP_SETTINGS` on the
-    real model and write the record (JSON) to ``out`` (default
-    ``llmlab/results/sampling_sweep.json``): per row the prompt, sample, new tokens,
-    text, repeated 4-grams and the model's own loss on it; plus code version, machine,
-    libraries and seconds per setting. ``python -m llmlab.sampling sweep`` runs it."""
-    import json
-    import time
-
-    from . import _checks, metrics, zoo
-
-    _checks.positive_int("max_new_tokens", max_new_tokens)
-    _checks.positive_int("samples", samples)
-    _checks.non_negative_int("seed", seed)
-    if prompts is not None:
-        _checks.strings("prompts", prompts)
-    if model is None:
-        model, tokenizer = zoo.load(SWEEP_MODEL)
-    settings = SWEEP_SETTINGS if settings is None else settings
-    prompts = SWEEP_PROMPTS if prompts is None else prompts
-    stop = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop
-    ids, mask = chat_batch(tokenizer, prompts)
-    record = {"what": "chapter 5 decoding sweep", "model": SWEEP_MODEL, "prompts": prompts,
-              "max_new_tokens": max_new_tokens, "samples": samples, "seed": seed, "stop_token_id": stop,
-              "code_version": code_version(), "machine": machine(),
-              "command": "python -m llmlab.sampling sweep", "settings": [], "rows": []}
-    started = time.perf_counter()
-    with torch.inference_mode():
-        batched = [s for s in settings if s["method"] != "beam"]
-        results = dict(zip([s["name"] for s in batched],
-                           generate_settings(model, ids, mask, batched, max_new_tokens, stop, samples, seed)))
-        record["seconds_generate"] = round(time.perf_counter() - started, 1)
-        print(f"{len(batched)} settings, one batch: {record['seconds_generate']:.0f}s", flush=True)
-        for s in settings:
-            if s["method"] == "beam":
-                t0 = time.perf_counter()
-                out_ids = beam_search(model, ids, max_new_tokens=max_new_tokens, stop_token_id=stop,
-                                      attention_mask=mask, **_setting_kwargs(s))
-                results[s["name"]] = [_strip(r, stop) for r in out_ids[:, ids.size(1):].tolist()]
-                print(f"{s['name']}: {time.perf_counter() - t0:.0f}s", flush=True)
-        t0 = time.perf_counter()
-        for setting in settings:
-            rows = results[setting["name"]]
-            per = _rows_per_prompt(setting, samples)
-            r_ids, r_mask = ids.repeat_interleave(per, 0), mask.repeat_interleave(per, 0)
-            nats = score_continuations(model, r_ids, r_mask, rows, pad, batch_size=16)
-            for i, (toks, loss) in enumerate(zip(rows, nats)):
-                record["rows"].append({
-                    "setting": setting["name"], "prompt": i // per, "sample": i % per, "tokens": toks,
-                    "text": tokenizer.decode(toks), "n_tokens": len(toks), "ended": len(toks) < max_new_tokens,
-                    "repeated_4grams": metrics.repeated_ngram_fraction(toks, 4), "nats_per_token": loss})
-            record["settings"].append(setting)
-        record["seconds_score"] = round(time.perf_counter() - t0, 1)
-        print(f"scoring: {record['seconds_score']:.0f}s", flush=True)
-    record["seconds"] = round(time.perf_counter() - started, 1)
-    if out is not False:
-        from pathlib import Path
-
-        out = Path(out) if out is not None else _results_dir() / "sampling_sweep.json"
-        out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-    return record
-
-
-def load_record(name: str = "sampling_sweep.json") -> dict:
-    """A record of ``llmlab/results`` (``sampling_sweep.json``, ``sampling_playground.json``)."""
-    import json
-
-    _checks.string("name", name, allow_empty=False)
-    path = _results_dir() / name
-    if not path.exists():
-        raise _checks.MissingFileError(f"no record at {path}; run `python -m llmlab.sampling sweep` "
-                                "(or `playground`) to make it")
-    return json.loads(path.read_text())
-
-
 def interval95(values) -> tuple[float, float, float]:
     """Mean and 95% Student-t interval of independent values (here: one per prompt)."""
     import numpy as np
@@ -821,11 +668,11 @@ def summarise(record: dict):
     from . import metrics
 
     if not isinstance(record, dict):
-        raise _checks.ArgumentTypeError(f"record must be a sweep record (the dict load_record() returns), "
+        raise _checks.ArgumentTypeError(f"record must be a sweep record (the dict llmlab.records.sampling_sweep.load() returns), "
                                         f"got {type(record).__name__}")
     missing = [k for k in ("rows", "samples") if k not in record]
     if missing:
-        raise ValueError(f"record lacks {missing}: pass the sweep record, load_record('sampling_sweep.json')")
+        raise ValueError(f"record lacks {missing}: pass the sweep record, llmlab.records.sampling_sweep.load()")
     rows = pd.DataFrame(record["rows"])
     k = record["samples"]
     out = []
@@ -847,33 +694,3 @@ def summarise(record: dict):
         row["ended"] = s.ended.mean()
         out.append(row)
     return pd.DataFrame(out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m llmlab.sampling sweep`` (the decoding sweep) or ``playground`` (the
-    playground's frames): records of chapter 5, written to llmlab/results/."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m llmlab.sampling", description=main.__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sw = sub.add_parser("sweep", help="every setting of SWEEP_SETTINGS on SWEEP_PROMPTS")
-    sw.add_argument("--out", default=None)
-    sw.add_argument("--only", nargs="*", help="only these setting names (for a quick check)")
-    pg = sub.add_parser("playground", help="the frames of the kernel-free sampling playground")
-    pg.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
-    if args.command == "sweep":
-        settings = [s for s in SWEEP_SETTINGS if not args.only or s["name"] in args.only]
-        if not settings:
-            parser.error(f"no setting named {args.only}; names: {[s['name'] for s in SWEEP_SETTINGS]}")
-        record = run_sweep(args.out, settings)
-        print(summarise(record).round(3).to_string())
-    else:
-        from .widgets import record_playground
-
-        record_playground(args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -24,18 +24,12 @@
 
 The rest of chapter 8's code lives next door, and each of those modules imports this
 one, never the other way round: :mod:`llmlab.scaling_fits` (fitting laws to runs),
-:mod:`llmlab.sweep` (the sweep of tiny models, ``python -m llmlab.sweep``) and
-:mod:`llmlab.widgets` (the compute-budget panels). For code written against the
-single module this used to be, the old names still resolve here: ``scaling.fit_chinchilla``,
-``scaling.load_sweep``, ``scaling.static_budget_slider`` and the others listed in
-``_MOVED`` are looked up in their new module on first use (a compatibility layer;
-new code should import them from where they live). ``python -m llmlab.scaling sweep``
-still runs the sweep.
+:mod:`llmlab.sweep` (the sweep of tiny models; ``python -m llmlab.records.scaling_sweep``
+records it) and :mod:`llmlab.widgets` (the compute-budget panels).
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -43,7 +37,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _checks
-from ._checks import positive_float as _positive
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,13 +54,30 @@ CHINCHILLA_FIT = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28
 CHINCHILLA_TOKENS_PER_PARAM = 20.0
 
 
+def _positive(name: str, value) -> float:
+    """``value`` as a float, or a ValueError naming ``name`` if it is not a finite number > 0;
+    numbers of any kind are accepted (numpy floats, tensors of one value), text is not (TypeError)."""
+    if isinstance(value, (str, bytes, bool)):
+        raise _checks.ArgumentTypeError(f"{name} must be a positive number, got {type(value).__name__} {_checks._shown(value)}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
+    if not math.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return x
+
+
+
 def training_flops(n_params: float, n_tokens: float) -> float:
-    """Training compute in FLOPs: ``6 * n_params * n_tokens`` (2 forward + 4 backward per parameter per token).
+    """Training compute in FLOPs: ``6 * n_params * n_tokens`` (2 forward + 4 backward
+    per parameter per token).
 
     ``n_params`` counts the weights that take part in matrix products (with a tied
     embedding, counted once: the output projection is a matrix product, the input
     lookup is free); the attention scores add ``6 * n_layer * seq_len * d_model`` per
-    token, a few per cent for the models of chapter 8, left out as Kaplan et al. 2020 do.
+    token, a few per cent for the models of chapter 8, left out as Kaplan et al. 2020
+    do.
     """
     return 6.0 * _positive("n_params", n_params) * _positive("n_tokens", n_tokens)
 
@@ -355,42 +365,3 @@ def predicted_days(sizes: dict[str, float], gpu_counts: list[int], n_tokens: flo
     return pd.DataFrame(
         {n: [training_days(p, n_tokens, n, flops_per_gpu, flops_per_token_factor) for p in sizes.values()]
          for n in gpu_counts}, index=list(sizes))
-
-
-# ------------------------------------------------------------------ compatibility layer
-
-#: Names that lived in this module before it was split: name -> the module that has them now.
-_MOVED: dict[str, str] = {
-    **dict.fromkeys(["Fit", "fit_power_law", "fit_chinchilla", "tokens_per_param_at", "isoflop_minima",
-                     "frontier", "fit_frontier"], "scaling_fits"),
-    **dict.fromkeys(["SWEEP_SIZES", "SWEEP_PLAN", "SWEEP_BATCH", "SWEEP_SEQ_LEN", "SWEEP_LR",
-                     "SWEEP_EVAL_BATCHES", "RESULTS_DIR", "SWEEP_CSV", "sweep_model", "count_params",
-                     "sweep_data", "sweep_config", "code_version", "machine", "run_point", "run_sweep",
-                     "load_sweep", "rerun"], "sweep"),
-    **dict.fromkeys(["draw_budget", "budget_slider", "static_budget_slider", "STATIC_BUDGETS",
-                     "STATIC_GPUS", "STATIC_TFLOPS"], "widgets"),
-}
-
-
-def __getattr__(name: str):
-    """``scaling.<old name>``: the object from the module it moved to (see the module docstring)."""
-    if name in _MOVED:
-        return getattr(importlib.import_module(f"{__package__}.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m llmlab.scaling sweep [--out PATH] [--budgets ...]``: runs ``python -m llmlab.sweep``."""
-    import sys
-
-    args = sys.argv[1:] if argv is None else list(argv)
-    if not args or args[0] != "sweep":
-        raise SystemExit("usage: python -m llmlab.scaling sweep [--out PATH] [--budgets C ...] "
-                         "(the same as python -m llmlab.sweep)")
-    from .sweep import main as sweep_main
-
-    return sweep_main(args[1:], prog="python -m llmlab.scaling sweep")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -78,7 +78,8 @@ def fit_power_law(x: Sequence[float], y: Sequence[float], level: float = 0.95) -
 
     xs, ys = _arrays({"x": x, "y": y})
     if xs.size < 3:
-        raise ValueError(f"fit_power_law needs at least 3 points (2 parameters + 1 to estimate the error), got {xs.size}")
+        raise ValueError("fit_power_law needs at least 3 points (2 parameters + 1 to "
+                         f"estimate the error), got {xs.size}")
     if np.ptp(np.log(xs)) == 0:
         raise ValueError("x must take at least two different values to fit an exponent")
     if not 0 < level < 1:
@@ -92,13 +93,16 @@ def fit_power_law(x: Sequence[float], y: Sequence[float], level: float = 0.95) -
     la, sla = float(res.intercept), float(res.intercept_stderr)
     return Fit(params={"a": math.exp(la), "b": b},
                stderr={"a": math.exp(la) * sla, "b": sb},
-               ci={"a": (math.exp(la - t * sla), math.exp(la + t * sla)), "b": (b - t * sb, b + t * sb)},
-               n_points=int(xs.size), level=level, residual_rms=float(np.sqrt(np.mean(resid ** 2))),
+               ci={"a": (math.exp(la - t * sla), math.exp(la + t * sla)),
+                   "b": (b - t * sb, b + t * sb)},
+               n_points=int(xs.size), level=level,
+               residual_rms=float(np.sqrt(np.mean(resid ** 2))),
                extra={"log_a": la, "log_a_stderr": sla})
 
 
-def fit_chinchilla(n_params: Sequence[float], n_tokens: Sequence[float], loss: Sequence[float],
-                   level: float = 0.95, n_boot: int = 200, seed: int = 0) -> Fit:
+def fit_chinchilla(n_params: Sequence[float], n_tokens: Sequence[float],
+                   loss: Sequence[float], level: float = 0.95, n_boot: int = 200,
+                   seed: int = 0) -> Fit:
     """Fit ``L = E + A / N**alpha + B / D**beta`` to measured (N, D, loss) points.
 
     Least squares on log L (Hoffmann et al. 2022 fit log L too, with a Huber loss),
@@ -110,9 +114,11 @@ def fit_chinchilla(n_params: Sequence[float], n_tokens: Sequence[float], loss: S
 
     ns, ds, ls = _arrays({"n_params": n_params, "n_tokens": n_tokens, "loss": loss})
     if ns.size < 6:
-        raise ValueError(f"fit_chinchilla needs at least 6 points (5 parameters + 1), got {ns.size}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+        raise ValueError(
+            f"fit_chinchilla needs at least 6 points (5 parameters + 1), got {ns.size}")
+    level = _checks.number("level", level, 0, 1, low_open=True, high_open=True)
+    n_boot = _checks.non_negative_int("n_boot", n_boot)
+    seed = _checks.non_negative_int("seed", seed)
     names = ["E", "A", "B", "alpha", "beta"]
     ln_n, ln_d = np.log(ns), np.log(ds)
 
@@ -123,20 +129,29 @@ def fit_chinchilla(n_params: Sequence[float], n_tokens: Sequence[float], loss: S
     lower, upper = [-10, -20, -20, 0.0, 0.0], [10, 60, 60, 3.0, 3.0]
 
     def solve(idx, starts) -> np.ndarray:
+        def residuals(th):  # the error in log loss, point by point
+            return np.log(model(th, ln_n[idx], ln_d[idx])) - np.log(ls[idx])
+
         best = None
         for theta0 in starts:
-            r = least_squares(lambda th: np.log(model(th, ln_n[idx], ln_d[idx])) - np.log(ls[idx]), theta0,
-                              bounds=(lower, upper))
+            r = least_squares(residuals, theta0, bounds=(lower, upper))
             if best is None or r.cost < best.cost:
                 best = r
         return best.x
 
-    grid = [np.array([math.log(e0), math.log(ls.mean()) + a0 * ln_n.mean(), math.log(ls.mean()) + b0 * ln_d.mean(), a0, b0])
-            for a0 in (0.2, 0.4, 0.7) for b0 in (0.2, 0.4, 0.7) for e0 in (0.5 * ls.min(), 0.9 * ls.min())]
+    # starting points: a few exponents and floors, A and B set so each term starts at
+    # about the mean loss
+    log_mean = math.log(ls.mean())
+    grid = [np.array([math.log(e0), log_mean + a0 * ln_n.mean(),
+                      log_mean + b0 * ln_d.mean(), a0, b0])
+            for a0 in (0.2, 0.4, 0.7) for b0 in (0.2, 0.4, 0.7)
+            for e0 in (0.5 * ls.min(), 0.9 * ls.min())]
     theta = solve(np.arange(ns.size), grid)
     rng = np.random.default_rng(seed)
-    # each resample starts from the full-data optimum (and one grid point, in case the optimum moved far)
-    boots = (np.array([solve(rng.integers(0, ns.size, ns.size), [theta, grid[4]]) for _ in range(n_boot)])
+    # each resample starts from the full-data optimum (and one grid point, in case the
+    # optimum moved far)
+    boots = (np.array([solve(rng.integers(0, ns.size, ns.size), [theta, grid[4]])
+                       for _ in range(n_boot)])
              if n_boot else np.empty((0, 5)))
 
     def natural(th) -> np.ndarray:
@@ -149,7 +164,8 @@ def fit_chinchilla(n_params: Sequence[float], n_tokens: Sequence[float], loss: S
     return Fit(params=dict(zip(names, map(float, best))),
                stderr=dict(zip(names, map(float, nat.std(axis=0)))),
                ci={k: (float(a), float(b)) for k, a, b in zip(names, lo, hi)},
-               n_points=int(ns.size), level=level, residual_rms=float(np.sqrt(np.mean(resid ** 2))),
+               n_points=int(ns.size), level=level,
+               residual_rms=float(np.sqrt(np.mean(resid ** 2))),
                extra={"bootstrap": nat})
 
 
@@ -180,11 +196,11 @@ def _check_sweep(sweep, columns: tuple[str, ...]) -> None:
     import pandas as pd
 
     if not isinstance(sweep, pd.DataFrame):
-        raise _checks.ArgumentTypeError(f"sweep must be a pandas DataFrame of sweep runs (sweep.load_sweep()), "
+        raise _checks.ArgumentTypeError(f"sweep must be a pandas DataFrame of sweep runs (llmlab.records.scaling_sweep.load()), "
                                         f"got {type(sweep).__name__} {sweep!r:.60}")
     missing = [c for c in columns if c not in sweep.columns]
     if missing:
-        raise ValueError(f"sweep lacks the columns {missing}; pass the runs of sweep.load_sweep()")
+        raise ValueError(f"sweep lacks the columns {missing}; pass the runs of llmlab.records.scaling_sweep.load()")
 
 
 def isoflop_minima(sweep) -> "pd.DataFrame":

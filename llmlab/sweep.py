@@ -1,9 +1,9 @@
 """The chapter 8 scaling sweep: tiny GPT-2 models trained over two orders of magnitude of compute.
 
-``python -m llmlab.sweep`` trains every (budget, size) of :data:`SWEEP_PLAN` on the CPU
-and writes ``llmlab/results/scaling_sweep.csv`` (one row per run, stamped with the code
-version and the machine; about 15 CPU-minutes). :func:`load_sweep` reads it back and
-:func:`rerun` trains a few of its points again to set them beside the shipped values.
+:func:`run_point` trains one (size, budget) point; ``python -m llmlab.records.scaling_sweep``
+trains every point of its plan on the CPU and ships ``llmlab/results/scaling_sweep.csv`` (one
+row per run, stamped with the code version and the machine; about 15 CPU-minutes), and
+:func:`rerun` trains a few of its points again to set them beside the recorded values.
 The analysis of the runs is in :mod:`llmlab.scaling_fits`; the compute counts in
 :mod:`llmlab.scaling`.
 """
@@ -11,7 +11,6 @@ The analysis of the runs is in :mod:`llmlab.scaling_fits`; the compute counts in
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,19 +29,7 @@ SWEEP_SIZES: dict[str, tuple[int, int, int]] = {
     "s0": (8, 1, 2), "s1": (16, 1, 2), "s2": (24, 2, 2), "s3": (32, 3, 4),
     "s4": (48, 3, 4), "s5": (64, 4, 4), "s6": (96, 4, 4),
 }
-#: Compute budgets (FLOPs, 6ND) and the sizes trained at each: an IsoFLOP design, as in
-#: Hoffmann et al. 2022's approach 2, shifted to our scale (two orders of magnitude).
-SWEEP_PLAN: list[tuple[float, list[str]]] = [
-    (1e10, ["s0", "s1", "s2", "s3"]),
-    (3e10, ["s0", "s1", "s2", "s3", "s4"]),
-    (1e11, ["s0", "s1", "s2", "s3", "s4"]),
-    (3e11, ["s1", "s2", "s3", "s4", "s5"]),
-    (1e12, ["s2", "s3", "s4", "s5", "s6"]),
-    (2e12, ["s3", "s4", "s5"]),
-]
 SWEEP_BATCH, SWEEP_SEQ_LEN, SWEEP_LR, SWEEP_EVAL_BATCHES = 8, 128, 3e-3, 32
-RESULTS_DIR = Path(__file__).parent / "results"
-SWEEP_CSV = RESULTS_DIR / "scaling_sweep.csv"
 
 
 def sweep_model(size: str):
@@ -73,10 +60,11 @@ def sweep_data():
 
     Encoded once per process and shared (training only reads them)."""
     from . import data, zoo
+    from .tokenization import encode_stories
 
     _, tokenizer = zoo.load("stories-1m", device="cpu")
-    return (zoo.encode_stories(tokenizer, data.load_corpus("train")),
-            zoo.encode_stories(tokenizer, data.load_corpus("validation")))
+    return (encode_stories(tokenizer, data.load_corpus("train")),
+            encode_stories(tokenizer, data.load_corpus("validation")))
 
 
 def sweep_config(size: str, compute_flops: float) -> tuple[int, "TrainConfig"]:
@@ -88,31 +76,6 @@ def sweep_config(size: str, compute_flops: float) -> tuple[int, "TrainConfig"]:
     steps = max(1, round(c / (6 * n) / (SWEEP_BATCH * SWEEP_SEQ_LEN)))
     return n, TrainConfig(steps=steps, batch_size=SWEEP_BATCH, seq_len=SWEEP_SEQ_LEN, lr=SWEEP_LR,
                           warmup_steps=min(50, steps // 10), eval_every=steps, eval_batches=SWEEP_EVAL_BATCHES, seed=0)
-
-
-def code_version() -> str:
-    """The git commit of the checkout (``+dirty`` when train.py, sweep.py or scaling.py has uncommitted changes)."""
-    from .provenance import code_version as stamp
-
-    return stamp("llmlab/train.py", "llmlab/sweep.py", "llmlab/scaling.py")
-
-
-def machine() -> str:
-    """A one-line description of the CPU (model name, cores) and torch's thread count."""
-    import os
-    import platform
-
-    import torch
-
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}; {os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
 
 
 def run_point(size: str, compute_flops: float, train_ids, val_ids) -> dict:
@@ -136,66 +99,10 @@ def run_point(size: str, compute_flops: float, train_ids, val_ids) -> dict:
             "cpu_seconds": round(time.process_time() - cpu0, 2)}
 
 
-def run_sweep(out: str | Path = SWEEP_CSV, plan: list[tuple[float, list[str]]] | None = None,
-              progress: bool = True) -> Path:
-    """Run every (budget, size) of ``plan`` (default :data:`SWEEP_PLAN`) and write one CSV row per run.
-
-    Rows are written as they finish; each records the code version and the machine.
-    """
-    import csv
-    import time
-
-    plan = SWEEP_PLAN if plan is None else _check_plan(plan)
-    _checks.path("out", out)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    train_ids, val_ids = sweep_data()
-    meta = {"code_version": code_version(), "machine": machine()}
-    start = time.perf_counter()
-    with open(out, "w", newline="") as f:
-        writer = None
-        for budget, sizes in plan:
-            for size in sizes:
-                row = {**run_point(size, budget, train_ids, val_ids), **meta}
-                if writer is None:
-                    writer = csv.DictWriter(f, fieldnames=list(row))
-                    writer.writeheader()
-                writer.writerow(row)
-                f.flush()
-                if progress:
-                    print(f"C={budget:.0e} {size} N={row['n_params']} D={row['tokens']} loss={row['val_loss']:.4f} "
-                          f"cpu={row['cpu_seconds']:.1f}s wall={row['wall_seconds']:.1f}s "
-                          f"(total {time.perf_counter() - start:.0f}s)", flush=True)
-    return out
-
-
-def _check_plan(plan) -> list[tuple[float, list[str]]]:
-    """``plan`` if it is a list of (budget, [size, ...]) pairs with known sizes and budgets > 0."""
-    if isinstance(plan, (str, bytes)) or not isinstance(plan, (list, tuple)) or not all(
-            isinstance(p, (list, tuple)) and len(p) == 2 for p in plan):
-        raise _checks.ArgumentTypeError(f"plan must be a list of (budget, [size, ...]) pairs, e.g. [(1e12, ['s3', 's4'])], "
-                                        f"got {type(plan).__name__} {plan!r:.60}")
-    for budget, sizes in plan:
-        _positive("budget", budget)
-        for size in _checks.strings("sizes", sizes):
-            if size not in SWEEP_SIZES:
-                raise ValueError(f"unknown sweep size {size!r}; sizes: {sorted(SWEEP_SIZES)}")
-    return plan
-
-
-def load_sweep(path: str | Path = SWEEP_CSV):
-    """The shipped sweep (or another CSV written by :func:`run_sweep`) as a pandas DataFrame."""
-    import pandas as pd
-
-    path = Path(_checks.path("path", path))
-    if not path.exists():
-        raise _checks.MissingFileError(f"no sweep at {path}; run `python -m llmlab.sweep` to make it")
-    return pd.read_csv(path)
-
-
-def rerun(points: list[tuple[str, float]], sweep=None) -> "pd.DataFrame":
-    """Train the sweep points ``[(size, budget), ...]`` again and set them beside the shipped values
-    (columns val_loss, shipped_val_loss, deviation = val_loss - shipped_val_loss, nats per token)."""
+def rerun(points: list[tuple[str, float]], sweep: "pd.DataFrame") -> "pd.DataFrame":
+    """Train the sweep points ``[(size, budget), ...]`` again and set them beside the recorded values
+    of ``sweep`` (the DataFrame of :func:`llmlab.records.scaling_sweep.load`): columns val_loss,
+    shipped_val_loss, deviation = val_loss - shipped_val_loss, nats per token."""
     import pandas as pd
 
     if isinstance(points, (str, bytes)) or not isinstance(points, (list, tuple)) or not all(
@@ -206,40 +113,18 @@ def rerun(points: list[tuple[str, float]], sweep=None) -> "pd.DataFrame":
         _positive("budget", budget)
         if size not in SWEEP_SIZES:
             raise ValueError(f"unknown sweep size {size!r}; sizes: {sorted(SWEEP_SIZES)}")
-    if sweep is not None and not isinstance(sweep, pd.DataFrame):
-        raise _checks.ArgumentTypeError(f"sweep must be None (the shipped sweep) or a pandas DataFrame from "
-                                        f"load_sweep(), got {type(sweep).__name__}")
-    sweep = load_sweep() if sweep is None else sweep
+    if not isinstance(sweep, pd.DataFrame):
+        raise _checks.ArgumentTypeError(f"sweep must be a pandas DataFrame from "
+                                        f"llmlab.records.scaling_sweep.load(), got {type(sweep).__name__}")
     train_ids, val_ids = sweep_data()
     rows = []
     for size, budget in points:
         shipped = sweep[(sweep["size"] == size) & np.isclose(sweep["budget_flops"], budget)]
         if shipped.empty:
-            raise ValueError(f"({size!r}, {budget:g}) is not a point of the shipped sweep; see SWEEP_PLAN")
+            raise ValueError(f"({size!r}, {budget:g}) is not a point of the shipped sweep; see llmlab.records.scaling_sweep.PLAN")
         row = run_point(size, budget, train_ids, val_ids)
         rows.append({"size": size, "budget_flops": budget, "n_params": row["n_params"], "tokens": row["tokens"],
                      "val_loss": row["val_loss"], "shipped_val_loss": float(shipped["val_loss"].iloc[0]),
                      "deviation": row["val_loss"] - float(shipped["val_loss"].iloc[0]),
                      "cpu_seconds": row["cpu_seconds"]})
     return pd.DataFrame(rows)
-
-
-def main(argv: list[str] | None = None, prog: str = "python -m llmlab.sweep") -> int:
-    """``python -m llmlab.sweep [--out PATH] [--budgets 3e10 1e11]``: the chapter 8 sweep
-    (``python -m llmlab.scaling sweep ...`` forwards here)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog=prog, description="Train every model of the chapter 8 sweep "
-                                     "and write the CSV.")
-    parser.add_argument("--out", default=str(SWEEP_CSV))
-    parser.add_argument("--budgets", nargs="*", type=float, help="only these budgets of SWEEP_PLAN (FLOPs)")
-    args = parser.parse_args(argv)
-    plan = SWEEP_PLAN if not args.budgets else [(c, s) for c, s in SWEEP_PLAN if c in args.budgets]
-    if not plan:
-        parser.error(f"no budget of SWEEP_PLAN matches {args.budgets}; budgets: {[c for c, _ in SWEEP_PLAN]}")
-    print(run_sweep(args.out, plan))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

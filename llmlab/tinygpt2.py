@@ -13,15 +13,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _checks
+
 #: the bundled stories-1m GPT-2 (llmlab/models/stories-1m/config.json): 0.96 M parameters; the
 #: default shape of chapter 7's data-parallel runs
 STORIES_1M = dict(vocab_size=1024, n_positions=256, n_embd=128, n_layer=4, n_head=4, n_inner=512)
+
+
+def _check_shape(**sizes) -> None:
+    """Every size a positive int, and the width (``d`` or ``n_embd``) a multiple of ``n_head``."""
+    for name, value in sizes.items():
+        _checks.positive_int(name, value)
+    width = sizes.get("d", sizes.get("n_embd"))
+    if width % sizes["n_head"]:
+        raise ValueError(f"n_head must divide the width ({width}) into equal heads, got n_head={sizes['n_head']}")
 
 
 class Block(nn.Module):
     """One GPT-2 block: pre-norm attention, then an MLP (GELU), each with a residual."""
 
     def __init__(self, d: int, n_head: int, d_ff: int, eps: float) -> None:
+        _check_shape(d=d, n_head=n_head, d_ff=d_ff)
+        _checks.positive("eps", eps)
         super().__init__()
         self.n_head = n_head
         self.ln_1 = nn.LayerNorm(d, eps=eps)
@@ -51,6 +64,10 @@ class TinyGPT2(nn.Module):
 
     def __init__(self, vocab_size: int, n_positions: int, n_embd: int, n_layer: int, n_head: int,
                  n_inner: int | None = None, layer_norm_epsilon: float = 1e-5) -> None:
+        _check_shape(vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer, n_head=n_head)
+        if n_inner is not None:
+            _checks.positive_int("n_inner", n_inner)
+        _checks.positive("layer_norm_epsilon", layer_norm_epsilon)
         super().__init__()
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(n_positions, n_embd)
@@ -73,6 +90,14 @@ class TinyGPT2(nn.Module):
 
 
 def lm_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy (nats) of a (B, T+1) batch."""
+    """Mean next-token cross-entropy (nats) of a (B, T+1) batch of token ids, for a model that
+    returns logits (this module's GPT-2 and :class:`llmlab.tinyllama.TinyLlama`)."""
+    if not isinstance(model, nn.Module):
+        raise _checks.ArgumentTypeError(f"model must be a torch.nn.Module that returns logits, got {type(model).__name__}")
+    batch = _checks.tensor("batch", batch, dims=2)
+    _checks.token_ids("batch", batch, None)
+    if batch.size(1) < 2:
+        raise ValueError(f"batch must hold at least 2 tokens per row (inputs and their next tokens), got shape "
+                         f"{tuple(batch.shape)}")
     logits = model(batch[:, :-1])
     return F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())

@@ -19,11 +19,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import _checks
-from .llama import LlamaBlock, RMSNorm
+from .llama import LlamaBlock, RMSNorm, rope_theta
+from .tinygpt2 import lm_loss  # noqa: F401 (one loss for both plain-torch models; the ranks import it here)
 
 
 @dataclass(frozen=True)
@@ -124,20 +124,9 @@ class TinyLlama(nn.Module):
                                  num_key_value_heads=c.num_key_value_heads,
                                  head_dim=getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads,
                                  max_position_embeddings=c.max_position_embeddings, rms_norm_eps=c.rms_norm_eps,
-                                 rope_theta=_rope_theta(c), tie_word_embeddings=bool(c.tie_word_embeddings))
+                                 rope_theta=rope_theta(c), tie_word_embeddings=bool(c.tie_word_embeddings))
         with torch.device("meta"):
             model = cls(config)
         state = {k.removeprefix("model."): v.detach().clone() for k, v in hf_model.state_dict().items()}
         model.load_state_dict(state, assign=True)
         return model
-
-
-def _rope_theta(config) -> float:
-    params = getattr(config, "rope_parameters", None) or {}
-    return float(params.get("rope_theta", getattr(config, "rope_theta", 10000.0)))
-
-
-def lm_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy (nats) of a (B, T+1) batch of token ids."""
-    logits = model(batch[:, :-1])
-    return F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())

@@ -5,8 +5,8 @@ list of texts; :func:`encode_stories` turns stories or documents into the one lo
 stream of token ids that :func:`llmlab.train.train_causal_lm` samples windows from;
 :func:`encode_icl` pads in-context episodes (chapter 4) into rows whose targets are
 the label words alone. The recipes of :mod:`llmlab.recipes` build every bundled
-checkpoint's tokenizer with these functions, and the chapters call them (also as
-``zoo.train_tokenizer`` and ``zoo.encode_stories``) to show what a recipe does.
+checkpoint's tokenizer with these functions, and the chapters call them to show what a
+recipe does.
 
 The special tokens come first in every vocabulary: end-of-text (id 0), then the
 padding, mask and sentinel tokens that encoders and encoder-decoders need (chapter 2).
@@ -40,6 +40,8 @@ def train_tokenizer(texts: list[str], vocab_size: int, pad_token: str = EOS, mas
     from transformers import PreTrainedTokenizerFast
 
     check_corpus(texts)
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        raise _checks.ArgumentTypeError(f"vocab_size must be an int, got {type(vocab_size).__name__} {vocab_size!r}")
     extra = [t for t in (pad_token, mask_token) if t not in (None, EOS)]
     sentinel_tokens = [SENTINEL.format(i) for i in range(sentinels)]
     specials = [EOS, *[AddedToken(t, special=True, lstrip=t != pad_token) for t in extra + sentinel_tokens]]

@@ -85,12 +85,12 @@ def check_corpus(texts, what: str = "texts") -> None:
     Called by :func:`llmlab.tokenization.train_tokenizer` and :func:`llmlab.tokenization.encode_stories` (chapter 3).
     """
     if isinstance(texts, (str, bytes)) or not isinstance(texts, (list, tuple)):
-        raise ValueError(f"{what} must be a list of strings (one per document), got {type(texts).__name__}")
+        raise _checks.ArgumentTypeError(f"{what} must be a list of strings (one per document), got {type(texts).__name__}")
     if not texts:
         raise ValueError(f"{what} is empty: pass at least one document (a non-empty string)")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise ValueError(f"{what} must hold only strings; item {i} is {type(text).__name__}")
+            raise _checks.ArgumentTypeError(f"{what} must hold only strings; item {i} is {type(text).__name__}")
     if not any(text.strip() for text in texts):
         raise ValueError(f"{what} holds only empty or whitespace strings: there is no text to learn from")
 
@@ -162,6 +162,9 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     _checks.token_ids("targets", targets, logits.size(-1) if logits.dim() == 2 else None)
     if logits.dim() != 2 or targets.dim() != 1 or logits.size(0) != targets.size(0):
         raise ValueError(f"cross_entropy takes (n, V) logits and (n,) targets, got {tuple(logits.shape)} and {tuple(targets.shape)}")
+    if targets.numel() == 0 or logits.size(-1) == 0:
+        raise ValueError(f"cross_entropy needs at least one token and one vocabulary entry (the mean of nothing is "
+                         f"NaN), got logits of shape {tuple(logits.shape)}")
     if logits.requires_grad and torch.is_grad_enabled():
         return _CrossEntropy.apply(logits, targets)
     return torch.nn.functional.cross_entropy(logits, targets)

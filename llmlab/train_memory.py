@@ -15,16 +15,13 @@ step on they exist for the whole step, so :func:`step_peak` measures step ``step
 from __future__ import annotations
 
 import copy
-import json
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from . import _checks, memory, peak, train
 
-RESULTS = Path(__file__).resolve().parent / "results" / "training_peaks.json"
 PARTS = ("parameters", "gradients", "optimizer_state", "activations", "temporary", "autograd_detail", "inputs",
          "other")
 
@@ -98,45 +95,3 @@ def compare(model: nn.Module, batch: torch.Tensor, steps: int = 2) -> dict:
             "measured_at_peak": {k: int(at.get(k, 0)) for k in PARTS},
             "peak_total": int(sum(at.values())) if at else None, "peak_above_entry": measured.peak_bytes,
             "method": measured.method, "note": measured.note, "seconds": round(time.perf_counter() - t0, 1)}
-
-
-def record(out: Path | None = RESULTS) -> dict:
-    """Predicted against measured for stories-1m and the real model (``python -m llmlab.train_memory record``)."""
-    from . import data, zoo
-    from .provenance import code_version
-    from .sampling import machine
-    from .tokenization import encode_stories
-
-    if out is not None and not isinstance(out, (str, Path)):
-        raise TypeError(f"out must be a path (str or pathlib.Path) or None, got {type(out).__name__}")
-    rec = {"what": "chapter 6: training-step peaks measured with the profiler against the calculator",
-           "code_version": code_version("llmlab/train_memory.py", "llmlab/peak.py", "llmlab/memory.py"),
-           "machine": machine(), "command": "python -m llmlab.train_memory record", "runs": []}
-    for name, b, s in (("stories-1m", 8, 128), ("smollm2-135m-instruct", 1, 64)):
-        model, tokenizer = zoo.load(name, device="cpu")
-        ids = encode_stories(tokenizer, data.load_corpus("validation")[:100])[: b * (s + 1)].view(b, s + 1)
-        row = compare(model, ids)
-        row["model"] = name
-        rec["runs"].append(row)
-        print(f"{name}: predicted {row['predicted']['total'] / 1e6:.0f} MB, peak {row['peak_total'] / 1e6:.0f} MB "
-              f"({row['seconds']:.0f} s)", flush=True)
-    if out is not None:
-        Path(out).write_text(json.dumps(rec, indent=1) + "\n")
-    return rec
-
-
-def load_record(path: Path = RESULTS) -> dict:
-    """The recorded peaks of ``python -m llmlab.train_memory record``."""
-    from .provenance import read_record
-
-    return read_record(path, "python -m llmlab.train_memory record")
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m llmlab.train_memory", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["record"])
-    parser.parse_args()
-    record()
-    print(f"wrote {RESULTS}")

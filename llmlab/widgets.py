@@ -33,8 +33,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import memory, plot
-from .dist_explorer import (
+from . import _checks, memory, plot
+from .distributed.explorer import (
     _COLORS,
     EXPLORER_GPUS,
     EXPLORER_MICROBATCHES,
@@ -67,6 +67,10 @@ class NextToken:
 def next_token(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int = 0,
                top_p: float = 1.0, n: int = 15, min_p: float = 0.0) -> NextToken:
     """Probabilities of the ``n`` most likely next tokens at T = 1 and after the filters."""
+    _checks.model("model", model)
+    if not isinstance(prompt, str):
+        raise _checks.ArgumentTypeError(f"prompt must be a str, got {type(prompt).__name__}")
+    n = _checks.positive_int("n", n)
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(model.device)
     logits = model(input_ids=ids).logits[:, -1, :].float()  # (1, V)
     return _next_token(logits, tokenizer, temperature, top_k, top_p, n, min_p)
@@ -352,28 +356,6 @@ def playground_frames(model, tokenizer, prompt: str, max_new_tokens: int = PLAYG
     return {"prompt": prompt, "max_new_tokens": max_new_tokens, "seed": seed, "grid": grid, "frames": frames}
 
 
-def record_playground(out=None, prompt: str = PLAYGROUND_PROMPT) -> dict:
-    """Compute the real model's playground frames and write them, with the code version,
-    machine and libraries, to ``out`` (default ``llmlab/results/sampling_playground.json``).
-    ``python -m llmlab.sampling playground`` runs it."""
-    import time
-    from pathlib import Path
-
-    from . import sampling, zoo
-
-    started = time.perf_counter()
-    model, tokenizer = zoo.load(sampling.SWEEP_MODEL)
-    record = {"what": "chapter 5 sampling playground frames", "model": sampling.SWEEP_MODEL,
-              "code_version": sampling.code_version(), "machine": sampling.machine(),
-              "command": "python -m llmlab.sampling playground",
-              **playground_frames(model, tokenizer, prompt)}
-    record["seconds"] = round(time.perf_counter() - started, 1)
-    out = Path(out) if out is not None else Path(__file__).resolve().parent / "results" / "sampling_playground.json"
-    out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-    print(f"{len(record['frames'])} frames in {record['seconds']:.0f}s -> {out}")
-    return record
-
-
 def static_sampling_playground(model, tokenizer=None, prompt: str | None = None, max_new_tokens: int = 30,
                                seed: int = 0, grid: dict[str, list] | None = None):
     """The sampling playground without a kernel: the next-token distribution and a sampled
@@ -381,7 +363,7 @@ def static_sampling_playground(model, tokenizer=None, prompt: str | None = None,
     in ``grid`` (default :data:`PLAYGROUND_GRID`).
 
     ``model`` is either a model (with ``tokenizer`` and ``prompt``: the frames are
-    computed now) or a record from :func:`playground_frames` / :func:`record_playground`
+    computed now) or a record from :func:`playground_frames` / :func:`llmlab.records.sampling_playground.load`
     (the frames were computed in advance, for a model too slow to run them here).
     """
     if isinstance(model, dict):
@@ -514,7 +496,7 @@ def static_budget_slider():
     return static_explorer(controls, frame, title="What a compute budget buys", note=note)
 
 # ------------------------------------------------------------------ chapter 7: the explorers
-# Their figures are llmlab.dist_explorer's (the memory calculator's code); these are the panels.
+# Their figures are llmlab.distributed.explorer's (the memory calculator's code); these are the panels.
 
 def static_parallelism_explorer():
     """Tensor x pipeline x data parallelism without a kernel: per-GPU memory and the bubble precomputed for

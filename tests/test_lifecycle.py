@@ -1,5 +1,6 @@
-"""Chapter 1's helpers: fitting a prompt to a context window, loss against context length,
-the lifecycle diagram, and a model card whose numbers are measured."""
+"""Chapter 1's helpers: fitting a prompt to a context window and loss against context length
+(``context_window``), the lifecycle diagram and the use cases' judges (``lifecycle``), a model card
+whose numbers are measured (``model_card``) and sentence embeddings (``retrieval``)."""
 
 import math
 
@@ -10,7 +11,8 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from llmlab import data, lifecycle, metrics, zoo
+from llmlab import context_window, data, lifecycle, metrics, model_card, retrieval, tokenization, zoo
+from llmlab.records import lifecycle_completions
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +22,7 @@ def stories():
 
 # ------------------------------------------------------------------ fit_to_context
 def test_keep_end_drops_the_oldest_tokens_and_leaves_room_to_generate():
-    kept, dropped = lifecycle.fit_to_context(list(range(300)), context_window=256, max_new_tokens=56)
+    kept, dropped = context_window.fit_to_context(list(range(300)), context_window=256, max_new_tokens=56)
     assert kept == list(range(100, 300)) and dropped == 100
     assert len(kept) + 56 == 256
 
@@ -29,13 +31,13 @@ def test_keep_start_matches_the_tokenizers_own_truncation(stories):
     _, tokenizer = stories
     text = " ".join(data.load_corpus("validation")[:3])
     ids = tokenizer(text)["input_ids"]
-    kept, dropped = lifecycle.fit_to_context(ids, 64, keep="start")
+    kept, dropped = context_window.fit_to_context(ids, 64, keep="start")
     assert kept == tokenizer(text, truncation=True, max_length=64)["input_ids"]
     assert dropped == len(ids) - 64
 
 
 def test_a_prompt_that_fits_is_unchanged():
-    kept, dropped = lifecycle.fit_to_context(torch.tensor([5, 6, 7]), 10, max_new_tokens=5)
+    kept, dropped = context_window.fit_to_context(torch.tensor([5, 6, 7]), 10, max_new_tokens=5)
     assert kept == [5, 6, 7] and dropped == 0
 
 
@@ -48,19 +50,19 @@ def test_a_prompt_that_fits_is_unchanged():
 ])
 def test_bad_window_settings_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        lifecycle.fit_to_context([1, 2, 3], **kwargs)
+        context_window.fit_to_context([1, 2, 3], **kwargs)
 
 
 def test_a_batch_is_refused_by_fit_to_context():
     with pytest.raises(ValueError, match="1-D"):
-        lifecycle.fit_to_context(torch.zeros(2, 3, dtype=torch.long), 8)
+        context_window.fit_to_context(torch.zeros(2, 3, dtype=torch.long), 8)
 
 
 # ------------------------------------------------------------------ loss by context length
 def test_loss_by_context_length_equals_a_direct_cross_entropy(stories):
     model, tokenizer = stories
     ids = tokenizer(data.load_corpus("validation")[:4])["input_ids"]
-    got = lifecycle.loss_by_context_length(model, ids, target_len=10, context_lengths=[0, 20], start_id=0)
+    got = context_window.loss_by_context_length(model, ids, target_len=10, context_lengths=[0, 20], start_id=0)
     # independent: one story at a time, through metrics.mean_loss_nats on the last 10 targets
     for k in (0, 20):
         total = 0.0
@@ -76,9 +78,9 @@ def test_loss_by_context_length_equals_a_direct_cross_entropy(stories):
 def test_loss_by_context_length_refuses_windows_the_model_cannot_hold(stories):
     model, _ = stories
     with pytest.raises(ValueError, match="exceeds the model's context window"):
-        lifecycle.loss_by_context_length(model, [[1] * 400], target_len=10, context_lengths=[250], start_id=0)
+        context_window.loss_by_context_length(model, [[1] * 400], target_len=10, context_lengths=[250], start_id=0)
     with pytest.raises(ValueError, match="context_lengths"):
-        lifecycle.loss_by_context_length(model, [[1] * 40], target_len=10, context_lengths=[], start_id=0)
+        context_window.loss_by_context_length(model, [[1] * 40], target_len=10, context_lengths=[], start_id=0)
 
 
 # ------------------------------------------------------------------ diagram and model card
@@ -91,15 +93,15 @@ def test_lifecycle_diagram_names_every_stage():
 
 def test_hero_gender_counts_reads_the_first_sentence_only():
     texts = ["Once, there was a girl named Mia. A boy came.", "A boy named Tom lived here.", "A cat sat."]
-    assert lifecycle.hero_gender_counts(texts) == {"girl": 1, "boy": 1}
+    assert model_card.hero_gender_counts(texts) == {"girl": 1, "boy": 1}
 
 
 def test_model_card_numbers_are_measured_not_copied(stories):
     model, tokenizer = stories
-    card = lifecycle.measure_model_card("stories-1m", n_samples=16, max_new_tokens=20)
+    card = model_card.measure_model_card("stories-1m", n_samples=16, max_new_tokens=20)
     assert card.n_parameters == sum(p.numel() for p in model.parameters())
     assert card.vocab_size == len(tokenizer) and card.context_window == model.config.n_positions
-    val_ids = zoo.encode_stories(tokenizer, data.load_corpus("validation"))
+    val_ids = tokenization.encode_stories(tokenizer, data.load_corpus("validation"))
     assert card.evaluation["val_perplexity"] == pytest.approx(metrics.perplexity(model, val_ids, seq_len=128), rel=1e-4)
     assert 1 < card.evaluation["val_perplexity"] < 5  # far below chance (1,024)
     assert 0 <= card.evaluation["girl_share_samples"] <= 1
@@ -113,7 +115,7 @@ def test_model_card_numbers_are_measured_not_copied(stories):
 
 def test_model_card_refuses_bad_sample_counts():
     with pytest.raises(ValueError, match="n_samples must be an integer >= 1"):
-        lifecycle.measure_model_card("stories-1m", n_samples=0)
+        model_card.measure_model_card("stories-1m", n_samples=0)
 
 
 # ------------------------------------------------------------------ judging answers (no model needed)
@@ -233,10 +235,11 @@ def test_every_use_case_has_a_check_that_its_reference_passes():
 
 
 def test_the_record_matches_todays_prompts():
-    record = lifecycle.load_record()
+    record = lifecycle_completions.load()
     for key in ("code_version", "machine", "torch", "transformers"):
         assert record[key]
-    for group, (prompts, max_new, _) in lifecycle.record_plan().items():
+    assert isinstance(record["machine"], dict) and record["machine"]["cpu_count"] == 2  # an old one-line stamp, read
+    for group, (prompts, max_new, _) in lifecycle_completions.plan().items():
         answers = lifecycle.recorded_answers(record, group)
         assert len(answers) == len(prompts) and all(isinstance(a, str) for a in answers)
         assert record["groups"][group]["max_new_tokens"] == max_new
@@ -250,59 +253,20 @@ def smol():
     return zoo.load("smollm2-135m-instruct", device="cpu")
 
 
-def test_chat_text_is_what_apply_chat_template_tokenizes(smol):
-    _, tok = smol
-    text = lifecycle.chat_text(tok, "What is the capital of France?")
-    assert text.startswith("<|im_start|>system\n") and text.endswith("<|im_start|>assistant\n")
-    direct = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
-                                     add_generation_prompt=True, return_dict=True)["input_ids"]
-    assert tok(text, add_special_tokens=False)["input_ids"] == list(direct)
-    assert "You are a pirate" in lifecycle.chat_text(tok, "Hi", system="You are a pirate")
-
-
-def test_chat_batch_pads_on_the_left_and_leaves_the_tokenizer_alone(smol):
-    _, tok = smol
-    side = tok.padding_side
-    batch = lifecycle.chat_batch(tok, ["Hi", "A much longer question about the weather in Lisbon?"])
-    assert tok.padding_side == side
-    assert batch["attention_mask"][0, 0] == 0 and batch["attention_mask"][:, -1].all()
-    with pytest.raises(TypeError, match="non-empty list of strings"):
-        lifecycle.chat_batch(tok, "Hi")
-    with pytest.raises(ValueError, match="non-empty string"):
-        lifecycle.chat_batch(tok, ["Hi", " "])
-
-
-def test_chat_text_refuses_a_tokenizer_without_a_template(stories):
-    _, tok = stories
-    with pytest.raises(ValueError, match="no chat template"):
-        lifecycle.chat_text(tok, "Hi")
-
-
-def test_batched_greedy_answers_equal_one_at_a_time(smol):
-    model, tok = smol
-    prompts = ["What is the capital of France?", "Name a colour."]
-    batched = lifecycle.chat_complete(model, tok, prompts, max_new_tokens=6)
-    single = [lifecycle.chat_complete(model, tok, [p], max_new_tokens=6)[0] for p in prompts]
-    assert batched == single
-    assert batched[0].startswith("The capital of France is Paris")
-    with pytest.raises(ValueError, match="max_new_tokens must be an integer >= 1"):
-        lifecycle.chat_complete(model, tok, prompts, max_new_tokens=0)
-
-
 def test_compare_cards_puts_both_models_side_by_side(stories, smol):
     model, _ = smol
-    card = lifecycle.measure_model_card("stories-1m", n_samples=4, max_new_tokens=5)
-    table = lifecycle.compare_cards(card, zoo.recipe_of("smollm2-135m-instruct"))
+    card = model_card.measure_model_card("stories-1m", n_samples=4, max_new_tokens=5)
+    table = model_card.compare_cards(card, zoo.recipe_of("smollm2-135m-instruct"))
     assert list(table.columns) == ["stories-1m", "SmolLM2-135M-Instruct"]
     assert table.loc["parameters", "SmolLM2-135M-Instruct"] == f"{sum(p.numel() for p in model.parameters()):,}"
     assert table.loc["context window (tokens)", "SmolLM2-135M-Instruct"] == "8,192"
     with pytest.raises(ValueError, match="lacks"):
-        lifecycle.compare_cards(card, {"model": "x"})
+        model_card.compare_cards(card, {"model": "x"})
 
 
 def test_mean_pooled_embeddings_are_unit_vectors_that_rank_by_meaning():
     enc, tok = zoo.load("minilm", device="cpu")
-    vecs = lifecycle.mean_pooled_embeddings(enc, tok, ["a dog runs in the park", "a puppy plays outside",
+    vecs = retrieval.mean_pooled_embeddings(enc, tok, ["a dog runs in the park", "a puppy plays outside",
                                                        "the stock market fell"], batch_size=2)
     assert vecs.shape == (3, enc.config.hidden_size)
     assert torch.allclose(vecs.norm(dim=-1), torch.ones(3), atol=1e-5)

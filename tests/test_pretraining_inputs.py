@@ -4,7 +4,7 @@ corpus, a vocabulary smaller than the byte alphabet, a context window of zero.""
 import pytest
 import torch
 
-from llmlab import data, zoo
+from llmlab import data, tokenization
 from llmlab.train import TrainConfig, train_causal_lm
 
 STORIES = data.load_corpus("validation")[:50]
@@ -20,16 +20,16 @@ STORIES = data.load_corpus("validation")[:50]
 ])
 def test_tokenizer_refuses_a_corpus_without_text(corpus, match):
     with pytest.raises(ValueError, match=match):
-        zoo.train_tokenizer(corpus, 300)
+        tokenization.train_tokenizer(corpus, 300)
 
 
 def test_tokenizer_refuses_a_vocabulary_smaller_than_the_byte_alphabet():
     with pytest.raises(ValueError, match="vocab_size must be >= 257"):
-        zoo.train_tokenizer(STORIES, 256)
+        tokenization.train_tokenizer(STORIES, 256)
 
 
 def test_smallest_allowed_vocabulary_is_bytes_plus_end_of_text():
-    tokenizer = zoo.train_tokenizer(STORIES, 257)
+    tokenizer = tokenization.train_tokenizer(STORIES, 257)
     assert len(tokenizer) == 257
     text = STORIES[0]
     assert len(tokenizer(text)["input_ids"]) == len(text.encode("utf-8"))  # no merges: one token per byte
@@ -37,9 +37,9 @@ def test_smallest_allowed_vocabulary_is_bytes_plus_end_of_text():
 
 @pytest.mark.parametrize("stories,match", [([], "stories is empty"), ([None], "item 0 is NoneType")])
 def test_encoding_refuses_a_corpus_without_text(stories, match):
-    tokenizer = zoo.train_tokenizer(STORIES, 300)
+    tokenizer = tokenization.train_tokenizer(STORIES, 300)
     with pytest.raises(ValueError, match=match):
-        zoo.encode_stories(tokenizer, stories)
+        tokenization.encode_stories(tokenizer, stories)
 
 
 def test_a_context_window_of_zero_is_refused_by_the_training_config():

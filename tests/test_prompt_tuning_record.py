@@ -8,18 +8,20 @@ import statistics
 import pytest
 
 from llmlab import prompt_tuning as pt
+from llmlab import zoo
+from llmlab.records import prompt_tuning_real
 
 D, FFN, KV = 576, 1536, 192  # SmolLM2-135M: width, MLP width, 3 KV heads x 64
 
 
 @pytest.fixture(scope="module")
 def record():
-    return pt.load_record()
+    return prompt_tuning_real.load()
 
 
 def test_record_has_every_run_of_the_plan_and_its_provenance(record):
     assert [{k: r[k] for k in ("method", "n_virtual", "seed")} for r in record["rows"]] == pt.record_plan()
-    assert record["model"] == pt.REAL_MODEL and record["code_version"] != "unknown"
+    assert record["model"] == zoo.REAL_MODEL and record["code_version"] != "unknown"
     assert record["machine"]["cpu_count"] >= 1 and record["seconds"] > 0
 
 
@@ -49,8 +51,6 @@ def test_load_record_refuses_other_settings(tmp_path, monkeypatch, record):
     import json
 
     changed = dict(record, settings={**record["settings"], "steps": 1})
-    (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "other.json").write_text(json.dumps(changed))
-    monkeypatch.setattr(pt, "__file__", str(tmp_path / "prompt_tuning.py"))
+    (tmp_path / "other.json").write_text(json.dumps(changed))
     with pytest.raises(ValueError, match="other settings"):
-        pt.load_record("other.json")
+        prompt_tuning_real.load(tmp_path / "other.json")

@@ -37,12 +37,12 @@ def test_a_benchmark_record_is_stamped_with_code_version_and_machine():
 
     import torch
 
-    from llmlab import bench
+    from llmlab.records import bench_cpu
 
-    stamp = bench._stamp()
+    stamp = bench_cpu.stamp(bench_cpu.COMMAND, *bench_cpu.CODE)
     assert re.fullmatch(r"[0-9a-f]{12}(\+dirty)?|unknown", stamp["code_version"])
     assert stamp["machine"]["torch"] == torch.__version__ and stamp["machine"]["cpu_count"] >= 1
-    assert stamp["command"].startswith("python -m llmlab.bench")
+    assert stamp["command"] == "python -m llmlab.records.bench_cpu"
 
 
 def test_the_shipped_benchmark_record_says_its_stamp_was_added_later():

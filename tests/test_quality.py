@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from llmlab import data, quality
+from llmlab import data, quality, tokenization
 
 STORY = data.load_corpus("validation")[0]
 OTHER = data.load_corpus("validation")[1]
@@ -46,9 +46,8 @@ def test_quality_filter_counts_documents_and_tokens_removed():
 
 
 def test_tokens_are_counted_with_the_given_tokenizer():
-    from llmlab import zoo
 
-    tokenizer = zoo.train_tokenizer(data.load_corpus("validation"), 300)
+    tokenizer = tokenization.train_tokenizer(data.load_corpus("validation"), 300)
     _, report, _ = quality.quality_filter([STORY, "Home | About"], tokenizer=tokenizer)
     expected = len(tokenizer(STORY)["input_ids"]) + len(tokenizer("Home | About")["input_ids"])
     assert report.tokens_in == expected

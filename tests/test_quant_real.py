@@ -5,6 +5,7 @@ import torch
 
 from llmlab import quant
 from llmlab import quant_real as qr
+from llmlab.records import quant_real as quant_real_record
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def test_bad_input_is_refused():
 
 
 def test_the_record_matches_the_schemes_and_its_own_claims():
-    rec = qr.load_record()
+    rec = quant_real_record.load()
     rows = {r["scheme"]: r for r in rec["schemes"]}
     ref = rows["reference (Q4_1 file)"]
     # the file's grid: 4-bit zero point in groups of 32 is the reference itself, in the file's bytes

@@ -15,7 +15,7 @@ from transformers.generation.logits_process import (
 )
 from transformers.utils import logging as hf_logging
 
-from llmlab import sampling, zoo
+from llmlab import chat, sampling, zoo
 from llmlab.metrics import entropy_bits
 from llmlab.sampling import (
     apply_repetition_penalty,
@@ -552,9 +552,11 @@ def test_interval95_is_a_student_t_interval():
 
 
 def test_sweep_settings_are_valid_and_named_uniquely():
-    names = [s["name"] for s in sampling.SWEEP_SETTINGS]
+    from llmlab.records import sampling_sweep
+
+    names = [s["name"] for s in sampling_sweep.SWEEP_SETTINGS]
     assert len(names) == len(set(names))
-    assert {s["method"] for s in sampling.SWEEP_SETTINGS} == {"greedy", "beam", "sample"}
+    assert {s["method"] for s in sampling_sweep.SWEEP_SETTINGS} == {"greedy", "beam", "sample"}
 
 
 # -----------------------------------------------------------------------------
@@ -569,7 +571,7 @@ def smol():
 
 def test_real_model_beam_search_and_padded_greedy_match_hf(smol):
     model, tok = smol
-    ids, mask = sampling.chat_batch(tok, ["Name a colour.", "Say hello in French, please."])
+    ids, mask = chat.chat_batch(tok, ["Name a colour.", "Say hello in French, please."])
     stop = tok.convert_tokens_to_ids("<|im_end|>")
     with torch.inference_mode():
         ours = beam_search(model, ids, num_beams=2, max_new_tokens=6, stop_token_id=stop, attention_mask=mask)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from llmlab import scaling, scaling_fits, sweep, widgets
+from llmlab.records import scaling_sweep
 
 
 def test_gpt3_training_compute_matches_brown_et_al():
@@ -174,12 +175,12 @@ def test_static_budget_slider_has_a_frame_per_combination():
 
 
 def test_shipped_sweep_records_code_version_and_machine_and_two_orders_of_compute():
-    runs = sweep.load_sweep()
+    runs = scaling_sweep.load()
     assert {"code_version", "machine", "n_params", "tokens", "flops", "val_loss"} <= set(runs.columns)
     assert runs["code_version"].str.len().min() >= 7 and (runs["machine"].str.len() > 0).all()
     assert runs["flops"].max() / runs["flops"].min() >= 100
     assert (runs["flops"] / runs["budget_flops"]).between(0.9, 1.1).all()
-    planned = {(size, c) for c, sizes in sweep.SWEEP_PLAN for size in sizes}
+    planned = {(size, c) for c, sizes in scaling_sweep.PLAN for size in sizes}
     assert set(zip(runs["size"], runs["budget_flops"])) == planned
 
 
@@ -193,12 +194,10 @@ def test_a_tiny_sweep_point_trains_and_reports_its_row():
     assert 0 < row["val_loss"] < 8
 
 
-def test_old_names_still_resolve_through_scaling_to_their_new_module():
-    assert scaling.fit_chinchilla is scaling_fits.fit_chinchilla
-    assert scaling.load_sweep is sweep.load_sweep and scaling.SWEEP_PLAN is sweep.SWEEP_PLAN
-    assert scaling.static_budget_slider is widgets.static_budget_slider
-    with pytest.raises(AttributeError, match="no_such_name"):
-        scaling.no_such_name
+def test_scaling_keeps_no_old_names():
+    # names that moved are imported from their own modules; scaling resolves no old names
+    for name in ("fit_chinchilla", "load_sweep", "SWEEP_PLAN", "static_budget_slider"):
+        assert not hasattr(scaling, name), name
 
 
 def test_scaling_imports_none_of_the_modules_built_on_it():
@@ -211,13 +210,13 @@ def test_scaling_imports_none_of_the_modules_built_on_it():
     assert out.strip() == "[]"
 
 
-def test_scaling_cli_forwards_sweep_to_llmlab_sweep(monkeypatch, capsys):
+def test_sweep_record_cli_runs_the_budgets_asked_for(monkeypatch):
     seen = {}
-    monkeypatch.setattr(sweep, "run_sweep", lambda out, plan: seen.update(out=out, plan=plan) or out)
-    assert scaling.main(["sweep", "--out", "/tmp/x.csv", "--budgets", "1e10"]) == 0
+    monkeypatch.setattr(scaling_sweep, "run", lambda out, plan: seen.update(out=out, plan=plan) or out)
+    assert scaling_sweep.main(["--out", "/tmp/x.csv", "--budgets", "1e10"]) == 0
     assert seen["out"] == "/tmp/x.csv" and [c for c, _ in seen["plan"]] == [1e10]
     with pytest.raises(SystemExit):
-        scaling.main(["fit"])
+        scaling_sweep.main(["--budgets", "5"])
 
 
 def test_published_nemo_runs_imply_the_throughput_worked_out_by_hand():

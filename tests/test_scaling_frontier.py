@@ -45,7 +45,7 @@ def test_bloomberg_budget_by_hand():
 
 
 def test_a_fit_prints_an_interval_bound_pinned_at_zero_as_zero():
-    from llmlab.scaling import Fit
+    from llmlab.scaling_fits import Fit
 
     pinned = Fit({"E": 0.2056}, {"E": 0.1}, {"E": (1.594e-11, 0.36)}, n_points=4)
     again = Fit({"E": 0.2056}, {"E": 0.1}, {"E": (1.778e-11, 0.36)}, n_points=4)

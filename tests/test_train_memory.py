@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from llmlab import train_memory as tm
+from llmlab.records import training_peaks
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_bad_input_is_refused(tiny, call, error):
 
 
 def test_the_record_holds_the_real_models_states_exactly():
-    rec = tm.load_record()
+    rec = training_peaks.load()
     real = next(r for r in rec["runs"] if r["model"] == "smollm2-135m-instruct")
     n_bytes = 4 * 134_515_008
     assert real["measured_at_peak"]["parameters"] == real["predicted"]["parameters"] == n_bytes

@@ -5,7 +5,7 @@ import pytest
 import torch
 from saved_files import assert_same_saved_file
 
-from llmlab import data, objectives, zoo
+from llmlab import data, objectives, tokenization, zoo
 
 ENCODER, ENCDEC = "stories-encoder", "stories-encoder-decoder"
 CONFIG_KEYS = {
@@ -85,7 +85,7 @@ def test_special_tokens_come_first_and_absorb_the_space_before_them(encoder, enc
 def test_encoder_fills_masks_far_better_than_chance_on_held_out_stories(encoder):
     model, tok = encoder
     recipe = zoo.RECIPES[ENCODER]
-    stream = zoo.encode_stories(tok, data.load_corpus("validation")[:200])
+    stream = tokenization.encode_stories(tok, data.load_corpus("validation")[:200])
     make = recipe.batch_fn(tok, recipe.train_config())
     loss = objectives.evaluate_objective(model, make, stream, n_batches=4)
     assert loss < 1.5  # chance is ln(1024) = 6.9 nats
@@ -105,7 +105,7 @@ def test_encoder_uses_context_on_both_sides(encoder):
 def test_encoder_decoder_restores_a_dropped_span_on_held_out_stories(encdec):
     model, tok = encdec
     recipe = zoo.RECIPES[ENCDEC]
-    stream = zoo.encode_stories(tok, data.load_corpus("validation")[:200])
+    stream = tokenization.encode_stories(tok, data.load_corpus("validation")[:200])
     loss = objectives.evaluate_objective(model, recipe.batch_fn(tok, recipe.train_config()), stream, n_batches=4)
     assert loss < 1.0  # chance is ln(1024) = 6.9 nats
     for text, word in [("When the rain stopped, they saw a big <extra_id_0> in the sky.", "rainbow"),

@@ -13,7 +13,7 @@ from ._harness import _call, _Case, _quiz, _run, _salted, _same_input, _tiny_gpt
 def check_fit_to_context(fn: Callable) -> bool:
     """Chapter 1. ``fn(token_ids, context_window, max_new_tokens) -> (kept_ids, n_dropped)`` keeps the most
     recent tokens so that the prompt plus ``max_new_tokens`` fits the window."""
-    from ..lifecycle import fit_to_context
+    from ..context_window import fit_to_context
 
     def case(ids, window, new, label, hidden=True):
         def run():

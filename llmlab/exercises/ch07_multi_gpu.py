@@ -117,8 +117,8 @@ def check_hybrid_states(fn: Callable) -> bool:
 def check_comm_bytes(fn: Callable) -> bool:
     """Chapter 7. ``fn(strategy, n_params, n_gpus, bytes_per_value) -> bytes`` each GPU sends per step with
     ring collectives: 2Ψ(n-1)/n for "ddp", "zero1" and "zero2", 3Ψ(n-1)/n for "zero3" (Ψ = bytes of the
-    gradients). Compared with ``llmlab.distributed.textbook_comm_bytes``."""
-    from ..distributed import textbook_comm_bytes
+    gradients). Compared with ``llmlab.distributed.tables.textbook_comm_bytes``."""
+    from ..distributed.tables import textbook_comm_bytes
 
     def case(strategy, n, gpus, bpv, label, hidden=True):
         def run():

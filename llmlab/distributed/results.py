@@ -1,15 +1,14 @@
-"""What a run of :mod:`llmlab.distributed` returns (chapter 7): the strategy names, the result
+"""What a run of :func:`llmlab.distributed.launcher.run` returns (chapter 7): the strategy names, the result
 types and the reading of the ranks' result files.
 
 * :class:`RankResult`: what one rank measured under one strategy (bytes, seconds, nats);
 * :class:`RunResult`: all ranks of all strategies of one run, with the settings it ran with;
 * :class:`DistributedRunError`: a rank failed or the run timed out;
 * :func:`read_results`: the :class:`RunResult` of the ``rank<r>.json`` files the workers
-  (:mod:`llmlab._dist_worker`) wrote beside a ``spec.json``.
+  (:mod:`llmlab.distributed.worker`) wrote beside a ``spec.json``.
 
-Imports go one way: the launcher (:mod:`llmlab.distributed`), the tables
-(:mod:`llmlab.dist_tables`) and the explorers (:mod:`llmlab.dist_explorer`) import this
-module; it imports none of them.
+Imports go one way: the launcher (:mod:`llmlab.distributed.launcher`) and the tables
+(:mod:`llmlab.distributed.tables`) import this module; it imports none of them.
 """
 
 from __future__ import annotations
@@ -22,9 +21,8 @@ from pathlib import Path
 
 import torch
 
-from . import _checks
-from ._checks import whole_number as _count  # noqa: F401 (llmlab.dist_tables imports it from here)
-from .tinygpt2 import STORIES_1M
+from .. import _checks
+from ..tinygpt2 import STORIES_1M
 
 STRATEGIES = ("ddp", "zero1", "zero2", "zero3", "hybrid")  # data parallel: the GPT-2 workers
 # the Llama workers (llmlab.tinyllama): tensor parallel, pipeline parallel, and FSDP x tensor parallel
@@ -46,7 +44,7 @@ class DistributedRunError(RuntimeError):
 def check_result(result) -> RunResult:
     """``result`` itself if it is a :class:`RunResult`, else a TypeError saying what is expected."""
     if not isinstance(result, RunResult):
-        raise _checks.ArgumentTypeError(f"result must be the RunResult returned by distributed.run(), "
+        raise _checks.ArgumentTypeError(f"result must be the RunResult returned by distributed.launcher.run(), "
                                         f"got {type(result).__name__}")
     return result
 
@@ -84,7 +82,7 @@ class RankResult:
 
 @dataclass
 class RunResult:
-    """All ranks of all strategies of one :func:`llmlab.distributed.run`."""
+    """All ranks of all strategies of one :func:`llmlab.distributed.launcher.run`."""
 
     world_size: int
     backend: str
@@ -132,7 +130,7 @@ class RunResult:
 
 def param_shapes(model: dict | None = None) -> list[tuple[int, ...]]:
     """Shapes of the unique parameters of the workers' GPT-2 (tied embeddings once)."""
-    from .tinygpt2 import TinyGPT2
+    from ..tinygpt2 import TinyGPT2
 
     if model is not None and not isinstance(model, dict):
         raise _checks.ArgumentTypeError(f"model must be a dict of GPT-2 settings (keys of STORIES_1M) or None, "
@@ -151,7 +149,7 @@ def read_results(spec_path, wall_s: float = 0.0) -> RunResult:
         raise _checks.ArgumentTypeError(f"spec_path must be a path to a spec.json, got {type(spec_path).__name__}")
     spec_path = Path(spec_path)
     if not spec_path.is_file():
-        raise ValueError(f"no spec file at {str(spec_path)!r}; write one with distributed.write_spec")
+        raise ValueError(f"no spec file at {str(spec_path)!r}; write one with distributed.launcher.write_spec")
     spec = json.loads(spec_path.read_text())
     ranks = []
     for r in range(spec["world_size"]):

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import _checks, memory
-from .dist_results import _count
+from .. import _checks, memory
+from .._checks import whole_number as _count
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The tables of chapter 7's runs: measured bytes, peaks, communication and the pipeline bubble,
 each set next to the calculator (:mod:`llmlab.memory`) or the textbook formula.
 
-Every function takes the :class:`llmlab.dist_results.RunResult` that
-:func:`llmlab.distributed.run` returns and gives a pandas DataFrame (bytes, seconds):
+Every function takes the :class:`llmlab.distributed.results.RunResult` that
+:func:`llmlab.distributed.launcher.run` returns and gives a pandas DataFrame (bytes, seconds):
 
 * data parallelism: :func:`predicted_table` (model states per rank, exact and ideal),
   :func:`peak_table` (the measured peak of a step against states plus activations),
@@ -11,23 +11,22 @@ Every function takes the :class:`llmlab.dist_results.RunResult` that
   (equality with one process, collectives counted against expected) and
   :func:`model_parallel_peak_table`;
 * the pipeline bubble: :func:`bubble_table` (measured idle fraction against
-  :func:`llmlab.memory.bubble_fraction`) and :func:`load_bubble_record` (the recorded grid).
+  :func:`llmlab.memory.bubble_fraction`); the recorded grid is
+  :mod:`llmlab.records.pipeline_bubble`.
 
-Imports go one way: this module imports :mod:`llmlab.dist_results` and :mod:`llmlab.memory`,
+Imports go one way: this module imports :mod:`llmlab.distributed.results` and :mod:`llmlab.memory`,
 never the launcher.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from pathlib import Path
 
-from . import _checks, memory
-from .dist_results import MODEL_PARALLEL, STRATEGIES, RunResult, _count, check_result
-from .memory import bubble_fraction  # noqa: F401  (the formula lives with the calculator)
-from .tinyllama import llama_config
+from .. import memory
+from .._checks import whole_number as _count
+from ..memory import bubble_fraction
+from ..tinyllama import llama_config
+from .results import MODEL_PARALLEL, STRATEGIES, RunResult, check_result
 
 # --------------------------------------------------------------------------- data parallelism
 
@@ -207,7 +206,7 @@ def fsdp_tp_states(result: RunResult) -> memory.GpuMemory:
     check_result(result)
     t = result.settings.get("tensor_parallel")
     if not result.of("fsdp_tp") or not t:
-        raise ValueError("this run has no 'fsdp_tp' strategy: run distributed.run(['fsdp_tp'], 4)")
+        raise ValueError("this run has no 'fsdp_tp' strategy: run distributed.launcher.run(['fsdp_tp'], 4)")
     z = _llama_sizes(result)
     return memory.model_parallel_gpu_memory(z["in_blocks"], z["embed"] + z["head"], result.world_size,
                                             tensor_parallel=t, zero_stage=3, precision="fp32")
@@ -328,7 +327,7 @@ def bubble_table(result: RunResult):
     check_result(result)
     ranks = result.of("pp")
     if not ranks or "bubble" not in ranks[0].extra:
-        raise ValueError("this run measured no bubble: run distributed.run(['pp'], ..., bubble_microbatches=(1, 2, 4))")
+        raise ValueError("this run measured no bubble: run distributed.launcher.run(['pp'], ..., bubble_microbatches=(1, 2, 4))")
     rows = []
     for r in ranks:
         for b in r.extra["bubble"]:
@@ -336,23 +335,3 @@ def bubble_table(result: RunResult):
                          "idle_measured": b["idle"], "bubble_formula": bubble_fraction(r.world_size, b["microbatches"]),
                          "step_ms": 1000 * b["step_s"]})
     return pd.DataFrame(rows).sort_values(["schedule", "microbatches", "rank"]).reset_index(drop=True)
-
-
-BUBBLE_RECORD = Path(__file__).resolve().parent / "results" / "pipeline_bubble.json"
-#: the recorded grid: world sizes (stages), micro-batch sizes (sequences) and micro-batch counts
-BUBBLE_PLAN = {"world_sizes": (2, 4), "micro_batch_sizes": (2, 8), "microbatches": (1, 2, 4, 8, 16),
-               "seq_len": 64, "repeats": 3}
-
-
-def load_bubble_record(path=BUBBLE_RECORD):
-    """The recorded bubble grid (:func:`llmlab.distributed.record_bubble`) as (a pandas DataFrame, the record's stamp)."""
-    import pandas as pd
-
-    if not isinstance(path, (str, os.PathLike)):
-        raise _checks.ArgumentTypeError(f"path must be a path to the record, got {type(path).__name__}")
-    if not Path(path).is_file():
-        raise ValueError(f"no bubble record at {str(path)!r}; make it with python -m llmlab.distributed record-bubble")
-    record = json.loads(Path(path).read_text())
-    stamp = {k: record[k] for k in ("code_version", "machine", "seconds", "plan")}
-    return pd.DataFrame(record["rows"]), stamp
-

@@ -1,52 +1,38 @@
-"""Real multi-process training runs under DDP, ZeRO, FSDP, tensor and pipeline parallelism (chapter 7):
-the launcher.
+"""The launcher of chapter 7's runs: :func:`run` starts the ranks, waits for them and collects what
+they measured.
 
-:func:`run` starts ``world_size`` processes (``python -m llmlab._dist_worker``), gloo on CPU
+:func:`run` starts ``world_size`` processes (``python -m llmlab.distributed.worker``), gloo on CPU
 or nccl on GPUs, that train the same small model on the same random batches under each
 requested strategy:
 
-* ``"ddp"``    DistributedDataParallel: every rank holds everything, gradients are all-reduced;
+* ``"ddp"``    DistributedDataParallel: every rank holds everything, gradients are all-reduced
+  (:func:`llmlab.distributed.data_parallel.wrap_ddp`);
 * ``"zero1"``  ZeroRedundancyOptimizer inside DDP: each rank keeps the Adam states of its
-  share of whole parameters (ZeRO stage 1);
+  share of whole parameters (ZeRO stage 1, :func:`llmlab.distributed.data_parallel.zero1_optimizer`);
 * ``"zero2"``  FSDP2 ``fully_shard(reshard_after_forward=False)``: gradients and optimizer
   states sharded, parameters kept whole from forward to backward (ZeRO stage 2,
-  FSDP's ``SHARD_GRAD_OP``);
+  FSDP's ``SHARD_GRAD_OP``; :func:`llmlab.distributed.fsdp.apply_fsdp`);
 * ``"zero3"``  FSDP2 ``fully_shard(reshard_after_forward=True)``: parameters sharded too,
   gathered layer by layer when needed (ZeRO stage 3, ``FULL_SHARD``);
 * ``"hybrid"`` FSDP2 on a 2-D mesh: sharded within groups of ``sharding_factor`` ranks,
   replicated across the groups (HSDP, ``HYBRID_SHARD``);
 * ``"tp"``     tensor parallelism on the Llama of :mod:`llmlab.tinyllama`
-  (``torch.distributed.tensor.parallel``, Megatron-LM's column- then row-wise split of each block);
-* ``"pp"``     pipeline parallelism on the same Llama (``torch.distributed.pipelining``, GPipe or
+  (:func:`llmlab.distributed.tensor_parallel.apply_tp`, Megatron-LM's column- then row-wise split);
+* ``"pp"``     pipeline parallelism on the same Llama (:mod:`llmlab.distributed.pipeline`, GPipe or
   1F1B over micro-batches), with the idle fraction per rank against the bubble formula;
-* ``"fsdp_tp"`` 2-D parallelism on the same Llama: a (data, tensor) DeviceMesh, tensor parallelism
-  (``ColwiseParallel``/``RowwiseParallel``) within each row of ``tensor_parallel`` ranks and FSDP2
-  ``fully_shard`` across the rows.
+* ``"fsdp_tp"`` 2-D parallelism on the same Llama (:func:`llmlab.distributed.fsdp_tp.apply_fsdp_tp`):
+  tensor parallelism within each row of ``tensor_parallel`` ranks, FSDP2 across the rows.
 
 The first five train a GPT-2 (:mod:`llmlab.tinygpt2`). ``offload=True`` applies FSDP2's
 ``CPUOffloadPolicy`` to the FSDP strategies; with gloo the "device" is the CPU, so the shards
 are offloaded from CPU memory to CPU memory: the run shows that the policy works and what it
 costs in time, not memory saved.
 
-How the package is laid out (imports go one way, down this list):
-
-* this module, the launcher: :func:`validate`, :func:`run` (spawning, timeouts, one restart after
-  a crash in native code), :func:`write_spec` for torchrun, :func:`record_bubble`;
-* :mod:`llmlab._dist_worker`: one rank (started by :func:`run` or by torchrun);
-* :mod:`llmlab.dist_tables`: the tables of a run against the calculator and the textbook;
-* :mod:`llmlab.dist_explorer`: the sharding and 3-D parallelism explorers' figures (their
-  panels are in :mod:`llmlab.widgets` with the book's other panels);
-* :mod:`llmlab.dist_results`: the strategy names, :class:`RunResult`, :class:`RankResult`,
-  :class:`DistributedRunError`, :func:`read_results`.
-
-The names of the last three are re-exported here, so ``from llmlab import distributed`` then
-``distributed.run(...)``, ``distributed.peak_table(...)``, ``distributed.RunResult``,
-``distributed.static_sharding_explorer()`` and the rest work as before the split.
-
 Why not torchrun: a notebook needs the ranks' measurements back as Python objects, a timeout that
 ends a hung run, and a clear error when one rank fails; :func:`run` starts the ranks itself for that.
 The same worker runs under torchrun unchanged (:func:`write_spec`, then
-``torchrun --standalone --nproc-per-node=N -m llmlab._dist_worker SPEC``, then :func:`read_results`).
+``torchrun --standalone --nproc-per-node=N -m llmlab.distributed.worker SPEC``, then
+:func:`llmlab.distributed.results.read_results`).
 
 Robustness: arguments are checked before any process starts; the port is a free one
 chosen by the system; the process group has a timeout, the whole run a wall-clock timeout;
@@ -70,45 +56,19 @@ from pathlib import Path
 
 import torch
 
-from . import _checks
-from .dist_explorer import (  # noqa: F401  (re-exported: the names the chapter and tests use)
-    GPU_BYTES,
-    ExplorerModel,
-    explorer_memory,
-    explorer_parallel_memory,
-    gpt_shape,
-)
-from .dist_results import (  # noqa: F401  (re-exported)
+from .. import _checks
+from .._checks import whole_number as _count
+from ..tinygpt2 import STORIES_1M
+from ..tinyllama import llama_config
+from .results import (
     ALL_STRATEGIES,
     FSDP_STRATEGIES,
-    MODEL_PARALLEL,
     PP_SCHEDULES,
     STRATEGIES,
     DistributedRunError,
-    RankResult,
     RunResult,
-    _count,
-    param_shapes,
     read_results,
 )
-from .dist_tables import (  # noqa: F401  (re-exported)
-    BUBBLE_PLAN,
-    BUBBLE_RECORD,
-    bubble_fraction,
-    bubble_table,
-    comm_table,
-    fsdp_tp_states,
-    load_bubble_record,
-    model_parallel_peak_table,
-    model_parallel_table,
-    peak_table,
-    predicted_activation_bytes,
-    predicted_table,
-    textbook_comm_bytes,
-    tp_all_reduces_per_step,
-)
-from .tinygpt2 import STORIES_1M
-from .tinyllama import llama_config  # noqa: F401  (re-exported)
 
 BACKENDS = ("auto", "gloo", "nccl")
 RANKS_PER_CPU_CORE = 2  # gloo: at most this many single-threaded ranks per core
@@ -120,7 +80,6 @@ def cpu_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
 
 
 def max_world_size(backend: str) -> int:
@@ -154,7 +113,6 @@ def default_sharding_factor(world_size: int) -> int:
     above 2 (two or more replicas of two shards), else the world size (full sharding)."""
     world_size = _count("world_size", world_size)
     return 2 if world_size > 2 and world_size % 2 == 0 else world_size
-
 
 
 def validate(strategies, world_size: int, backend: str = "auto", sharding_factor: int | None = None,
@@ -300,7 +258,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-
 def run(strategies=STRATEGIES, world_size: int = 2, *, backend: str = "auto", sharding_factor: int | None = None,
         offload: bool = False, steps: int = 4, batch_size: int = 2, seq_len: int = 32, n_batches: int = 1,
         lr: float = 3e-3, seed: int = 0, model: dict | None = None, timeout_s: float = 120.0,
@@ -390,7 +347,7 @@ def write_spec(folder, strategies=STRATEGIES, world_size: int = 2, **settings) -
     """Check the arguments as :func:`run` does and write the run's ``spec.json`` into ``folder`` (created
     if missing); return its path. For launching the same workers yourself, for instance with torchrun::
 
-        python -m torch.distributed.run --standalone --nproc-per-node=2 -m llmlab._dist_worker SPEC
+        python -m torch.distributed.run --standalone --nproc-per-node=2 -m llmlab.distributed.worker SPEC
 
     (each rank then reads its rank and the rendezvous from torchrun's environment), then
     :func:`read_results` (``SPEC``). ``settings``: the keyword arguments of :func:`run`."""
@@ -430,10 +387,21 @@ def _kill(procs: list[subprocess.Popen]) -> None:
         p.wait()
 
 
+def _first_failure(workdir: Path, failed: list[int]) -> int:
+    """The rank whose failure came first among ``failed``: one that left no traceback (killed by a
+    signal) before one that did, then the earliest traceback written. Once one rank fails the others
+    fail too (their peer is gone), often within the same poll, so the lowest rank is not always the cause."""
+    def when(r: int) -> tuple[int, float, int]:
+        err = workdir / f"rank{r}.error"
+        return (1, err.stat().st_mtime_ns, r) if err.exists() else (0, 0.0, r)
+
+    return min(failed, key=when)
+
+
 def _launch(spec_path: Path, world_size: int, timeout_s: float) -> None:
     """Start one process per rank, wait for all; on the first failure or at the deadline kill them all."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])  # the folder that holds llmlab/
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     workdir = spec_path.parent
     procs: list[subprocess.Popen] = []
@@ -442,20 +410,22 @@ def _launch(spec_path: Path, world_size: int, timeout_s: float) -> None:
         for r in range(world_size):
             log = open(workdir / f"rank{r}.log", "w")
             logs.append(log)
-            procs.append(subprocess.Popen([sys.executable, "-m", "llmlab._dist_worker", str(spec_path), str(r)],
+            procs.append(subprocess.Popen([sys.executable, "-m", "llmlab.distributed.worker", str(spec_path), str(r)],
                                           env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + timeout_s
         while True:
             codes = [p.poll() for p in procs]
             failed = [r for r, c in enumerate(codes) if c not in (None, 0)]
             if failed:
-                r = failed[0]
+                # a rank still running may have written the traceback that made the others fail
+                reported = [r for r, c in enumerate(codes) if c is None and (workdir / f"rank{r}.error").exists()]
+                r = _first_failure(workdir, failed + reported)
                 _kill(procs)
                 err = workdir / f"rank{r}.error"
                 detail = err.read_text() if err.exists() else (workdir / f"rank{r}.log").read_text()[-3000:]
-                killed_by = -codes[r] if codes[r] < 0 else None
+                killed_by = -codes[r] if codes[r] is not None and codes[r] < 0 else None
                 how = (f"was killed by signal {killed_by} ({signal.Signals(killed_by).name})" if killed_by
-                       else f"failed (exit code {codes[r]})")
+                       else f"failed (exit code {codes[r]})" if codes[r] is not None else "failed")
                 raise DistributedRunError(f"rank {r} of {world_size} {how}; the other ranks were stopped. "
                                           f"Its error:\n{detail.strip()}", [p.pid for p in procs], killed_by)
             if all(c == 0 for c in codes):
@@ -469,63 +439,3 @@ def _launch(spec_path: Path, world_size: int, timeout_s: float) -> None:
         _kill(procs)
         for log in logs:
             log.close()
-
-
-def record_bubble(path=BUBBLE_RECORD, plan: dict | None = None) -> dict:
-    """Measure the pipeline's idle fraction over :data:`BUBBLE_PLAN` (both schedules) and write it to
-    ``path`` as JSON, stamped with the code version and the machine. ``python -m llmlab.distributed
-    record-bubble`` (a few minutes on 2 cores). Returns the record."""
-    import platform
-
-    from .provenance import code_version
-
-    if not isinstance(path, (str, os.PathLike)):
-        raise _checks.ArgumentTypeError(f"path must be a path for the record, got {type(path).__name__}")
-    if plan is not None and not isinstance(plan, dict):
-        raise _checks.ArgumentTypeError(f"plan must be a dict with keys of BUBBLE_PLAN or None, got {type(plan).__name__}")
-    unknown = sorted(set(plan or {}) - set(BUBBLE_PLAN))
-    if unknown:
-        raise ValueError(f"unknown plan keys {unknown}; allowed: {', '.join(BUBBLE_PLAN)}")
-    plan = dict(BUBBLE_PLAN, **(plan or {}))
-    rows = []
-    t0 = time.perf_counter()
-    for n in plan["world_sizes"]:
-        if n > max_world_size("gloo"):
-            continue
-        for b in plan["micro_batch_sizes"]:
-            result = run(["pp"], n, backend="gloo", steps=1, batch_size=b, seq_len=plan["seq_len"], microbatches=n,
-                         bubble_microbatches=tuple(plan["microbatches"]), bubble_repeats=plan["repeats"],
-                         timeout_s=900)
-            for row in bubble_table(result).to_dict("records"):
-                rows.append(dict(row, stages=n, micro_batch_size=b))
-    record = {"what": "chapter 7 pipeline bubble: idle fraction per rank against (p - 1)/(m + p - 1)",
-              "plan": plan, "seconds": round(time.perf_counter() - t0, 1),
-              "code_version": code_version("llmlab/distributed.py", "llmlab/_dist_worker.py", "llmlab/tinyllama.py"),
-              "machine": {"processor": platform.processor() or platform.machine(), "cpu_cores": cpu_cores(),
-                          "torch": torch.__version__, "backend": "gloo", "threads_per_rank": 1},
-              "rows": rows}
-    Path(path).write_text(json.dumps(record, indent=1) + "\n")
-    return record
-
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["record-bubble"]:
-        rec = record_bubble()
-        print(f"wrote {BUBBLE_RECORD} ({len(rec['rows'])} rows, {rec['seconds']} s)")
-    else:
-        raise SystemExit("usage: python -m llmlab.distributed record-bubble")
-
-
-_PANELS = ("sharding_explorer", "static_parallelism_explorer", "static_sharding_explorer")
-
-
-def __getattr__(name: str):
-    """The chapter's panels, ``distributed.static_sharding_explorer()`` and the others, live in
-    :mod:`llmlab.widgets`; they are looked up there on first use so that the launcher (and every
-    rank it starts) does not import the plotting code."""
-    if name in _PANELS:
-        from . import widgets
-
-        return getattr(widgets, name)
-    raise AttributeError(f"module 'llmlab.distributed' has no attribute {name!r}")
