@@ -181,6 +181,21 @@ def _p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.0995 else f"p = {p:.2f}"
 
 
+def _interval_text(diff: float, low: float, high: float, level: float, scale: float, digits: int,
+                   unit: str) -> str:
+    """``"+4.0 points (95% interval +1.5 to +6.5)"``: a difference times ``scale`` with its interval."""
+    f = f"{{:+.{digits}f}}"
+    d, lo, hi = (f.format(v * scale) for v in (diff, low, high))
+    return f"{d}{unit} ({level:.0%} interval {lo} to {hi})"
+
+
+def _two_groups_verdict(a_name: str, b_name: str, diff: float, p: float, test: str) -> str:
+    """The verdict of a test on two groups of different items; ``test`` names it with its p and sizes."""
+    if p >= ALPHA:
+        return f"no clear difference between {a_name} and {b_name} ({test})"
+    return f"{a_name} {'above' if diff > 0 else 'below'} {b_name} ({test})"
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Two methods on the same items: their means, the difference ``a - b``, its interval and a test."""
@@ -219,9 +234,7 @@ class Comparison:
 
     def interval_text(self, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
         """The difference with its interval, e.g. ``"+4.0 points (95% interval +1.5 to +6.5)"``."""
-        f = f"{{:+.{digits}f}}"
-        lo, hi, d = (f.format(v * scale) for v in (self.low, self.high, self.diff))
-        return f"{d}{unit} ({self.level:.0%} interval {lo} to {hi})"
+        return _interval_text(self.diff, self.low, self.high, self.level, scale, digits, unit)
 
 
 def compare(a, b, names: tuple[str, str] = ("A", "B"), level: float = 0.95, n_boot: int = 5000,
@@ -295,15 +308,11 @@ class TwoProportions:
     def verdict(self) -> str:
         """A sentence for the prose, e.g. ``"A above B (Fisher p = 0.002, n = 300 and 300)"``."""
         test = f"Fisher exact {_p_text(self.p)}, n = {self.n_a:,} and {self.n_b:,}"
-        if not self.separated:
-            return f"no clear difference between {self.a_name} and {self.b_name} ({test})"
-        return f"{self.a_name} {'above' if self.diff > 0 else 'below'} {self.b_name} ({test})"
+        return _two_groups_verdict(self.a_name, self.b_name, self.diff, self.p, test)
 
     def interval_text(self, scale: float = 100.0, digits: int = 1, unit: str = " points") -> str:
         """The difference with its interval, e.g. ``"+4.0 points (95% interval +1.5 to +6.5)"``."""
-        f = f"{{:+.{digits}f}}"
-        d, lo, hi = (f.format(v * scale) for v in (self.diff, self.low, self.high))
-        return f"{d}{unit} ({self.level:.0%} interval {lo} to {hi})"
+        return _interval_text(self.diff, self.low, self.high, self.level, scale, digits, unit)
 
 
 def two_proportions(k_a: int, n_a: int, k_b: int, n_b: int,
@@ -365,16 +374,12 @@ class UnpairedComparison:
     def verdict(self) -> str:
         """e.g. ``"A above B (Welch t-test p < 0.001, n = 10 and 500)"``."""
         test = f"Welch t-test {_p_text(self.p)}, n = {self.n_a:,} and {self.n_b:,}"
-        if self.p >= ALPHA:
-            return f"no clear difference between {self.a_name} and {self.b_name} ({test})"
-        return f"{self.a_name} {'above' if self.diff > 0 else 'below'} {self.b_name} ({test})"
+        return _two_groups_verdict(self.a_name, self.b_name, self.diff, self.p, test)
 
     def interval_text(self, scale: float = 1.0, digits: int = 2, unit: str = " nats") -> str:
         """The difference times ``scale`` with its interval, e.g.
         ``"+2.10 nats (95% interval +1.90 to +2.30)"``; ``scale=100, unit=" points"`` for shares."""
-        f = f"{{:+.{digits}f}}"
-        d, lo, hi = (f.format(v * scale) for v in (self.diff, self.low, self.high))
-        return f"{d}{unit} ({self.level:.0%} interval {lo} to {hi})"
+        return _interval_text(self.diff, self.low, self.high, self.level, scale, digits, unit)
 
 
 def compare_unpaired(a, b, names: tuple[str, str] = ("A", "B"), level: float = 0.95) -> UnpairedComparison:

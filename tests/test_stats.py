@@ -118,3 +118,26 @@ def test_detectable_difference_shrinks_with_n():
 def test_bad_input(call, exc):
     with pytest.raises(exc):
         call()
+
+
+def test_two_proportions_against_scipy_fisher_and_newcombe():
+    r = stats.two_proportions(30, 100, 15, 100, names=("train", "held-out"))
+    assert r.p == pytest.approx(sp.fisher_exact([[30, 70], [15, 85]])[1])
+    # Newcombe (1998), method 10, from the two Wilson intervals
+    (la, ua), (lb, ub) = stats.wilson_interval(30, 100), stats.wilson_interval(15, 100)
+    assert r.low == pytest.approx(0.15 - ((0.30 - la) ** 2 + (ub - 0.15) ** 2) ** 0.5)
+    assert r.high == pytest.approx(0.15 + ((ua - 0.30) ** 2 + (0.15 - lb) ** 2) ** 0.5)
+    assert r.verdict.startswith("train above held-out (Fisher exact p = 0.0")
+    same = stats.two_proportions(10, 100, 11, 100)
+    assert same.verdict.startswith("no clear difference between A and B")
+
+
+def test_compare_unpaired_is_welchs_test():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(1.0, 1.0, 40), rng.normal(0.0, 2.0, 60)
+    r = stats.compare_unpaired(a, b)
+    ref = sp.ttest_ind(a, b, equal_var=False)
+    assert r.p == pytest.approx(ref.pvalue)
+    ci = ref.confidence_interval()
+    assert (r.low, r.high) == pytest.approx((ci.low, ci.high))
+    assert r.diff == pytest.approx(a.mean() - b.mean())
