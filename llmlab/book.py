@@ -12,6 +12,10 @@ from typing import Any
 
 def glue(name: str, value: Any, display: bool = False) -> None:
     """Record ``value`` under ``name`` for ``{glue:text}`name``` in the book's markdown."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str (the key the markdown refers to), got {type(name).__name__}")
+    if not name.strip():
+        raise ValueError("name must be a non-empty str (the key the markdown refers to), got an empty one")
     try:
         from myst_nb import glue as _glue
     except ImportError:  # outside the book build: nothing to record into
@@ -28,6 +32,9 @@ class Source:
     """
 
     def __init__(self, code: str, where: str):
+        for name, value in (("code", code), ("where", where)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
         self.code, self.where = code, where
 
     def __repr__(self) -> str:

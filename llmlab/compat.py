@@ -16,12 +16,18 @@ def cache_argument(model) -> str:
     works there but prints a FutureWarning on every call); earlier releases only
     know ``past_key_values``.
     """
+    if not callable(getattr(model, "forward", None)):
+        raise TypeError(f"model must be a model with a forward method (torch.nn.Module), got {type(model).__name__}"
+                        + (f" {model!r}; pass the loaded model, not its name" if isinstance(model, str) else ""))
     params = inspect.signature(model.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 
 
 def returned_cache(output):
     """The key-value cache a forward pass returned (``output.cache`` from 5.24, ``past_key_values`` before)."""
+    if not (hasattr(output, "cache") or hasattr(output, "past_key_values")):
+        raise TypeError(f"output must be what a forward pass returned (with past_key_values), got "
+                        f"{type(output).__name__}")
     cache = getattr(output, "cache", None)
     return cache if cache is not None else getattr(output, "past_key_values", None)
 

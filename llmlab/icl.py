@@ -73,6 +73,9 @@ def check_template(template: str) -> tuple[str, str]:
 def format_example(template: str, text: str, label: str) -> str:
     """One solved example (a demonstration): the template with both slots filled."""
     check_template(template)
+    for name, value in (("text", text), ("label", label)):
+        if not isinstance(value, str):
+            raise _checks.ArgumentTypeError(f"{name} must be a str, got {type(value).__name__}")
     return template.format(input=text, label=label)
 
 
@@ -83,6 +86,8 @@ def query_prefix(template: str, text: str) -> tuple[str, str]:
     (``" positive"``), because byte-level BPE tokenizers attach a space to the word after it.
     """
     before, _ = check_template(template)
+    if not isinstance(text, str):
+        raise _checks.ArgumentTypeError(f"text must be a str, got {type(text).__name__}")
     query = before.format(input=text)
     stripped = query.rstrip(" ")
     return stripped, query[len(stripped):]
@@ -182,6 +187,8 @@ def build_prompt(
 def context_window(model) -> int | None:
     """The number of positions a model can attend to (GPT-2's n_positions, Llama's max_position_embeddings),
     or None if unbounded (relative positions, T5); see :func:`llmlab._checks.context_window`."""
+    if not (isinstance(model, torch.nn.Module) or hasattr(model, "to_dict")):  # a model or its config
+        _checks.model("model", model)  # a name or something else: say how to pass a model
     return _checks.context_window(model)
 
 
@@ -400,6 +407,12 @@ def ideal_accuracy(task: ICLTask, shots: Sequence[int] = (0, 1, 2, 4, 8), n: int
     """
     import pandas as pd
 
+    if not isinstance(task, ICLTask):
+        raise _checks.ArgumentTypeError(f"task must be an llmlab.icl.ICLTask, got {type(task).__name__}")
+    shots = list(shots)
+    if not shots or any(not isinstance(k, int) or isinstance(k, bool) or k < 0 for k in shots):
+        raise ValueError(f"shots must be a non-empty list of ints >= 0, got {shots!r}")
+    n = _checks.positive_int("n", n)
     rng = random.Random(seed)
     episodes = [task.episode(rng, max(shots)) for _ in range(n)]
     rules = [task.rule] if task.rule is not None else sorted(data.ICL_RULES)
@@ -432,6 +445,9 @@ def episode_text(episode: dict, template: str = REVIEW_TEMPLATE, instruction: bo
     1-shot, ... at once.
     """
     before, after = check_template(template)
+    if not isinstance(episode, dict) or not isinstance(episode.get("items"), (list, tuple)):
+        raise _checks.ArgumentTypeError(f"episode must be a dict with 'items' (what ICLTask.episode or "
+                                        f"data.icl_episode returns), got {type(episode).__name__}")
     text = episode["instruction"] + SEPARATOR if instruction else ""
     spans = []
     for i, (review, label) in enumerate(episode["items"]):
@@ -490,6 +506,15 @@ def load_eval_set(task: str) -> dict:
 def real_episodes(items: Sequence[tuple[str, str]], k: int, seed: int = 0, n: int | None = None) -> list[dict]:
     """For each of the first ``n`` items (all by default) as query, ``k`` demonstrations
     drawn (seeded) from all the other items."""
+    if isinstance(items, str) or not isinstance(items, Sequence) or not all(
+            isinstance(x, (tuple, list)) and len(x) == 2 for x in items):
+        raise _checks.ArgumentTypeError(f"items must be a list of (text, label) pairs, got {type(items).__name__}")
+    k = _checks.non_negative_int("k", k)
+    if n is not None:
+        n = _checks.positive_int("n", n)
+    if k > len(items) - 1:
+        raise ValueError(f"k = {k} demonstrations need at least k + 1 items (the query is never its own "
+                         f"demonstration), got {len(items)}")
     rng = random.Random(seed)
     items = list(items)
     episodes = []
@@ -517,6 +542,9 @@ def chat_prompt(tokenizer, prompt: Prompt) -> Prompt:
     as the first word of the assistant's answer (no space before it)."""
     from dataclasses import replace
 
+    if not isinstance(prompt, Prompt):
+        raise _checks.ArgumentTypeError(f"prompt must be an llmlab.icl.Prompt (from build_prompt), got "
+                                        f"{type(prompt).__name__}")
     return replace(prompt, text=chat_text(tokenizer, prompt.text), answer_prefix="")
 
 
@@ -571,6 +599,10 @@ def fixed_episodes(task: str, n: int, positives: int, k: int = 4, order: str = "
     the first ``n``; ``order`` puts the first-label demonstrations ``first`` or ``last``."""
     t = load_eval_set(task)
     labels, items = t["labels"], t["items"]
+    n, k = _checks.positive_int("n", n), _checks.non_negative_int("k", k)
+    positives = _checks.integer("positives", positives, 0, k)
+    if order not in ("first", "last"):
+        raise ValueError(f"order must be 'first' or 'last', got {order!r}")
     rng = random.Random(seed)
     pool = items[n:]
     first = rng.sample([x for x in pool if x[1] == labels[0]], positives)

@@ -89,7 +89,7 @@ class RMSNorm(nn.Module):
 
     def __init__(self, width: int, eps: float = 1e-5) -> None:
         _checks.positive_int("width", width)
-        eps = _checks.positive("eps", eps)
+        eps = _checks.non_negative("eps", eps)
         super().__init__()
         self.weight = nn.Parameter(torch.ones(width))
         self.eps = eps

@@ -37,6 +37,8 @@ def use_style() -> None:
 
 def token_label(token: str) -> str:
     """A readable label for a byte-level BPE token: 'Ġ' (a leading space) shown as '␣', newlines as '⏎'."""
+    if not isinstance(token, str):
+        raise TypeError(f"token must be a str (from tokenizer.convert_ids_to_tokens), got {type(token).__name__}")
     return token.replace("Ġ", "␣").replace("Ċ", "⏎").replace("<|endoftext|>", "<eos>")
 
 
@@ -63,6 +65,8 @@ def draw_distribution(ax, labels: list[str], before: list[float], after: list[fl
 
 def close(fig) -> None:
     """Close a figure after it has been shown, so notebooks do not keep hundreds open."""
+    if not isinstance(fig, plt.Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     plt.close(fig)
 
 
@@ -96,6 +100,9 @@ def figure_labels(fig) -> dict:
     (see :func:`label_problems`). Call it after the figure is drawn (tick texts are
     only known then); axes turned off (``ax.axis("off")``, diagrams) are left out.
     """
+    if not isinstance(fig, plt.Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+
     def text(t):
         return t.get_text().strip() if t is not None else ""
 
@@ -124,6 +131,9 @@ def label_problems(labels: dict | None) -> list[str]:
     """
     if labels is None:
         return ["no axis-label record: call llmlab.plot.use_style() before drawing"]
+    if not isinstance(labels, dict) or not isinstance(labels.get("axes"), list):
+        raise TypeError(f"labels must be the dict figure_labels returns (with an 'axes' list) or None, got "
+                        f"{type(labels).__name__}")
     out = []
     for i, ax in enumerate(labels["axes"]):
         name = f"axes {i + 1}" + (f" ({ax['title'][:40]!r})" if ax["title"] else "")

@@ -19,6 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def code_version(*paths: str) -> str:
     """The checkout's commit (12 hex digits), plus ``+dirty`` when any of ``paths`` (relative
     to the repository root) has uncommitted changes; ``'unknown'`` outside a git checkout."""
+    bad = [p for p in paths if not isinstance(p, (str, Path))]
+    if bad:
+        raise TypeError(f"paths must be file paths (str) relative to the repository root, got {type(bad[0]).__name__}"
+                        f" {bad[0]!r}")
+    paths = tuple(str(p) for p in paths)
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, timeout=10).stdout.strip()
@@ -64,7 +69,7 @@ def stamp(command: str, *paths: str) -> dict:
     import datetime
 
     if not isinstance(command, str) or not command.strip():
-        raise ValueError(f"command must be the shell command that makes the record, got {command!r}")
+        raise (ValueError if isinstance(command, str) else TypeError)(f"command must be the shell command that makes the record, got {command!r}")
     return {"command": command, "code_version": code_version(*paths), "machine": machine(),
             "made": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
@@ -77,5 +82,7 @@ def read_record(path, command: str) -> dict:
         raise TypeError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no record at {path}; run `{command}` to make it")
+        from ._checks import MissingFileError  # a FileNotFoundError and a ValueError
+
+        raise MissingFileError(f"no record at {path}; run `{command}` to make it")
     return json.loads(path.read_text())

@@ -21,20 +21,17 @@ STORIES_1M = dict(vocab_size=1024, n_positions=256, n_embd=128, n_layer=4, n_hea
 
 
 def _check_shape(**sizes) -> None:
-    """Every size a positive int, and the width (``d`` or ``n_embd``) a multiple of ``n_head``."""
+    """Every size a positive int, and the width ``n_embd`` a multiple of ``n_head``."""
     for name, value in sizes.items():
         _checks.positive_int(name, value)
-    width = sizes.get("d", sizes.get("n_embd"))
-    if width % sizes["n_head"]:
-        raise ValueError(f"n_head must divide the width ({width}) into equal heads, got n_head={sizes['n_head']}")
+    if sizes["n_embd"] % sizes["n_head"]:
+        raise ValueError(f"n_head must divide n_embd ({sizes['n_embd']}) into equal heads, got {sizes['n_head']}")
 
 
 class Block(nn.Module):
     """One GPT-2 block: pre-norm attention, then an MLP (GELU), each with a residual."""
 
     def __init__(self, d: int, n_head: int, d_ff: int, eps: float) -> None:
-        _check_shape(d=d, n_head=n_head, d_ff=d_ff)
-        _checks.positive("eps", eps)
         super().__init__()
         self.n_head = n_head
         self.ln_1 = nn.LayerNorm(d, eps=eps)

@@ -44,6 +44,18 @@ class TinyLlamaConfig:
     rope_theta: float = 100000.0  # SmolLM2's
     tie_word_embeddings: bool = False
 
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                     "num_key_value_heads", "head_dim", "max_position_embeddings"):
+            _checks.positive_int(name, getattr(self, name))
+        _checks.positive("rms_norm_eps", self.rms_norm_eps)
+        _checks.number("rope_theta", self.rope_theta, low=1.0, low_open=True)
+        if not isinstance(self.tie_word_embeddings, bool):
+            raise _checks.ArgumentTypeError(f"tie_word_embeddings must be a bool, got {self.tie_word_embeddings!r}")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError(f"num_attention_heads must be a multiple of num_key_value_heads, got "
+                             f"{self.num_attention_heads} and {self.num_key_value_heads}")
+
     def to_hf(self):
         """The same settings as a ``transformers.LlamaConfig`` (eager attention, no biases)."""
         from transformers import LlamaConfig

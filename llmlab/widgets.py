@@ -63,14 +63,20 @@ class NextToken:
     vocab_size: int
 
 
+def _check_model_prompt(model, tokenizer, prompt) -> None:
+    """A model (not its name), a tokenizer and a str prompt, refused before any work."""
+    _checks.model("model", model)
+    if not isinstance(prompt, str):
+        raise _checks.ArgumentTypeError(f"prompt must be a str, got {type(prompt).__name__}")
+    _checks.tokenizer("tokenizer", tokenizer)
+
+
 @torch.no_grad()
 def next_token(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int = 0,
                top_p: float = 1.0, n: int = 15, min_p: float = 0.0) -> NextToken:
     """Probabilities of the ``n`` most likely next tokens at T = 1 and after the filters."""
-    _checks.model("model", model)
-    if not isinstance(prompt, str):
-        raise _checks.ArgumentTypeError(f"prompt must be a str, got {type(prompt).__name__}")
     n = _checks.positive_int("n", n)
+    _check_model_prompt(model, tokenizer, prompt)
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(model.device)
     logits = model(input_ids=ids).logits[:, -1, :].float()  # (1, V)
     return _next_token(logits, tokenizer, temperature, top_k, top_p, n, min_p)
@@ -88,6 +94,8 @@ def _next_token(logits, tokenizer, temperature, top_k, top_p, n, min_p) -> NextT
 def sample_text(model, tokenizer, prompt: str, max_new_tokens: int, temperature: float, top_k: int,
                 top_p: float, seed: int = 0, min_p: float = 0.0) -> str:
     """One sampled continuation of ``prompt`` (stops at the end-of-text token)."""
+    _check_model_prompt(model, tokenizer, prompt)
+    _checks.non_negative_int("max_new_tokens", max_new_tokens)
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
     out = generate(model, ids, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
                    top_k=top_k, top_p=top_p, min_p=min_p, stop_token_id=tokenizer.eos_token_id,
@@ -104,6 +112,7 @@ def _title(temperature: float, top_k: int, top_p: float, kept: int, vocab: int, 
 def sampling_playground(model, tokenizer, prompt: str = "The old lighthouse keeper opened the door and saw"):
     """Sliders for temperature, top-k, top-p, min-p, max new tokens and seed, a prompt box,
     the filtered next-token distribution and a sampled continuation. Needs a live kernel."""
+    _check_model_prompt(model, tokenizer, prompt)
     import ipywidgets as w
     from IPython.display import display
 
@@ -246,6 +255,14 @@ def explorer_html(controls: list[Control], frame: Callable[..., dict], title: st
     after ``prefix``). All frames are embedded in the page as JSON: keep the number of
     combinations in the hundreds.
     """
+    if isinstance(controls, (str, Control)) or not isinstance(controls, (list, tuple)) or not all(
+            isinstance(c, Control) for c in controls):
+        raise TypeError(f"controls must be a list of widgets.Control, got {type(controls).__name__}")
+    if not controls:
+        raise ValueError("controls is empty: a panel needs at least one slider (a widgets.Control)")
+    if not callable(frame):
+        raise TypeError(f"frame must be a function of the controls' values that returns a frame dict, got "
+                        f"{type(frame).__name__}")
     names = [c.name for c in controls]
     if len(set(names)) != len(names):
         raise ValueError(f"control names must be unique, got {names}")
@@ -304,6 +321,7 @@ PLAYGROUND_NEW_TOKENS = 24
 def playground_frame(model, tokenizer, prompt: str, max_new_tokens: int, seed: int, temperature: float,
                      top_k: int, top_p: float, min_p: float = 0.0) -> dict:
     """One frame of the kernel-free playground: the next-token chart and a sampled continuation."""
+    _check_model_prompt(model, tokenizer, prompt)
     dist = next_token(model, tokenizer, prompt, temperature, top_k, top_p, min_p=min_p)
     text = sample_text(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed, min_p)
     return {
@@ -331,6 +349,12 @@ def playground_frames(model, tokenizer, prompt: str, max_new_tokens: int = PLAYG
     which on a CPU is many times faster than one call per frame."""
     from .sampling import generate_settings
 
+    _checks.non_negative_int("max_new_tokens", max_new_tokens)
+    _checks.non_negative_int("seed", seed)
+    if grid is not None and (not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values())):
+        raise _checks.ArgumentTypeError(f"grid must be a dict of setting -> non-empty list of values, or None, got "
+                                        f"{grid!r:.80}")
+    _check_model_prompt(model, tokenizer, prompt)
     grid = grid or PLAYGROUND_GRID
     combos = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     enc = tokenizer(prompt, return_tensors="pt")
@@ -368,6 +392,10 @@ def static_sampling_playground(model, tokenizer=None, prompt: str | None = None,
     """
     if isinstance(model, dict):
         record = model
+        missing = [k for k in ("grid", "prompt", "seed", "frames") if k not in record]
+        if missing:
+            raise ValueError(f"a frames record needs the keys grid, prompt, seed and frames (what playground_frames "
+                             f"returns), this one lacks {missing}")
         grid, prompt, seed = record["grid"], record["prompt"], record["seed"]
         name = record.get("model", "the model")
 

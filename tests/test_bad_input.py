@@ -65,6 +65,16 @@ def plt_axes():
 
     return plt.figure().add_subplot()
 
+def _more_fixtures():
+    from llmlab import icl, tinyllama, widgets
+
+    torch.manual_seed(0)
+    return (icl.REVIEW_TEMPLATE, icl.ICLTask(), tinyllama.TinyLlamaConfig().to_hf(), widgets.Control("t", "T", [1, 2]),
+            tinyllama.TinyLlama(tinyllama.TinyLlamaConfig(num_hidden_layers=1, hidden_size=16, intermediate_size=32,
+                                                          num_attention_heads=2, num_key_value_heads=1, head_dim=8)))
+
+
+ICL_TEMPLATE, ICL_TASK, LLAMA_CFG, CONTROL, TINY_LLAMA = _more_fixtures()
 q = torch.randn(1, 2, 4)
 CASES = [
     # ------------------------------------------------------------------ attention
@@ -740,6 +750,156 @@ CASES = [
     case("evaluation", "sentence_bleu", ["a", ["a"]], exc=TE, match="hypothesis"),
     case("evaluation", "rouge_scores", ["a", None], exc=TE, match="candidate"),
     case("evaluation", "rouge_scores", [3, "a"], exc=TE, match="reference"),
+    # ------------------------------------------------------------------ icl
+    case("icl", "check_template", ["no slots"], exc=VE, match="input"),
+    case("icl", "check_template", [42], exc=VE, match="template"),
+    case("icl", "format_example", [ICL_TEMPLATE, 3, "a"], exc=TE, match="text"),
+    case("icl", "query_prefix", [ICL_TEMPLATE, None], exc=TE, match="text"),
+    case("icl", "build_prompt", [42], exc=VE, match="query"),
+    case("icl", "build_prompt", ["q"], {"k": -1}, exc=VE, match="k"),
+    case("icl", "context_window", [NAME], exc=TE, match=MODEL_HINT),
+    case("icl", "score_labels", [MODEL, None, ["a"], [["x", "y"]]], {"batch_size": -1}, exc=VE, match="batch_size"),
+    case("icl", "score_labels", [MODEL, None, "a prompt", [["x", "y"]]], exc=TE, match="prompts"),
+    case("icl", "score_labels", [NAME, None, ["a"], [["x", "y"]]], exc=TE, match=MODEL_HINT),
+    case("icl", "ICLTask", [], {"labels": "up"}, exc=TE, match="labels must be a pair"),
+    case("icl", "ICLTask", [], {"labels": ("up", "up")}, exc=VE, match="labels"),
+    case("icl", "wilson_interval", [5, 10], {"z": -1.96}, exc=VE, match="z must be"),
+    case("icl", "wilson_interval", [5, 10], {"z": "1.96"}, exc=TE, match="z must be"),
+    case("icl", "accuracy_vs_shots", [MODEL, None, ICL_TASK], {"batch_size": -1}, exc=VE, match="batch_size"),
+    case("icl", "accuracy_vs_shots", [MODEL, None, "sentiment"], exc=TE, match="ICLTask"),
+    case("icl", "ideal_accuracy", [ICL_TASK], {"n": 0}, exc=VE, match="n must be"),
+    case("icl", "ideal_accuracy", ["sentiment"], exc=TE, match="ICLTask"),
+    case("icl", "episode_text", ["an episode"], exc=TE, match="episode"),
+    case("icl", "calibrate", [torch.ones(2, 2), torch.ones(3)], exc=VE, match="content_free"),
+    case("icl", "load_eval_set", ["nope"], exc=VE, match="task must be one of"),
+    case("icl", "real_episodes", [[("a", "x"), ("b", "y")], -1], exc=VE, match="k must be"),
+    case("icl", "real_episodes", [[("a", "x"), ("b", "y")], 2], exc=VE, match="k \\+ 1 items"),
+    case("icl", "real_episodes", ["ab", 1], exc=TE, match="items"),
+    case("icl", "relabel", [[("a", "x")], ("x", "y"), "weird"], exc=VE, match="condition"),
+    case("icl", "chat_prompt", [None, "text"], exc=TE, match="Prompt"),
+    case("icl", "real_accuracy", [NAME, None, "sentiment", 2], exc=TE, match=MODEL_HINT),
+    case("icl", "real_accuracy", [MODEL, None, "sentiment", -1], exc=VE, match="k must be"),
+    case("icl", "fixed_episodes", ["sentiment", 0, 0], exc=VE, match="n must be"),
+    case("icl", "fixed_episodes", ["sentiment", 4, 9], exc=VE, match="positives"),
+    case("icl", "summary_prompt", [None, 0, 2], exc=TE, match="tokenizer"),
+    # ------------------------------------------------------------------ llama
+    case("llama", "head_dim", [{}], exc=TE, match="Llama config"),
+    case("llama", "rope_theta", [42], exc=TE, match="Llama config"),
+    case("llama", "RMSNorm", [0], exc=VE, match="width"),
+    case("llama", "RMSNorm", [4], {"eps": -1.0}, exc=VE, match="eps"),
+    case("llama", "rotary_cos_sin", [torch.arange(4), 3, 1e4], exc=VE, match="even"),
+    case("llama", "rotary_cos_sin", [[0, 1], 4, 1e4], exc=TE, match="positions"),
+    case("llama", "apply_rotary", [torch.ones(1, 2, 4, 6), torch.ones(4, 4), torch.ones(4, 4)], exc=VE,
+         match="cos and sin"),
+    case("llama", "SwiGLU", [0, 8], exc=VE, match="width"),
+    case("llama", "GroupedQueryAttention", [8, 3, 2, 2], exc=VE, match="multiple of n_kv_heads"),
+    case("llama", "GroupedQueryAttention", [8, 2.0, 2, 2], exc=TE, match="n_heads"),
+    case("llama", "LlamaBlock", [{}], exc=TE, match="Llama config"),
+    case("llama", "llama_forward", [NAME, IDS[None, :4]], exc=TE, match=MODEL_HINT),
+    case("llama", "llama_forward", [MODEL, IDS[None, :4]], exc=TE, match="LlamaForCausalLM"),
+    case("llama", "parameter_breakdown", [42], exc=TE, match="Llama config"),
+    case("llama", "parameter_count", ["smollm2"], exc=TE, match="Llama config"),
+    case("llama", "kv_cache_bytes", [LLAMA_CFG, -1], exc=VE, match="tokens"),
+    case("llama", "kv_cache_bytes", [LLAMA_CFG, 2.5], exc=TE, match="tokens"),
+    case("llama", "cache_tensors", [42], exc=TE, match="cache"),
+    case("llama", "cache_bytes", [[torch.ones(1)]], exc=TE, match="cache"),
+    # ------------------------------------------------------------------ tinyllama, tinygpt2
+    case("tinyllama", "TinyLlamaConfig", [], {"num_hidden_layers": 0}, exc=VE, match="num_hidden_layers"),
+    case("tinyllama", "TinyLlamaConfig", [], {"hidden_size": "128"}, exc=TE, match="hidden_size"),
+    case("tinyllama", "TinyLlamaConfig", [], {"num_key_value_heads": 3}, exc=VE, match="multiple"),
+    case("tinyllama", "TinyLlama", [{}], exc=TE, match="TinyLlamaConfig"),
+    case("tinygpt2", "TinyGPT2", [100, 16, 8, -1, 2], exc=VE, match="n_layer"),
+    case("tinygpt2", "TinyGPT2", [100, 16, 8.0, 1, 2], exc=TE, match="n_embd"),
+    case("tinygpt2", "lm_loss", [NAME, IDS[None, :4]], exc=TE, match="model"),
+    case("tinygpt2", "lm_loss", [MODEL, IDS[None, :1]], exc=VE, match="at least 2 tokens"),
+    case("tinygpt2", "lm_loss", [MODEL, IDS[:4].float()[None]], exc=TE, match="batch"),
+    # ------------------------------------------------------------------ peak
+    case("peak", "measure", [42], exc=TE, match="fn must be a callable"),
+    case("peak", "measure", [lambda: 1], {"device": "tpu"}, exc=VE, match="device"),
+    # ------------------------------------------------------------------ plot
+    case("plot", "token_label", [42], exc=TE, match="token"),
+    case("plot", "draw_distribution", [plt_axes(), ["a", "b"], [0.5], [0.5, 0.5]], exc=VE, match="lengths 2, 1 and 2"),
+    case("plot", "draw_distribution", [None, ["a"], [0.5], [0.5]], exc=TE, match="ax"),
+    case("plot", "draw_distribution", [plt_axes(), "ab", [0.5, 0.5], [0.5, 0.5]], exc=TE, match="labels"),
+    case("plot", "close", [42], exc=TE, match="Figure"),
+    case("plot", "figure_labels", [42], exc=TE, match="Figure"),
+    case("plot", "label_problems", [42], exc=TE, match="figure_labels"),
+    # ------------------------------------------------------------------ provenance, records, book, compat
+    case("provenance", "code_version", [42], exc=TE, match="paths"),
+    case("provenance", "stamp", [42], exc=TE, match="command"),
+    case("provenance", "stamp", ["  "], exc=VE, match="command"),
+    case("provenance", "read_record", [42, "cmd"], exc=TE, match="path"),
+    case("provenance", "read_record", ["/no/such/record.json", "python -m x"], exc=VE, match="python -m x"),
+    case("records", "result_path", [42, "x.json"], exc=TE, match="path"),
+    case("records", "normalise_machine", [42], exc=TE, match="machine"),
+    case("records", "describe", ["a machine"], exc=TE, match="machine"),
+    case("records", "read_json", [42, "x.json", "cmd"], exc=TE, match="path"),
+    case("records", "read_json", ["/no/such/record.json", "x.json", "python -m x"], exc=VE, match="no record"),
+    case("records", "write_json", ["not a dict", "/tmp/llmlab-bad-input.json", "x.json"], exc=TE, match="record"),
+    case("book", "glue", [42, "x"], exc=TE, match="name"),
+    case("book", "glue", ["", 1], exc=VE, match="name"),
+    case("book", "show", [42], exc=TE, match="function, class"),
+    case("book", "show", [plt_axes], {"lines": (5, 2)}, exc=VE, match="lines"),
+    case("book", "Source", [42, "where"], exc=TE, match="code"),
+    case("compat", "cache_argument", [NAME], exc=TE, match="model"),
+    case("compat", "returned_cache", [42], exc=TE, match="output"),
+    # ------------------------------------------------------------------ widgets
+    case("widgets", "next_token", [MODEL, None, "hi"], {"n": -3}, exc=VE, match="n must be"),
+    case("widgets", "next_token", [NAME, None, "hi"], exc=TE, match=MODEL_HINT),
+    case("widgets", "sample_text", [NAME, None, "hi", 4, 1.0, 0, 1.0], exc=TE, match=MODEL_HINT),
+    case("widgets", "sample_text", [MODEL, None, "hi", 4, 1.0, 0, 1.0], exc=TE, match="tokenizer"),
+    case("widgets", "sampling_playground", [NAME, None], exc=TE, match=MODEL_HINT),
+    case("widgets", "Control", ["t", "T", []], exc=VE, match="at least one value"),
+    case("widgets", "Control", ["t", "T", [1, 2]], {"value": 3}, exc=VE, match="not one of its values"),
+    case("widgets", "explorer_html", [[], lambda: {}, "t"], exc=VE, match="controls is empty"),
+    case("widgets", "explorer_html", [[CONTROL], None, "t"], exc=TE, match="frame"),
+    case("widgets", "static_explorer", ["c", None, "t"], exc=TE, match="controls"),
+    case("widgets", "playground_frame", [NAME, None, "hi", 4, 0, 1.0, 0, 1.0], exc=TE, match=MODEL_HINT),
+    case("widgets", "playground_frames", [MODEL, None, "hi"], {"max_new_tokens": -1}, exc=VE, match="max_new_tokens"),
+    case("widgets", "static_sampling_playground", [NAME], exc=TE, match="model|tokenizer"),
+    case("widgets", "static_sampling_playground", [{}], exc=VE, match="frames record"),
+    # ------------------------------------------------------------------ the classes of silent results
+    case("objectives", "causal_lm_pair", [[1.5, 2.7, 3.2]], exc=TE, match="truncated"),
+    case("metrics", "entropy_bits", [torch.tensor([0.5, 0.9])], exc=VE, match="sum to 1"),
+    case("metrics", "entropy_bits", [torch.tensor([0.5, NAN])], exc=VE, match="NaN"),
+    case("quality", "jaccard", [None, None], exc=TE, match="a must be a set"),
+    case("quality", "QualityRules", [], {"max_words": NAN}, exc=TE, match="max_words"),
+    case("quality", "QualityRules", [], {"max_mean_word_length": NAN}, exc=VE, match="max_mean_word_length"),
+    case("scaling_fits", "fit_chinchilla", [[1e6] * 6, [1e8] * 6, [3.0] * 6], {"n_boot": -5}, exc=VE, match="n_boot"),
+    case("train", "cross_entropy", [torch.zeros(0, 5), torch.zeros(0, dtype=torch.long)], exc=VE,
+         match="at least one token"),
+    case("distributed.results", "param_shapes", [{"n_layer": -1}], exc=VE, match="n_layer"),
+    # ------------------------------------------------------------------ distributed (the parts the workers run)
+    case("distributed.data_parallel", "allreduce_hook", [None, 42], exc=TE, match="bucket"),
+    case("distributed.data_parallel", "zero1_optimizer", [[torch.nn.Parameter(torch.ones(2))], -1.0], exc=VE, match="lr"),
+    case("distributed.data_parallel", "zero1_optimizer", [[], 1e-3], exc=VE, match="params is empty"),
+    case("distributed.fsdp", "transformer_blocks", [torch.nn.Linear(2, 2)], exc=TE, match="TinyGPT2"),
+    case("distributed.fsdp", "apply_fsdp", [NAME, None], exc=TE, match=MODEL_HINT),
+    case("distributed.measure", "merge_counts", [42], exc=TE, match="CommCounter"),
+    case("distributed.measure", "merge_counts", [{"bytes": {"a": 1.5}, "calls": {}}], exc=TE, match="whole numbers"),
+    case("distributed.measure", "count_p2p", [42], exc=TE, match="CommCounter"),
+    case("distributed.measure", "time_chunks", [42], exc=TE, match="PipelineStage"),
+    case("distributed.measure", "local", [[1.0]], exc=TE, match="t must be a torch.Tensor"),
+    case("distributed.measure", "full", [[1.0]], exc=TE, match="t must be a torch.Tensor"),
+    case("distributed.measure", "nbytes", [[1.0]], exc=TE, match="t must be a torch.Tensor"),
+    case("distributed.measure", "optimizer_bytes", [42], exc=TE, match="optimizer"),
+    case("distributed.pipeline", "pipeline_stage", [MODEL, 0, 2, torch.device("cpu")], exc=TE, match="TinyLlama"),
+    case("distributed.pipeline", "pipeline_stage", [TINY_LLAMA, 5, 2, torch.device("cpu")], exc=VE, match="rank"),
+    case("distributed.pipeline", "micro_batch_loss", [torch.zeros(2, 3, 5), torch.zeros(2, 4, dtype=torch.long)],
+         exc=VE, match="agree"),
+    case("distributed.pipeline", "micro_batch_loss", [[1.0], torch.zeros(2)], exc=TE, match="logits"),
+    case("distributed.pipeline", "pipeline_schedule", [None, 2], exc=TE, match="PipelineStage"),
+    case("distributed.pipeline", "pipeline_step", [None, torch.zeros(2, 3, dtype=torch.long)], exc=TE,
+         match="schedule"),
+    case("distributed.worker", "run_strategy", ["zero4", {}, IDS, torch.device("cpu"), None], exc=VE,
+         match="strategy"),
+    case("distributed.worker", "run_strategy", ["ddp", "spec", IDS, torch.device("cpu"), None], exc=TE,
+         match="spec"),
+    case("distributed.worker", "measure_bubble", ["spec", torch.device("cpu")], exc=TE, match="spec"),
+    case("distributed.worker", "run_model_parallel", ["ddp", {}, torch.device("cpu"), None], exc=VE,
+         match="strategy"),
+    case("distributed.worker", "run_model_parallel", ["tp", {"llama": {}}, torch.device("cpu"), None], exc=VE,
+         match="spec lacks"),
 ]
 
 # public names with nothing to validate: records that llmlab builds and returns, and functions without
@@ -763,13 +923,25 @@ RECORDS = {
     "tables": {"Table"},
     "stats": {"McNemar", "PairedBootstrap", "Comparison", "TimingComparison"},
     "evaluation": {"ChoiceScore"},
+    "icl": {"Prompt", "PromptTooLong"},
+    "peak": {"PeakMemory"},
+    "widgets": {"NextToken"},
 }
 
 
 # Modules and names with no case, each with its reason. Everything else public is found by walking the package.
+SHOWN = ("shown whole in chapter {}: book.show prints its source from llmlab, and the stored listing must stay "
+         "the code the chapter explains, so its checks live where its arguments come from ({})")
 EXCLUDED = {
     "distributed.worker.main": "runs inside a torchrun process: launcher.run validates every argument before it "
                                "starts one (its cases are distributed.launcher's)",
+    "tinygpt2.Block": SHOWN.format("2.1", "TinyGPT2 checks the sizes it passes to every Block"),
+    "distributed.data_parallel.wrap_ddp": SHOWN.format("7", "the worker, after launcher.run's checks"),
+    "distributed.fsdp.fsdp_mesh": SHOWN.format("7", "launcher.validate checks world_size and sharding_factor"),
+    "distributed.tensor_parallel.tp_mesh": SHOWN.format("7 (the module)", "launcher.validate checks world_size"),
+    "distributed.tensor_parallel.apply_tp": SHOWN.format("7 (the module)", "the worker builds the model and mesh"),
+    "distributed.fsdp_tp.fsdp_tp_mesh": SHOWN.format("7 (the module)", "launcher.validate checks tensor_parallel"),
+    "distributed.fsdp_tp.apply_fsdp_tp": SHOWN.format("7 (the module)", "the worker builds the model and mesh"),
 }
 # The exercise checks take a student's function and report in print (they return False, they do not raise):
 # test_exercise_check_reports_a_non_callable covers every one of them, found by walking llmlab.exercises.

@@ -14,6 +14,8 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from .. import _checks
+
 
 def allreduce_hook(group, bucket):  # returns a completed Future[torch.Tensor]
     """DDP communication hook: divide the bucket by the world size, all-reduce it, wait.
@@ -27,6 +29,9 @@ def allreduce_hook(group, bucket):  # returns a completed Future[torch.Tensor]
     with computation: the backward pass waits for each bucket instead of running on
     while the bucket travels, so these runs' DDP step times include that wait. The
     gradients, the bytes sent and the memory are those of the default hook."""
+    if not callable(getattr(bucket, "buffer", None)):
+        raise _checks.ArgumentTypeError(
+            f"bucket must be DDP's GradBucket, got {type(bucket).__name__}")
     tensor = bucket.buffer()
     tensor.div_(dist.get_world_size(group))
     dist.all_reduce(tensor, group=group, async_op=True).wait()
@@ -49,6 +54,10 @@ def wrap_ddp(model: nn.Module, device: torch.device) -> DDP:
 def zero1_optimizer(params, lr: float) -> torch.optim.Optimizer:
     """Adam with its states sharded over the ranks (ZeRO stage 1): each rank keeps and
     updates the states of its share of whole parameters, then broadcasts them."""
+    lr = _checks.positive("lr", lr)
+    params = list(params)
+    if not params:
+        raise ValueError("params is empty: pass model.parameters() of a model")
     # imported here: importing torch.distributed.optim warns about torch.jit.script
     from torch.distributed.optim import ZeroRedundancyOptimizer
 

@@ -16,6 +16,8 @@ import torch.nn as nn
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import CPUOffloadPolicy, OffloadPolicy, fully_shard
 
+from .. import _checks
+
 
 def fsdp_mesh(device_type: str, world_size: int,
               sharding_factor: int | None = None) -> DeviceMesh:
@@ -31,6 +33,11 @@ def fsdp_mesh(device_type: str, world_size: int,
 
 def transformer_blocks(model: nn.Module) -> list[nn.Module]:
     """The blocks of llmlab's GPT-2 (``model.h``) or Llama (``model.layers``)."""
+    _checks.model("model", model)
+    if not (hasattr(model, "h") or hasattr(getattr(model, "layers", None), "values")):
+        raise _checks.ArgumentTypeError(
+            "model must be llmlab's TinyGPT2 (blocks in model.h) or TinyLlama "
+            f"(model.layers), got {type(model).__name__}")
     return list(model.h) if hasattr(model, "h") else list(model.layers.values())
 
 

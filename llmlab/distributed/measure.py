@@ -18,6 +18,8 @@ import torch
 import torch.distributed as dist
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .. import _checks
+
 _COLLECTIVES = ("all_reduce", "broadcast", "all_gather_single", "all_gather_into_tensor",
                 "reduce_scatter_single", "reduce_scatter_tensor")
 
@@ -98,6 +100,12 @@ class FunctionalCommCounter(TorchDispatchMode):
 
 def merge_counts(*counts: dict) -> dict:
     """The sum of several :meth:`CommCounter.take` results."""
+    for c in counts:
+        if not (isinstance(c, dict) and all(isinstance(c.get(part), dict) for part in ("bytes", "calls"))):
+            raise _checks.ArgumentTypeError(f"counts must be CommCounter.take() results (dicts with 'bytes' and 'calls'), "
+                                            f"got {type(c).__name__} {_checks._shown(c)}")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for part in ("bytes", "calls") for v in c[part].values()):
+            raise _checks.ArgumentTypeError(f"counts must hold whole numbers of bytes and calls, got {c!r:.80}")
     out: dict = {"bytes": {}, "calls": {}}
     for c in counts:
         for part in ("bytes", "calls"):
@@ -111,6 +119,8 @@ def count_p2p(counter: CommCounter):
     into ``counter`` while it is active. Returns a function that undoes the counting."""
     from torch.distributed.pipelining import schedules
 
+    if not isinstance(counter, CommCounter):
+        raise _checks.ArgumentTypeError(f"counter must be a CommCounter, got {type(counter).__name__}")
     original = schedules._batch_p2p
 
     def counted(p2p_ops, desc=None):
@@ -131,6 +141,9 @@ def count_p2p(counter: CommCounter):
 def time_chunks(stage) -> list[tuple[float, float]]:
     """Record the (start, end) of every forward and backward chunk ``stage`` computes (a
     ``PipelineStage``), for the idle fraction; returns the list the intervals are appended to."""
+    if not all(callable(getattr(stage, m, None)) for m in ("forward_one_chunk", "backward_one_chunk")):
+        raise _checks.ArgumentTypeError(f"stage must be a PipelineStage (from pipeline.pipeline_stage), got "
+                                        f"{type(stage).__name__}")
     busy: list[tuple[float, float]] = []
     for name in ("forward_one_chunk", "backward_one_chunk"):
         original = getattr(stage, name)
@@ -147,11 +160,13 @@ def time_chunks(stage) -> list[tuple[float, float]]:
 
 def local(t: torch.Tensor) -> torch.Tensor:
     """This rank's shard of ``t`` (a DTensor's ``to_local()``), or ``t`` itself."""
+    _checks.tensor("t", t)
     return t.to_local() if hasattr(t, "to_local") else t
 
 
 def full(t: torch.Tensor) -> torch.Tensor:
     """The whole tensor of a DTensor (gathered from every rank), or ``t`` itself."""
+    _checks.tensor("t", t)
     return t.full_tensor() if hasattr(t, "full_tensor") else t
 
 
@@ -164,6 +179,9 @@ def nbytes(t: torch.Tensor) -> int:
 def optimizer_bytes(opt) -> tuple[int, int]:
     """Bytes of ``opt``'s states on this rank: (tensors, one-element tensors such as Adam's step)."""
     inner = getattr(opt, "optim", opt)  # ZeroRedundancyOptimizer keeps this rank's states in .optim
+    if not isinstance(inner, torch.optim.Optimizer):
+        raise _checks.ArgumentTypeError(f"opt must be a torch optimizer (or a ZeroRedundancyOptimizer), got "
+                                        f"{type(opt).__name__}")
     big = scalars = 0
     for state in inner.state.values():
         for v in state.values():

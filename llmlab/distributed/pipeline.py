@@ -15,6 +15,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 
+from .. import _checks
 from ..tinyllama import TinyLlama
 
 SCHEDULES = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}
@@ -24,6 +25,16 @@ def pipeline_stage(model: TinyLlama, rank: int, world_size: int,
                    device: torch.device) -> PipelineStage:
     """This rank's stage: ``model`` cut down (in place) to an equal share of its
     blocks."""
+    if not isinstance(model, TinyLlama):
+        raise _checks.ArgumentTypeError(
+            f"model must be an llmlab.tinyllama.TinyLlama, got {type(model).__name__}")
+    world_size = _checks.positive_int("world_size", world_size)
+    rank = _checks.integer("rank", rank, 0, world_size - 1)
+    if world_size > model.config.num_hidden_layers:
+        raise ValueError(
+            f"world_size ({world_size}) must not exceed the model's blocks "
+            f"({model.config.num_hidden_layers}): every stage needs one")
+    device = _checks.device("device", device)
     n = model.config.num_hidden_layers
     model.keep(rank * n // world_size, (rank + 1) * n // world_size)
     return PipelineStage(model, rank, world_size, device)
@@ -32,13 +43,25 @@ def pipeline_stage(model: TinyLlama, rank: int, world_size: int,
 def micro_batch_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean next-token loss over a micro-batch (the schedule divides the gradients by
     the number of micro-batches, so their sum is the whole batch's gradient)."""
+    _checks.tensor("logits", logits, dims=3)
+    target = _checks.tensor("target", target, dims=2)
+    _checks.token_ids("target", target, logits.size(-1))
+    if logits.shape[:2] != target.shape:
+        raise ValueError(
+            "logits (B, T, V) and target (B, T) must agree in B and T, got "
+            f"{tuple(logits.shape)} and {tuple(target.shape)}")
     return F.cross_entropy(logits.flatten(0, 1), target.flatten())
 
 
 def pipeline_schedule(stage: PipelineStage, n_microbatches: int, name: str = "1f1b"):
     """The schedule ``name`` ("gpipe" or "1f1b") of ``stage``, ``n_microbatches``
     micro-batches per step."""
-    schedule = SCHEDULES[name]
+    if not isinstance(stage, PipelineStage):
+        raise _checks.ArgumentTypeError(
+            "stage must be a PipelineStage (from pipeline_stage), "
+            f"got {type(stage).__name__}")
+    _checks.positive_int("n_microbatches", n_microbatches)
+    schedule = SCHEDULES[_checks.choice("name", name, tuple(SCHEDULES))]
     return schedule(stage, n_microbatches=n_microbatches, loss_fn=micro_batch_loss)
 
 
@@ -46,6 +69,15 @@ def pipeline_step(schedule, batch: torch.Tensor) -> float | None:
     """One pipelined forward and backward of ``batch`` (B, T+1 token ids): the first
     rank feeds the inputs, the last the targets. Returns the mean loss on the last
     rank, None on the others."""
+    if not callable(getattr(schedule, "step", None)):
+        raise _checks.ArgumentTypeError("schedule must be a pipeline schedule (from "
+                                        "pipeline_schedule), got "
+                                        f"{type(schedule).__name__}")
+    batch = _checks.tensor("batch", batch, dims=2)
+    _checks.token_ids("batch", batch, None)
+    if batch.size(1) < 2:
+        raise ValueError("batch must hold at least 2 tokens per row (inputs and "
+                         f"targets), got shape {tuple(batch.shape)}")
     rank, world = dist.get_rank(), dist.get_world_size()
     losses: list[torch.Tensor] = []
     if rank == 0 and world > 1:

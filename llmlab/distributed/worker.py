@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from llmlab import peak
+from llmlab import _checks, peak
 from llmlab.distributed.data_parallel import wrap_ddp, zero1_optimizer
 from llmlab.distributed.fsdp import apply_fsdp, fsdp_mesh
 from llmlab.distributed.fsdp_tp import apply_fsdp_tp, fsdp_tp_mesh
@@ -76,9 +76,21 @@ def _peak_dict(result) -> dict:
             "at_peak": result.at_peak, "note": result.note}
 
 
+def _check_run(strategy, allowed: tuple[str, ...], spec, keys: tuple[str, ...]) -> None:
+    """A strategy this function runs and a spec dict with the keys it reads (launcher.write_spec writes them)."""
+    _checks.choice("strategy", strategy, allowed)
+    if not isinstance(spec, dict):
+        raise _checks.ArgumentTypeError(f"spec must be the dict launcher.write_spec writes, got {type(spec).__name__}")
+    missing = [k for k in keys if k not in spec]
+    if missing:
+        raise ValueError(f"spec lacks {missing}; write it with distributed.launcher.write_spec")
+
+
 def run_strategy(strategy: str, spec: dict, data: torch.Tensor, device: torch.device, counter: CommCounter) -> dict:
     """Train the GPT-2 under the data-parallel ``strategy`` (ddp, zero1, zero2, zero3, hybrid) for the spec's
     steps on this rank's rows of ``data``; return what this rank held, sent and measured (bytes, seconds)."""
+    _check_run(strategy, ("ddp", "zero1", "zero2", "zero3", "hybrid"), spec, ("seed", "model", "steps"))
+    _checks.token_ids("data", data, None)
     rank, world = dist.get_rank(), dist.get_world_size()
     profiled_step_s = 0.0
     torch.manual_seed(spec["seed"])  # same initial weights on every rank and for every strategy
@@ -207,6 +219,8 @@ def _pipeline(model: TinyLlama, device: torch.device, n_micro: int, schedule_nam
 def measure_bubble(spec: dict, device: torch.device) -> list[dict]:
     """Idle fraction of this rank per schedule and micro-batch count, micro-batches of ``batch_size``
     sequences (forward and backward only, no optimizer): 1 - (time in forward and backward) / step time."""
+    _check_run("pp", ("pp",), spec, ("seed", "llama", "bubble_schedules", "bubble_microbatches", "batch_size",
+                                     "seq_len"))
     rows = []
     g = torch.Generator().manual_seed(spec["seed"] + 1)
     for schedule_name in spec["bubble_schedules"]:
@@ -238,6 +252,7 @@ def run_model_parallel(strategy: str, spec: dict, device: torch.device, counter:
     """``tp``, ``pp`` or ``fsdp_tp`` on the Llama: every rank sees the whole global batch (TP), its stage
     of it (PP) or its row's share of it (2-D: FSDP across rows, TP within a row); losses and step-0
     gradients are compared with one process training the whole model on the whole batch."""
+    _check_run(strategy, ("tp", "pp", "fsdp_tp"), spec, ("llama", "seed", "n_batches", "batch_size", "seq_len", "lr"))
     rank, world = dist.get_rank(), dist.get_world_size()
     cfg = TinyLlamaConfig(**spec["llama"])
     g = torch.Generator().manual_seed(spec["seed"])

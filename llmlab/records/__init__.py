@@ -80,6 +80,9 @@ def normalise_machine(machine) -> dict:
 def describe(machine: dict) -> str:
     """The one-line description of :func:`llmlab.provenance.machine`'s dict that CSV rows carry:
     ``'CPU; N cores; torch V, T thread(s)'``."""
+    if not isinstance(machine, dict):
+        raise _checks.ArgumentTypeError(f"machine must be the dict of llmlab.provenance.machine(), got "
+                                        f"{type(machine).__name__}; pass normalise_machine(value) for a description")
     return (f"{machine.get('cpu')}; {machine.get('cpu_count')} cores; torch {machine.get('torch')}, "
             f"{machine.get('torch_threads')} thread(s)")
 
@@ -94,6 +97,8 @@ def read_json(path, name: str, command: str) -> dict:
 
 def write_json(record: dict, out, name: str) -> Path:
     """Write ``record`` as indented JSON to ``out`` (default: the shipped ``results/<name>``)."""
+    if not isinstance(record, dict):
+        raise _checks.ArgumentTypeError(f"record must be a dict (a JSON record), got {type(record).__name__}")
     path = result_path(out, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
