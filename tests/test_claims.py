@@ -18,11 +18,7 @@ CHAPTERS = sorted(p for p in (ROOT / "chapters").glob("[0-9][0-9]*.ipynb") if no
 BUDGET_S = 150  # "about two minutes" in the preface, with room for a slower reader's machine
 
 # chapter file name -> its stored runtime in seconds when this list was written (may only shrink)
-OVER_BUDGET = {
-    "05_sampling.ipynb": 559,
-    "06_memory_quantization.ipynb": 412,
-    "10_prompt_tuning.ipynb": 563,
-}
+OVER_BUDGET: dict[str, int] = {}
 
 
 def _cells(path):
@@ -47,14 +43,8 @@ def _runtime_key(path):
     return keys[0]
 
 
-# chapters whose cost line still types an estimate (being brought through; may only shrink)
-TYPED_COST: set[str] = set()
-
-
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_cost_line_glues_the_notebooks_own_runtime(path):
-    if path.name in TYPED_COST:
-        pytest.xfail("cost line still typed")
     key = _runtime_key(path)
     text = "\n".join("".join(c["source"]) for c in _cells(path) if c["cell_type"] == "markdown")
     m = re.search(r"\*\*What it costs\*\*:?(.{0,200})", text, re.S)
