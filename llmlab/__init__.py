@@ -38,7 +38,9 @@ One module per idea; each chapter of the book imports what it explains:
 - ``sweep``     the scaling sweep of tiny models: its sizes, one training point and re-runs (chapter 8)
 - ``bench``     training speed against a plain loop, MFU (chapter 8)
 - ``domain``    tokenizer fertility, the domain corpus, continued pre-training (chapter 9)
-- ``prompt_tuning`` soft prompts on a frozen model (chapter 10)
+- ``prompt_template`` where a prompt's virtual tokens, fields and answer go; examples as token ids (chapter 10)
+- ``prompt_tuning`` soft prompts and p-tuning's prompt encoder on a frozen model, trained on the answer (chapter 10)
+- ``prompt_tuning_real`` prompt tuning, p-tuning, few-shot and last-layer fine-tuning compared on the real model (chapter 10)
 - ``records``   the recorded experiments: one module per file in ``results/``, each with its plan, ``run``,
   ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-10)
 - ``exercises`` the checks the exercise notebooks call (every chapter)

@@ -250,9 +250,9 @@ def _window_entry(model_or_config) -> tuple[str, int] | None:
     return None
 
 
-# --------------------------------------------------------------------------- checks with their modules' wording
-# These keep the exact messages of the module-private helpers they replaced (tests and stored
-# notebook outputs match them); the modules import them under their old private names.
+# --------------------------------------------------------------------------- counts with a lower bound
+# Used by the distributed launcher, its tables and its explorer (as ``_count``): world sizes,
+# steps and layer counts, where the bound is part of the message.
 def whole_number(name: str, value, low: int = 1) -> int:
     """``value`` if it is an int >= ``low`` (bool refused): "must be a whole number >= low" (distributed)."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -19,11 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1 (the n-gram length in tokens), got {n!r}")
-    return int(n)
+from . import _checks
 
 
 def _check_stop(stop_token_id) -> int | None:
@@ -93,7 +89,7 @@ def ngram_hashes(ids, n: int = 8, stop_token_id: int | None = None) -> np.ndarra
     end-of-text token between stories) are left out, so no n-gram spans two
     documents. Two different n-grams share a hash with probability about 2^-64.
     """
-    n = _check_n(n)
+    n = _checks.positive_int("n", n)
     stop = _check_stop(stop_token_id)
     parts = [_hash_windows(a, n, stop) for a in _documents(ids)]
     return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
@@ -106,7 +102,7 @@ def ngram_overlap(ids, reference: np.ndarray, n: int = 8, stop_token_id: int | N
     Every occurrence counts (an n-gram that ``ids`` repeats is counted each time);
     n-grams that contain ``stop_token_id`` are left out, as in :func:`ngram_hashes`.
     """
-    n = _check_n(n)
+    n = _checks.positive_int("n", n)
     stop = _check_stop(stop_token_id)
     if not isinstance(reference, np.ndarray) or reference.dtype != np.uint64 or reference.ndim != 1:
         raise TypeError("reference must be the sorted uint64 array that ngram_hashes returns, got "

@@ -54,14 +54,6 @@ ACTIVATION_METHODS = ("korthikanti", "selective", "full_recompute", "rule_of_thu
 A100_80GB = 80e9  # bytes of memory on an NVIDIA A100 80GB
 
 
-def _positive_int(name: str, value) -> int:
-    """``value`` as an int >= 1; a float with a whole value (2.0) is accepted (memory's sizes)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number (>= 1), got {value!r}")
-    return int(value)
-
-
-
 def _check_shape(name: str, value) -> tuple[int, ...]:
     """``value`` as a tuple of int sizes >= 0 (a tensor shape: tuple, list or torch.Size)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, torch.Size)):
@@ -72,7 +64,6 @@ def _check_shape(name: str, value) -> tuple[int, ...]:
         if d < 0:
             raise ValueError(f"{name} must hold sizes >= 0, got {tuple(value)}")
     return tuple(value)
-
 
 
 def _check_precision(precision: str) -> dict:
@@ -132,7 +123,7 @@ def model_states_per_gpu(n_params: float, n_gpus: int = 1, zero_stage: int = 0, 
     if (isinstance(n_params, bool) or not isinstance(n_params, (int, float)) or not n_params > 0
             or not math.isfinite(n_params)):
         raise ValueError(f"n_params must be a finite number of parameters > 0, got {n_params!r}")
-    n_gpus = _positive_int("n_gpus", n_gpus)
+    n_gpus = _checks.positive_int("n_gpus", n_gpus)
     if isinstance(zero_stage, bool) or zero_stage not in (0, 1, 2, 3):
         raise ValueError(f"zero_stage must be 0, 1, 2 or 3 (0 = plain data parallel), got {zero_stage!r}")
     per = bytes_per_param(precision, optimizer)
@@ -165,14 +156,14 @@ def activation_bytes(n_layers: int, hidden: int, n_heads: int, seq_len: int, bat
     """
     for name, value in (("n_layers", n_layers), ("hidden", hidden), ("n_heads", n_heads),
                         ("seq_len", seq_len), ("batch_size", batch_size)):
-        _positive_int(name, value)
+        _checks.positive_int(name, value)
     if bytes_per_value not in (1, 2, 4, 8):
         raise ValueError(f"bytes_per_value must be 1, 2, 4 or 8 (bytes of one activation), got {bytes_per_value!r}")
     if not isinstance(dropout, bool):
         raise _checks.ArgumentTypeError(f"dropout must be True or False, got {dropout!r}")
     if vocab_size is not None:
-        _positive_int("vocab_size", vocab_size)
-    t = _positive_int("tensor_parallel", tensor_parallel)
+        _checks.positive_int("vocab_size", vocab_size)
+    t = _checks.positive_int("tensor_parallel", tensor_parallel)
     s, b, h, a = seq_len, batch_size, hidden, n_heads
     k = bytes_per_value / 2  # the formula counts 2-byte values
     masks = 1 if dropout else 0  # dropout's one-byte masks: 2·s·b·h per layer, a·s²·b for the attention scores
@@ -193,7 +184,7 @@ def activation_bytes(n_layers: int, hidden: int, n_heads: int, seq_len: int, bat
 def gpt_param_count(n_layers: int, hidden: int, vocab_size: int, seq_len: int = 0) -> int:
     """Parameters of a GPT-2-shaped model (MLP 4h, tied embeddings): 12·L·h² + 13·L·h + (V + s)·h + 2h."""
     for name, value in (("n_layers", n_layers), ("hidden", hidden), ("vocab_size", vocab_size)):
-        _positive_int(name, value)
+        _checks.positive_int(name, value)
     if isinstance(seq_len, bool) or not isinstance(seq_len, (int, float)) or seq_len != int(seq_len) or seq_len < 0:
         raise ValueError(f"seq_len must be a whole number >= 0 (0 = no learned positions), got {seq_len!r}")
     L, h = n_layers, hidden
@@ -245,7 +236,7 @@ def training_memory(n_params: float, *, precision: str = "mixed", optimizer: str
     says otherwise (2 for fp32 weights under bf16 autocast).
     """
     states = model_states_per_gpu(n_params, n_gpus, zero_stage, precision, optimizer)
-    _positive_int("batch_size", batch_size)
+    _checks.positive_int("batch_size", batch_size)
     if activations == "rule_of_thumb":
         act = RULE_OF_THUMB_ACTIVATION_BYTES * n_params
     elif activations == "none":
@@ -407,11 +398,11 @@ def shard_group_size(strategy: str, n_gpus: int, sharding_factor: int | None = N
     full sharding), which must divide ``n_gpus``.
     """
     _check_strategy(strategy)
-    n_gpus = _positive_int("n_gpus", n_gpus)
+    n_gpus = _checks.positive_int("n_gpus", n_gpus)
     if strategy == "hybrid":
         if sharding_factor is None:
             raise ValueError("strategy 'hybrid' needs a sharding_factor (1 = replicate, n_gpus = shard fully)")
-        f = _positive_int("sharding_factor", sharding_factor)
+        f = _checks.positive_int("sharding_factor", sharding_factor)
         if f > n_gpus or n_gpus % f:
             raise ValueError(f"sharding_factor must divide the number of GPUs ({n_gpus}); got {sharding_factor}")
         return f
@@ -436,7 +427,7 @@ def fsdp_shard_numel(shape: tuple[int, ...], n_shards: int, index: int) -> int:
     Like ``torch.chunk``: every shard gets ceil(d0 / n) rows except the last ones, which get
     what is left (possibly nothing); FSDP pads them for the collectives, not in the stored shard.
     """
-    n_shards = _positive_int("n_shards", n_shards)
+    n_shards = _checks.positive_int("n_shards", n_shards)
     _checks.integer("index", index)
     if not 0 <= index < n_shards:
         raise ValueError(f"shard index must be in [0, {n_shards}), got {index}")
@@ -455,7 +446,7 @@ def zero1_partition(numels: list[int], n_ranks: int) -> list[int]:
     with the fewest elements so far (lowest rank on a tie). Returns one rank per entry of
     ``numels``, in the given order.
     """
-    n_ranks = _positive_int("n_ranks", n_ranks)
+    n_ranks = _checks.positive_int("n_ranks", n_ranks)
     if isinstance(numels, (str, bytes)) or not isinstance(numels, (list, tuple)):
         raise _checks.ArgumentTypeError(f"numels must be a list of element counts, got {type(numels).__name__}")
     for v in numels:
@@ -535,8 +526,8 @@ def sharded_gpu_memory(n_params: float, n_gpus: int, sharding_factor: int, zero_
     "ZeRO-Offload: Democratizing Billion-Scale Model Training"); parameters stay on the GPU.
     ``activations`` (bytes per GPU) are added unchanged: sharding does not divide them.
     """
-    n_gpus = _positive_int("n_gpus", n_gpus)
-    f = _positive_int("sharding_factor", sharding_factor)
+    n_gpus = _checks.positive_int("n_gpus", n_gpus)
+    f = _checks.positive_int("sharding_factor", sharding_factor)
     if f > n_gpus or n_gpus % f:
         raise ValueError(f"sharding_factor must divide the number of GPUs ({n_gpus}); got {sharding_factor}")
     _checks.non_negative("activations", activations)
@@ -567,15 +558,16 @@ def model_parallel_gpu_memory(split_params: float, whole_params: float, n_gpus: 
     """
     for name, value in (("split_params", split_params), ("whole_params", whole_params)):
         _checks.non_negative(name, value)
-    n = _positive_int("n_gpus", n_gpus)
-    t, p = _positive_int("tensor_parallel", tensor_parallel), _positive_int("pipeline_parallel", pipeline_parallel)
+    n = _checks.positive_int("n_gpus", n_gpus)
+    t = _checks.positive_int("tensor_parallel", tensor_parallel)
+    p = _checks.positive_int("pipeline_parallel", pipeline_parallel)
     if n % (t * p):
         raise ValueError(f"tensor_parallel x pipeline_parallel ({t} x {p}) must divide n_gpus ({n})")
     _checks.non_negative("activations", activations)
     if not isinstance(offload, bool):
         raise _checks.ArgumentTypeError(f"offload must be True or False, got {offload!r}")
     d = n // (t * p)
-    f = d if sharding_factor is None else _positive_int("sharding_factor", sharding_factor)
+    f = d if sharding_factor is None else _checks.positive_int("sharding_factor", sharding_factor)
     if f > d or d % f:
         raise ValueError(f"sharding_factor must divide the data-parallel degree n_gpus / (t x p) = {d}; "
                          f"got {sharding_factor}")

@@ -20,20 +20,6 @@ from . import _checks
 _WORD = re.compile(r"[a-z']+")
 
 
-def _optional_device(name: str, value) -> torch.device | None:
-    """Like :func:`device` but ``None`` passes through."""
-    return None if value is None else _checks.device(name, value)
-
-
-
-def _check_n(n) -> None:
-    """Refuse an n-gram size that is not an int >= 1 (metrics)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise (ValueError if isinstance(n, int) and not isinstance(n, bool) else _checks.ArgumentTypeError)(
-            f"n must be an integer >= 1 (1 = unigrams, 2 = bigrams, ...), got {n!r}")
-
-
-
 def _as_units(sample: str | Sequence[int] | torch.Tensor) -> list:
     """A text becomes its lower-cased whitespace words; token ids stay ids."""
     if isinstance(sample, str):
@@ -103,7 +89,8 @@ def mean_loss_nats(
         raise ValueError("token_ids must be a 1-D LongTensor of token ids, e.g. tokenizer(text).input_ids as a tensor")
     vocab = getattr(getattr(model, "config", None), "vocab_size", None)
     _checks.token_ids("token_ids", token_ids, vocab if isinstance(vocab, int) else None)
-    _optional_device("device", device)
+    if device is not None:
+        _checks.device("device", device)
     if token_ids.numel() < 2:
         raise ValueError(f"token_ids must hold at least 2 tokens (one input, one target), got {token_ids.numel()}")
     for name, value in (("seq_len", seq_len), ("batch_size", batch_size)):
@@ -165,7 +152,7 @@ def distinct_n(samples: Iterable[str | Sequence[int]] | str, n: int) -> float:
     next. Returns 0.0 when no sample is at least ``n`` long. A single string
     counts as one sample.
     """
-    _check_n(n)
+    n = _checks.positive_int("n", n)
     if isinstance(samples, str):
         samples = [samples]
     all_ngrams = [g for s in samples for g in _ngrams(_as_units(s), n)]
@@ -182,7 +169,7 @@ def repeated_ngram_fraction(tokens: str | Sequence[int], n: int) -> float:
     Strings are split into lower-cased whitespace words. Returns 0.0 when the
     sequence is shorter than ``n``.
     """
-    _check_n(n)
+    n = _checks.positive_int("n", n)
     grams = _ngrams(_as_units(tokens), n)
     if not grams:
         return 0.0

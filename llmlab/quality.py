@@ -44,36 +44,6 @@ _WORD = re.compile(r"\S+")
 GOPHER_STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 
 
-def _check_positive_int(name: str, value) -> None:
-    """Refuse anything but an int >= 1 (bool refused), with "must be an integer >= 1" (quality)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _checks.ArgumentTypeError(f"{name} must be an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-
-def _check_docs(docs) -> list[str]:
-    """``docs`` as a list of str (one per document); a bare str is refused (quality)."""
-    if isinstance(docs, str) or not isinstance(docs, Sequence):
-        raise _checks.ArgumentTypeError(f"docs must be a list of strings (one per document), got {type(docs).__name__}")
-    for i, doc in enumerate(docs):
-        if not isinstance(doc, str):
-            raise ValueError(f"docs must be a list of strings; item {i} is {type(doc).__name__}")
-    return list(docs)
-
-
-
-def _check_fraction(name: str, value, low_open: bool = True) -> None:
-    """Refuse a number outside (0, 1] (or [0, 1] with ``low_open=False``), bool refused (quality)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
-    ok = (0 < value <= 1) if low_open else (0 <= value <= 1)
-    if not ok:
-        raise ValueError(f"{name} must be in {'(0, 1]' if low_open else '[0, 1]'}, got {value}")
-
-
-
 # --------------------------------------------------------------------------- reports
 @dataclass
 class StepReport:
@@ -131,8 +101,8 @@ class QualityRules:
     max_duplicate_line_fraction: float = 0.3
 
     def __post_init__(self) -> None:
-        _check_positive_int("min_words", self.min_words)
-        _check_positive_int("max_words", self.max_words)
+        _checks.positive_int("min_words", self.min_words)
+        _checks.positive_int("max_words", self.max_words)
         for name in ("min_mean_word_length", "max_mean_word_length", "max_symbol_word_ratio"):
             _checks.number(name, getattr(self, name))  # a number, finite (NaN would pass every comparison)
         if self.max_words < self.min_words:
@@ -140,8 +110,8 @@ class QualityRules:
         if not 0 < self.min_mean_word_length <= self.max_mean_word_length:
             raise ValueError("mean word length bounds must satisfy 0 < min_mean_word_length <= max_mean_word_length, "
                              f"got {self.min_mean_word_length} and {self.max_mean_word_length}")
-        _check_fraction("min_alpha_word_fraction", self.min_alpha_word_fraction, low_open=False)
-        _check_fraction("max_duplicate_line_fraction", self.max_duplicate_line_fraction, low_open=False)
+        _checks.fraction("min_alpha_word_fraction", self.min_alpha_word_fraction)
+        _checks.fraction("max_duplicate_line_fraction", self.max_duplicate_line_fraction)
         if self.max_symbol_word_ratio < 0:
             raise ValueError(f"max_symbol_word_ratio must be >= 0, got {self.max_symbol_word_ratio}")
         if isinstance(self.min_stop_words, bool) or not isinstance(self.min_stop_words, int) or self.min_stop_words < 0:
@@ -182,7 +152,7 @@ def quality_filter(docs: Sequence[str], rules: QualityRules | None = None,
     Returns the kept documents (in order), the step's report, and how many
     documents broke each rule (a document can break several).
     """
-    docs = _check_docs(docs)
+    docs = _checks.strings("docs", docs, allow_empty=True)
     rules = rules or QualityRules()
     problems = [quality_problems(d, rules) for d in docs]
     removed = [i for i, p in enumerate(problems) if p]
@@ -229,7 +199,7 @@ def filter_agreement(texts: Sequence[str], labels: Sequence[str],
     positive class, precision is caught / (caught + wrongly dropped) and recall is
     caught / (caught + missed).
     """
-    texts = _check_docs(texts)
+    texts = _checks.strings("texts", texts, allow_empty=True)
     if isinstance(labels, str) or not isinstance(labels, Sequence):
         raise ValueError(f"labels must be a list of 'keep'/'drop', one per text, got {type(labels).__name__}")
     if len(labels) != len(texts):
@@ -257,7 +227,7 @@ def normalize_text(text: str) -> str:
 
 def exact_duplicates(docs: Sequence[str]) -> list[int]:
     """Indices of documents whose normalised text equals an earlier document's (the first copy is kept)."""
-    docs = _check_docs(docs)
+    docs = _checks.strings("docs", docs, allow_empty=True)
     seen: set[bytes] = set()
     dupes = []
     for i, doc in enumerate(docs):
@@ -270,7 +240,7 @@ def exact_duplicates(docs: Sequence[str]) -> list[int]:
 
 def exact_dedup(docs: Sequence[str], tokenizer=None) -> tuple[list[str], StepReport]:
     """Drop exact duplicates (after :func:`normalize_text`); return the kept documents and the report."""
-    docs = _check_docs(docs)
+    docs = _checks.strings("docs", docs, allow_empty=True)
     removed = exact_duplicates(docs)
     report = _report("exact dedup", docs, removed, token_counter(tokenizer)(docs))
     drop = set(removed)
@@ -283,7 +253,7 @@ def shingles(text: str, n: int = 5) -> set[int]:
 
     A text shorter than ``n`` words gives one shingle: the whole text.
     """
-    _check_positive_int("n", n)
+    n = _checks.positive_int("n", n)
     words = normalize_text(text).split()
     grams = [" ".join(words[i:i + n]) for i in range(max(1, len(words) - n + 1))]
     return {int.from_bytes(hashlib.blake2b(g.encode("utf-8"), digest_size=4).digest(), "little") for g in grams}
@@ -316,7 +286,7 @@ def minhash_signature(shingle_set: set[int], num_perm: int = 128, seed: int = 0)
     Two sets' signatures agree at one position with probability equal to their
     Jaccard similarity, so the share of equal positions estimates it.
     """
-    _check_positive_int("num_perm", num_perm)
+    num_perm = _checks.positive_int("num_perm", num_perm)
     return _signature(shingle_set, *_hash_params(num_perm, seed))
 
 
@@ -345,10 +315,10 @@ def near_duplicate_pairs(docs: Sequence[str], threshold: float = 0.8, n: int = 5
     hash functions) are dropped; the rest are checked with the exact Jaccard, so
     no reported pair is a false positive.
     """
-    docs = _check_docs(docs)
-    _check_fraction("threshold", threshold)
-    _check_positive_int("num_perm", num_perm)
-    _check_positive_int("bands", bands)
+    docs = _checks.strings("docs", docs, allow_empty=True)
+    threshold = _checks.fraction("threshold", threshold, low_open=True)
+    num_perm = _checks.positive_int("num_perm", num_perm)
+    bands = _checks.positive_int("bands", bands)
     if num_perm % bands:
         raise ValueError(f"num_perm ({num_perm}) must be a multiple of bands ({bands})")
     if len(docs) < 2:
@@ -401,7 +371,7 @@ def near_dedup(docs: Sequence[str], threshold: float = 0.8, n: int = 5, num_perm
     """Drop near duplicates: documents joined by pairs at Jaccard >= ``threshold`` form a cluster,
     and only each cluster's first document is kept. Returns kept documents, report, and the pairs found.
     """
-    docs = _check_docs(docs)
+    docs = _checks.strings("docs", docs, allow_empty=True)
     pairs = near_duplicate_pairs(docs, threshold, n, num_perm, bands, seed)
     removed = _cluster_followers(len(docs), pairs)
     report = _report("near dedup", docs, removed, token_counter(tokenizer)(docs))
@@ -430,7 +400,7 @@ def clean_corpus(docs: Sequence[str], tokenizer=None, rules: QualityRules | None
 
     Tokens are counted once, with ``tokenizer`` (or as whitespace words).
     """
-    docs = _check_docs(docs)
+    docs = _checks.strings("docs", docs, allow_empty=True)
     rules = rules or QualityRules()
     counts = token_counter(tokenizer)(docs)
     removed_by: list[str | None] = [None] * len(docs)
@@ -505,7 +475,7 @@ def scraped_corpus(stories: Sequence[str], exact_copies: float = 0.08, near_copi
     Returns the documents and, for each, what it is: "original", "exact copy",
     "near copy" or "junk". Deterministic for a given ``seed``.
     """
-    stories = _check_docs(stories)
+    stories = _checks.strings("stories", stories, allow_empty=True)
     for name, value in (("exact_copies", exact_copies), ("near_copies", near_copies), ("junk", junk)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")

@@ -54,21 +54,6 @@ CHINCHILLA_FIT = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28
 CHINCHILLA_TOKENS_PER_PARAM = 20.0
 
 
-def _positive(name: str, value) -> float:
-    """``value`` as a float, or a ValueError naming ``name`` if it is not a finite number > 0;
-    numbers of any kind are accepted (numpy floats, tensors of one value), text is not (TypeError)."""
-    if isinstance(value, (str, bytes, bool)):
-        raise _checks.ArgumentTypeError(f"{name} must be a positive number, got {type(value).__name__} {_checks._shown(value)}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(x) or x <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return x
-
-
-
 def training_flops(n_params: float, n_tokens: float) -> float:
     """Training compute in FLOPs: ``6 * n_params * n_tokens`` (2 forward + 4 backward
     per parameter per token).
@@ -79,12 +64,12 @@ def training_flops(n_params: float, n_tokens: float) -> float:
     token, a few per cent for the models of chapter 8, left out as Kaplan et al. 2020
     do.
     """
-    return 6.0 * _positive("n_params", n_params) * _positive("n_tokens", n_tokens)
+    return 6.0 * _checks.positive("n_params", n_params) * _checks.positive("n_tokens", n_tokens)
 
 
 def pf_days(flops: float) -> float:
     """FLOPs expressed in petaFLOP/s-days (1 PF-day = 10^15 FLOP/s * 86,400 s = 8.64e19 FLOPs)."""
-    return _positive("flops", flops) / PF_DAY
+    return _checks.positive("flops", flops) / PF_DAY
 
 
 def chinchilla_optimal(compute_flops: float, tokens_per_param: float = CHINCHILLA_TOKENS_PER_PARAM) -> tuple[float, float]:
@@ -93,8 +78,8 @@ def chinchilla_optimal(compute_flops: float, tokens_per_param: float = CHINCHILL
     Solves ``C = 6 N D`` with ``D = tokens_per_param * N``: ``N = sqrt(C / (6 r))``,
     ``D = r N``. The default ``r = 20`` is Hoffmann et al. 2022's rule of thumb.
     """
-    c = _positive("compute_flops", compute_flops)
-    r = _positive("tokens_per_param", tokens_per_param)
+    c = _checks.positive("compute_flops", compute_flops)
+    r = _checks.positive("tokens_per_param", tokens_per_param)
     n = math.sqrt(c / (6.0 * r))
     return n, r * n
 
@@ -107,8 +92,8 @@ def chinchilla_loss(n_params: float, n_tokens: float, fit: dict | None = None) -
     ``fit_chinchilla(...).params``). E is the entropy of text that no model removes;
     the two other terms are what a finite model and finite data leave on top.
     """
-    n = _positive("n_params", n_params)
-    d = _positive("n_tokens", n_tokens)
+    n = _checks.positive("n_params", n_params)
+    d = _checks.positive("n_tokens", n_tokens)
     p = CHINCHILLA_FIT if fit is None else fit
     missing = {"E", "A", "B", "alpha", "beta"} - set(p)
     if missing:
@@ -124,19 +109,19 @@ def training_days(n_params: float, n_tokens: float, n_gpus: int, flops_per_gpu: 
     achieved rate, not the datasheet peak). ``factor`` is 8 with activation
     recomputation (forward, forward again, backward: 2 + 2 + 4) and 6 without.
     """
-    p = _positive("n_params", n_params)
-    t = _positive("n_tokens", n_tokens)
+    p = _checks.positive("n_params", n_params)
+    t = _checks.positive("n_tokens", n_tokens)
     if isinstance(n_gpus, bool) or not isinstance(n_gpus, (int, np.integer)) or n_gpus < 1:
         raise ValueError(f"n_gpus must be a whole number >= 1, got {n_gpus!r}")
-    x = _positive("flops_per_gpu", flops_per_gpu)
-    k = _positive("flops_per_token_factor", flops_per_token_factor)
+    x = _checks.positive("flops_per_gpu", flops_per_gpu)
+    k = _checks.positive("flops_per_token_factor", flops_per_token_factor)
     return k * t * p / (n_gpus * x) / SECONDS_PER_DAY
 
 
 def achieved_flops_per_gpu(n_params: float, n_tokens: float, n_gpus: int, days: float,
                            flops_per_token_factor: float = 8.0) -> float:
     """The per-GPU FLOP/s that makes :func:`training_days` come out at ``days`` (its inverse)."""
-    d = _positive("days", days)
+    d = _checks.positive("days", days)
     return training_days(n_params, n_tokens, n_gpus, 1.0, flops_per_token_factor) / d
 
 
@@ -147,7 +132,7 @@ def optimal_allocation(compute_flops: float, fit: dict | None = None) -> tuple[f
     ``N = G (C/6)^(beta/(alpha+beta))`` with ``G = (alpha A / (beta B))^(1/(alpha+beta))``
     and ``D = C / (6 N)`` (Hoffmann et al. 2022, their equation 4).
     """
-    c = _positive("compute_flops", compute_flops)
+    c = _checks.positive("compute_flops", compute_flops)
     p = CHINCHILLA_FIT if fit is None else fit
     a, b = p["alpha"], p["beta"]
     g = (a * p["A"] / (b * p["B"])) ** (1.0 / (a + b))
@@ -198,8 +183,8 @@ def plan_budget(compute_flops: float, n_gpus: int = 1024, flops_per_gpu: float =
 def gpu_hours_to_flops(gpu_hours: float, flops_per_gpu: float = 150e12, flops_per_token_factor: float = 8.0) -> float:
     """The 6ND training compute that ``gpu_hours`` buy at ``flops_per_gpu`` achieved FLOP/s each
     (hardware FLOPs times 6 / factor: recomputation spends 8ND of hardware work on 6ND of training)."""
-    return _positive("gpu_hours", gpu_hours) * 3600 * _positive("flops_per_gpu", flops_per_gpu) * 6.0 / \
-        _positive("flops_per_token_factor", flops_per_token_factor)
+    return _checks.positive("gpu_hours", gpu_hours) * 3600 * _checks.positive("flops_per_gpu", flops_per_gpu) * 6.0 / \
+        _checks.positive("flops_per_token_factor", flops_per_token_factor)
 
 
 @dataclass(frozen=True)
@@ -223,7 +208,7 @@ class BloombergBudget:
 
     def __post_init__(self) -> None:
         for name in ("n_params", "tokens_trained", "gpu_hours_budget", "flops_per_gpu", "tokens_per_param"):
-            _positive(name, getattr(self, name))
+            _checks.positive(name, getattr(self, name))
         for name in ("tokens_domain", "tokens_general"):
             _checks.non_negative(name, getattr(self, name))
 
@@ -317,8 +302,8 @@ def throughput_verdict(flops_per_gpu: float, measured: float = MEASURED_FLOPS_PE
     ``"far below"`` under ``far_below * measured``: the GPUs sit mostly idle, as they do
     for a model too small to fill them. ``"consistent"`` in between.
     """
-    x = _positive("flops_per_gpu", flops_per_gpu)
-    m = _positive("measured", measured)
+    x = _checks.positive("flops_per_gpu", flops_per_gpu)
+    m = _checks.positive("measured", measured)
     tol = _checks.number("tolerance", tolerance, low=0.0)
     low = _checks.number("far_below", far_below, low=0.0, high=1.0, low_open=True, high_open=True)
     if x > m * (1 + tol):
@@ -339,7 +324,7 @@ def published_throughput(runs: list[PublishedRun] | None = None,
     runs = NEMO_GPT3_RUNS if runs is None else runs
     if not isinstance(runs, (list, tuple)) or not all(isinstance(r, PublishedRun) for r in runs):
         raise TypeError(f"runs must be a list of scaling.PublishedRun, got {type(runs).__name__}")
-    measured, peak = _positive("measured", measured), _positive("peak", peak)
+    measured, peak = _checks.positive("measured", measured), _checks.positive("peak", peak)
     rows = []
     for r in runs:
         x8 = achieved_flops_per_gpu(r.n_params, r.tokens, r.n_gpus, r.days, 8.0)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _checks
-from .scaling import _positive, training_flops
+from .scaling import training_flops
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,7 +71,7 @@ def sweep_config(size: str, compute_flops: float) -> tuple[int, "TrainConfig"]:
     """(n_params, TrainConfig) of the run of ``size`` at ``compute_flops``: D = C / (6 N) tokens, rounded to whole steps."""
     from .train import TrainConfig
 
-    c = _positive("compute_flops", compute_flops)
+    c = _checks.positive("compute_flops", compute_flops)
     n = count_params(sweep_model(size))["n_params"]
     steps = max(1, round(c / (6 * n) / (SWEEP_BATCH * SWEEP_SEQ_LEN)))
     return n, TrainConfig(steps=steps, batch_size=SWEEP_BATCH, seq_len=SWEEP_SEQ_LEN, lr=SWEEP_LR,
@@ -110,7 +110,7 @@ def rerun(points: list[tuple[str, float]], sweep: "pd.DataFrame") -> "pd.DataFra
         raise _checks.ArgumentTypeError(f"points must be a list of (size, budget) pairs, e.g. [('s5', 1e12)], "
                                         f"got {type(points).__name__} {points!r:.60}")
     for size, budget in points:
-        _positive("budget", budget)
+        _checks.positive("budget", budget)
         if size not in SWEEP_SIZES:
             raise ValueError(f"unknown sweep size {size!r}; sizes: {sorted(SWEEP_SIZES)}")
     if not isinstance(sweep, pd.DataFrame):

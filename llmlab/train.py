@@ -293,7 +293,8 @@ def train_loop(
         optimizer.step()
         value = loss.item()
         if stop_on_nan and not math.isfinite(value):
-            raise FloatingPointError(f"loss became {value} at step {step}; lower the learning rate")
+            raise FloatingPointError(
+                f"loss became {value} at step {step}; lower the learning rate")
         running = value if running is None else 0.9 * running + 0.1 * value
         log.tokens_seen += n_tokens
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:

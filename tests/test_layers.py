@@ -27,9 +27,9 @@ LAYERS: dict[int, set[str]] = {
     1: {"attention", "llama", "tinygpt2", "tinyllama", "diagrams", "kv_cache", "objectives", "metrics",
         "sampling", "quality", "memorization", "quant", "gguf_blocks", "memory", "peak", "train",
         "train_memory", "scaling", "scaling_fits", "data", "tokenization", "evaluation", "distributed",
-        "chat", "icl", "context_window", "retrieval", "classifier"},
+        "chat", "icl", "context_window", "retrieval", "classifier", "prompt_template", "prompt_tuning"},
     2: {"recipes", "zoo"},
-    3: {"lifecycle", "model_card", "prompt_tuning", "domain", "quant_real", "sweep", "bench"},
+    3: {"lifecycle", "model_card", "prompt_tuning_real", "domain", "quant_real", "sweep", "bench"},
     4: {"widgets", "records", "exercises"},
 }
 TOP = 4

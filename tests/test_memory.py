@@ -90,8 +90,8 @@ def test_training_memory_needs_the_shape_for_activations():
     (dict(n_params=0), "n_params must be a finite number of parameters > 0"),
     (dict(n_params=-5), "n_params must be a finite number of parameters > 0"),
     (dict(n_params=float("inf")), "n_params must be a finite number of parameters > 0"),
-    (dict(n_params=1e9, n_gpus=0), "n_gpus must be a positive whole number"),
-    (dict(n_params=1e9, n_gpus=2.5), "n_gpus must be a positive whole number"),
+    (dict(n_params=1e9, n_gpus=0), "n_gpus must be a positive int"),
+    (dict(n_params=1e9, n_gpus=2.5), "n_gpus must be a positive int"),
     (dict(n_params=1e9, zero_stage=4), "zero_stage must be 0, 1, 2 or 3"),
     (dict(n_params=1e9, zero_stage=-1), "zero_stage must be 0, 1, 2 or 3"),
     (dict(n_params=1e9, precision="fp8"), "unknown precision 'fp8'; allowed: fp32, mixed, bf16"),
@@ -103,19 +103,19 @@ def test_model_states_bad_input(kwargs, message):
 
 
 def test_activation_and_training_memory_bad_input():
-    with pytest.raises(ValueError, match="seq_len must be a positive whole number"):
+    with pytest.raises(ValueError, match="seq_len must be a positive int"):
         memory.activation_bytes(2, 64, 2, 0)
-    with pytest.raises(ValueError, match="batch_size must be a positive whole number"):
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
         memory.activation_bytes(2, 64, 2, 16, -1)
     with pytest.raises(ValueError, match="bytes_per_value must be 1, 2, 4 or 8"):
         memory.activation_bytes(2, 64, 2, 16, 1, bytes_per_value=3)
     with pytest.raises(ValueError, match="unknown activation method 'flash'"):
         memory.activation_bytes(2, 64, 2, 16, 1, "flash")
-    with pytest.raises(ValueError, match="batch_size must be a positive whole number"):
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
         memory.training_memory(1e9, activations="rule_of_thumb", batch_size=0)
     with pytest.raises(ValueError, match="unknown activations 'lots'; allowed: korthikanti"):
         memory.training_memory(1e9, activations="lots")
-    with pytest.raises(ValueError, match="hidden must be a positive whole number"):
+    with pytest.raises(ValueError, match="hidden must be a positive int"):
         memory.gpt_param_count(2, 0, 100)
 
 

@@ -12,6 +12,7 @@ from peft import PromptEncoderConfig, PromptTuningConfig  # noqa: E402
 
 from llmlab import prompt_tuning as pt  # noqa: E402
 from llmlab import zoo  # noqa: E402
+from llmlab.prompt_template import Encoded, PromptTemplate  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -66,11 +67,11 @@ def _rows(model, n_virtual):
 
 def _ours(soft, ids, mask):
     """llmlab's logits for the same rows: '{virtual}' then the row's tokens (its last one as the answer)."""
-    tpl = pt.PromptTemplate("{virtual}{text}{answer}")
+    tpl = PromptTemplate("{virtual}{text}{answer}")
     encoded = []
     for row, m in zip(ids, mask):
         real = row[m.bool()].tolist()
-        encoded.append(pt.Encoded([[], real[:-1]], real[-1:]))
+        encoded.append(Encoded([[], real[:-1]], real[-1:]))
     batch = pt.build_inputs(soft, tpl, encoded)
     with torch.no_grad():
         return soft.model(inputs_embeds=batch["inputs_embeds"], attention_mask=batch["attention_mask"]).logits

@@ -189,13 +189,13 @@ def test_a_snippets_file_with_a_bad_label_is_refused(tmp_path):
 
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("call,match", [
-    (lambda: quality.exact_dedup("one long string"), "list of strings"),
-    (lambda: quality.quality_filter([STORY, 42]), "item 1 is int"),
-    (lambda: quality.near_dedup([STORY, None]), "item 1 is NoneType"),
-    (lambda: quality.near_duplicate_pairs([STORY], threshold=0.0), r"threshold must be in \(0, 1\]"),
-    (lambda: quality.near_duplicate_pairs([STORY], threshold=1.5), r"threshold must be in \(0, 1\]"),
+    (lambda: quality.exact_dedup("one long string"), "docs must be a list of str"),
+    (lambda: quality.quality_filter([STORY, 42]), "docs must be a list of str, got an item of type int"),
+    (lambda: quality.near_dedup([STORY, None]), "docs must be a list of str, got an item of type NoneType"),
+    (lambda: quality.near_duplicate_pairs([STORY], threshold=0.0), r"threshold must be a finite number in \(0\.0, 1\.0\]"),
+    (lambda: quality.near_duplicate_pairs([STORY], threshold=1.5), r"threshold must be a finite number in \(0\.0, 1\.0\]"),
     (lambda: quality.near_duplicate_pairs([STORY], num_perm=100, bands=32), "multiple of bands"),
-    (lambda: quality.shingles(STORY, n=0), "n must be an integer >= 1"),
+    (lambda: quality.shingles(STORY, n=0), "n must be a positive int"),
     (lambda: quality.QualityRules(min_words=0), "min_words"),
     (lambda: quality.QualityRules(min_words=10, max_words=5), "max_words"),
     (lambda: quality.QualityRules(min_alpha_word_fraction=1.2), "min_alpha_word_fraction"),

@@ -89,7 +89,8 @@ def check_answer_loss(fn: Callable, model=None, tokenizer=None) -> bool:
     """Chapter 10. ``fn(logits, input_ids, n_prompt) -> scalar``: the mean cross-entropy over the answer's
     tokens only (the tokens from position ``n_prompt`` on), each predicted from the position before it.
     Compared with ``llmlab.prompt_tuning.answer_loss`` on the bundled ``stories-1m``."""
-    from ..prompt_tuning import PromptTemplate, answer_loss, encode
+    from ..prompt_template import PromptTemplate, encode
+    from ..prompt_tuning import answer_loss
 
     if model is None or tokenizer is None:
         from ..zoo import load
@@ -174,7 +175,8 @@ def check_place_slots(fn: Callable, model=None) -> bool:
     tensors ``(T_i, d)``) with the virtual tokens ``(sum(splits), d)`` split among the slots between them,
     in order, as NeMo's ``virtual_token_splits`` says. Compared with ``llmlab.prompt_tuning.build_inputs``
     on the bundled ``stories-1m``."""
-    from ..prompt_tuning import Encoded, PromptTemplate, SoftPrompt, build_inputs
+    from ..prompt_template import Encoded, PromptTemplate
+    from ..prompt_tuning import SoftPrompt, build_inputs
 
     if model is None:
         from ..zoo import load

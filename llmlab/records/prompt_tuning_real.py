@@ -1,10 +1,10 @@
 """Prompt tuning and p-tuning on the frozen real model, recorded for chapter 10:
 ``llmlab/results/prompt_tuning_real.json``.
 
-One row per run of :func:`llmlab.prompt_tuning.record_plan` with the settings of
-:data:`llmlab.prompt_tuning.RECORD` (zero-shot, four-shot, prompt tuning, p-tuning and
-last-layer fine-tuning over five seeds), each run by :func:`llmlab.prompt_tuning.run_one`;
-``summary`` per setting by :func:`llmlab.prompt_tuning.summarize`.
+One row per run of :func:`llmlab.prompt_tuning_real.record_plan` with the settings of
+:data:`llmlab.prompt_tuning_real.RECORD` (zero-shot, four-shot, prompt tuning, p-tuning and
+last-layer fine-tuning over five seeds), each run by :func:`llmlab.prompt_tuning_real.run_one`;
+``summary`` per setting by :func:`llmlab.prompt_tuning_real.summarize`.
 ``python -m llmlab.records.prompt_tuning_real`` makes it (the file is rewritten after every
 run); :func:`load` refuses a record made with other settings.
 """
@@ -15,20 +15,22 @@ import json
 import time
 
 from .. import _checks, zoo
-from ..prompt_tuning import RECORD, _check_record, _freeze, real_task, record_plan, run_one, summarize
+from ..prompt_tuning import _freeze
+from ..prompt_tuning_real import RECORD, _check_record, real_task, record_plan, run_one, summarize
 from ..provenance import stamp
 from . import read_json, result_path, write_json
 
 NAME = "prompt_tuning_real.json"
 COMMAND = "python -m llmlab.records.prompt_tuning_real"
-CODE = ("llmlab/prompt_tuning.py", "llmlab/corpus/icl_eval.json", "llmlab/records/prompt_tuning_real.py")
+CODE = ("llmlab/prompt_template.py", "llmlab/prompt_tuning.py", "llmlab/prompt_tuning_real.py", "llmlab/corpus/icl_eval.json",
+        "llmlab/records/prompt_tuning_real.py")
 #: the settings of the grid (steps, batch, learning rates, seeds, virtual tokens)
 SETTINGS = RECORD
 
 
 def run(out=None, record: dict = RECORD, plan: list[dict] | None = None, model=None, tokenizer=None,
         progress: bool = True) -> dict:
-    """Run :func:`llmlab.prompt_tuning.record_plan` on the frozen real model and write the record to
+    """Run :func:`llmlab.prompt_tuning_real.record_plan` on the frozen real model and write the record to
     ``out`` (default: the shipped file; ``False`` writes nothing), rewritten after every run so a
     stopped grid keeps its rows; stamped with :func:`llmlab.provenance.stamp`. Returns the record."""
     from tqdm.auto import tqdm
@@ -60,10 +62,10 @@ def run(out=None, record: dict = RECORD, plan: list[dict] | None = None, model=N
 
 def load(path=None) -> dict:
     """The recorded grid at ``path`` (default: the shipped file) as a dict, its machine a dict;
-    refuses a record made with other settings than :data:`llmlab.prompt_tuning.RECORD`."""
+    refuses a record made with other settings than :data:`llmlab.prompt_tuning_real.RECORD`."""
     result = read_json(path, NAME, COMMAND)
     if result.get("settings") != json.loads(json.dumps(RECORD)):
-        raise ValueError(f"{path or NAME} was made with other settings than llmlab.prompt_tuning.RECORD; "
+        raise ValueError(f"{path or NAME} was made with other settings than llmlab.prompt_tuning_real.RECORD; "
                          f"run `{COMMAND}` again")
     return result
 

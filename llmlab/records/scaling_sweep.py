@@ -15,7 +15,6 @@ import time
 
 from .. import _checks
 from ..provenance import stamp
-from ..scaling import _positive
 from ..sweep import SWEEP_SIZES, run_point, sweep_data
 from . import describe, result_path
 
@@ -41,7 +40,7 @@ def _check_plan(plan) -> list[tuple[float, list[str]]]:
         raise _checks.ArgumentTypeError(f"plan must be a list of (budget, [size, ...]) pairs, e.g. [(1e12, ['s3', 's4'])], "
                                         f"got {type(plan).__name__} {plan!r:.60}")
     for budget, sizes in plan:
-        _positive("budget", budget)
+        _checks.positive("budget", budget)
         for size in _checks.strings("sizes", sizes):
             if size not in SWEEP_SIZES:
                 raise ValueError(f"unknown sweep size {size!r}; sizes: {sorted(SWEEP_SIZES)}")
