@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from . import _checks, tokenization, zoo
+from . import _checks, recipes, tokenization, zoo
 from .train import TrainConfig, TrainLog, causal_lm_loss, check_corpus, random_batch, train_loop
 
 DOMAINS = ("legal", "medical", "financial")
@@ -468,9 +468,9 @@ def fresh_model(tokenizer, like: str = "stories-1m", seed: int = 0):
 
     _checks.tokenizer("tokenizer", tokenizer)
     _checks.non_negative_int("seed", seed)
-    if like not in zoo.RECIPES:
-        raise ValueError(f"like must name a bundled model, one of {sorted(zoo.RECIPES)}, got {like!r}")
-    recipe = zoo.RECIPES[like]
+    if like not in recipes.RECIPES:
+        raise ValueError(f"like must name a bundled model, one of {sorted(recipes.RECIPES)}, got {like!r}")
+    recipe = recipes.RECIPES[like]
     if recipe.family != "decoder":
         raise ValueError(f"like must name a bundled decoder, got {like!r} ({recipe.family})")
     seed_everything(seed)

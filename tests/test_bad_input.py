@@ -549,7 +549,6 @@ CASES = [
     case("sampling", "interval95", [[]], exc=VE, match="values"),
     case("sampling", "summarise", [[]], exc=TE, match="record"),
     # ------------------------------------------------------------------ zoo
-    case("zoo", "build", ["no-such-model"], exc=VE, match="no-such-model|unknown"),  # re-exported from recipes
     case("zoo", "model_dir", ["no-such-model"], exc=VE, match="no-such-model|unknown"),
     case("zoo", "model_dir", [MODEL], exc=TE, match="name"),
     case("zoo", "recipe_of", ["no-such-model"], exc=VE, match="no-such-model|unknown"),

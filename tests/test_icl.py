@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from llmlab import data, icl, tokenization, zoo
+from llmlab import data, icl, recipes, tokenization, zoo
 
 DEMOS = [("the soup was very tasty", "red"), ("the song was dull", "blue"), ("the pie was nice", "red")]
 
@@ -146,7 +146,7 @@ def test_training_text_marks_exactly_the_label_words():
     text, spans = icl.episode_text(episode, instruction=True)
     assert [text[a:b] for a, b in spans] == [label for _, label in episode["items"]]
     assert text.startswith(episode["instruction"] + "\n\n")
-    recipe = zoo.RECIPES["icl-small"]
+    recipe = recipes.RECIPES["icl-small"]
     tokenizer = tokenization.train_tokenizer([text] * 4, 300)
     ids, targets = tokenization.encode_icl(tokenizer, [text], [spans], 512)
     picked = targets[0][targets[0] >= 0]

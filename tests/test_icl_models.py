@@ -5,7 +5,7 @@ import random
 import pytest
 from saved_files import assert_same_saved_file
 
-from llmlab import data, icl, zoo
+from llmlab import data, icl, recipes, zoo
 
 ICL_MODELS = ["icl-small", "icl-large"]
 TASK = icl.ICLTask(rule="sentiment")  # the rule the bundled models were trained on; label words drawn per episode
@@ -32,7 +32,7 @@ def test_recipe_config_matches_the_shipped_config(name):
     from transformers import AutoConfig
 
     shipped = AutoConfig.from_pretrained(zoo.model_dir(name))
-    expected = zoo.RECIPES[name].model_config()
+    expected = recipes.RECIPES[name].model_config()
     for key in CONFIG_KEYS:
         assert getattr(shipped, key) == getattr(expected, key), key
 
@@ -40,7 +40,7 @@ def test_recipe_config_matches_the_shipped_config(name):
 @pytest.mark.parametrize("name", ICL_MODELS)
 def test_recipe_saved_beside_the_checkpoint_is_the_registered_recipe(name):
     saved = zoo.recipe_of(name)["recipe"]
-    recipe = zoo.RECIPES[name]
+    recipe = recipes.RECIPES[name]
     assert saved["model"] == recipe.model and saved["vocab_size"] == recipe.vocab_size
     assert saved["extra"] == recipe.extra and saved["corpus"] == "icl"
     assert all(saved["train"][k] == v for k, v in recipe.train.items())
@@ -55,7 +55,7 @@ def test_checkpoints_are_small_safetensors(name):
 
 def test_a_short_rebuild_reproduces_the_shipped_tokenizer_and_config(tmp_path):
     name = ICL_MODELS[0]
-    out = zoo.build(name, tmp_path / "rebuilt", steps=2, device="cpu", progress=False)
+    out = recipes.build(name, tmp_path / "rebuilt", steps=2, device="cpu", progress=False)
     for file in ("tokenizer.json", "config.json"):
         assert_same_saved_file(out / file, zoo.model_dir(name) / file)
 

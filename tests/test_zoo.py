@@ -8,7 +8,7 @@ import torch
 from saved_files import assert_same_saved_file
 from transformers import GPT2Config
 
-from llmlab import data, tokenization, zoo
+from llmlab import data, recipes, tokenization, zoo
 
 BUNDLED = "stories-1m"
 
@@ -25,7 +25,7 @@ def test_available_lists_the_bundled_checkpoint_and_minilm():
 
 def test_recipe_config_matches_the_shipped_config():
     shipped = GPT2Config.from_pretrained(zoo.model_dir(BUNDLED))
-    expected = zoo.RECIPES[BUNDLED].gpt2_config()
+    expected = recipes.RECIPES[BUNDLED].gpt2_config()
     for key in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner",
                 "bos_token_id", "eos_token_id", "model_type"):
         assert getattr(shipped, key) == getattr(expected, key), key
@@ -33,13 +33,13 @@ def test_recipe_config_matches_the_shipped_config():
 
 def test_recipe_saved_beside_the_checkpoint_is_the_registered_recipe():
     saved = zoo.recipe_of(BUNDLED)["recipe"]
-    recipe = zoo.RECIPES[BUNDLED]
+    recipe = recipes.RECIPES[BUNDLED]
     assert saved["model"] == recipe.model and saved["vocab_size"] == recipe.vocab_size
     assert all(saved["train"][k] == v for k, v in recipe.train.items())
 
 
 def test_a_short_rebuild_reproduces_the_shipped_tokenizer_and_config(tmp_path):
-    out = zoo.build(BUNDLED, tmp_path / "rebuilt", steps=2, device="cpu", progress=False)
+    out = recipes.build(BUNDLED, tmp_path / "rebuilt", steps=2, device="cpu", progress=False)
     rebuilt = json.loads((out / "tokenizer.json").read_text())["model"]["vocab"]
     shipped = json.loads((zoo.model_dir(BUNDLED) / "tokenizer.json").read_text())["model"]["vocab"]
     assert rebuilt == shipped

@@ -5,7 +5,7 @@ import pytest
 import torch
 from saved_files import assert_same_saved_file
 
-from llmlab import data, objectives, tokenization, zoo
+from llmlab import data, objectives, recipes, tokenization, zoo
 
 ENCODER, ENCDEC = "stories-encoder", "stories-encoder-decoder"
 CONFIG_KEYS = {
@@ -30,7 +30,7 @@ def encdec():
 
 def test_the_three_families_are_bundled_with_their_objectives():
     assert {"stories-1m", ENCODER, ENCDEC} <= set(zoo.available())
-    assert [(zoo.RECIPES[n].family, zoo.RECIPES[n].objective) for n in ("stories-1m", ENCODER, ENCDEC)] == [
+    assert [(recipes.RECIPES[n].family, recipes.RECIPES[n].objective) for n in ("stories-1m", ENCODER, ENCDEC)] == [
         ("decoder", "causal"), ("encoder", "masked"), ("encoder-decoder", "span-corruption")]
 
 
@@ -39,7 +39,7 @@ def test_recipe_config_matches_the_shipped_config(name):
     from transformers import AutoConfig
 
     shipped = AutoConfig.from_pretrained(zoo.model_dir(name))
-    expected = zoo.RECIPES[name].model_config()
+    expected = recipes.RECIPES[name].model_config()
     for key in CONFIG_KEYS[name]:
         assert getattr(shipped, key) == getattr(expected, key), key
 
@@ -47,7 +47,7 @@ def test_recipe_config_matches_the_shipped_config(name):
 @pytest.mark.parametrize("name", [ENCODER, ENCDEC])
 def test_recipe_saved_beside_the_checkpoint_is_the_registered_recipe(name):
     saved = zoo.recipe_of(name)["recipe"]
-    recipe = zoo.RECIPES[name]
+    recipe = recipes.RECIPES[name]
     assert saved["model"] == recipe.model and saved["vocab_size"] == recipe.vocab_size
     assert saved["extra"] == recipe.extra and saved["family"] == recipe.family
     assert all(saved["train"][k] == v for k, v in recipe.train.items())
@@ -62,7 +62,7 @@ def test_checkpoints_are_small_safetensors(name):
 
 @pytest.mark.parametrize("name", [ENCODER, ENCDEC])
 def test_a_short_rebuild_reproduces_the_shipped_tokenizer_and_config(name, tmp_path):
-    out = zoo.build(name, tmp_path / "rebuilt", steps=2, device="cpu", progress=False)
+    out = recipes.build(name, tmp_path / "rebuilt", steps=2, device="cpu", progress=False)
     for file in ("tokenizer.json", "config.json"):
         assert_same_saved_file(out / file, zoo.model_dir(name) / file)
 
@@ -84,7 +84,7 @@ def test_special_tokens_come_first_and_absorb_the_space_before_them(encoder, enc
 
 def test_encoder_fills_masks_far_better_than_chance_on_held_out_stories(encoder):
     model, tok = encoder
-    recipe = zoo.RECIPES[ENCODER]
+    recipe = recipes.RECIPES[ENCODER]
     stream = tokenization.encode_stories(tok, data.load_corpus("validation")[:200])
     make = recipe.batch_fn(tok, recipe.train_config())
     loss = objectives.evaluate_objective(model, make, stream, n_batches=4)
@@ -104,7 +104,7 @@ def test_encoder_uses_context_on_both_sides(encoder):
 
 def test_encoder_decoder_restores_a_dropped_span_on_held_out_stories(encdec):
     model, tok = encdec
-    recipe = zoo.RECIPES[ENCDEC]
+    recipe = recipes.RECIPES[ENCDEC]
     stream = tokenization.encode_stories(tok, data.load_corpus("validation")[:200])
     loss = objectives.evaluate_objective(model, recipe.batch_fn(tok, recipe.train_config()), stream, n_batches=4)
     assert loss < 1.0  # chance is ln(1024) = 6.9 nats
