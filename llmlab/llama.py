@@ -33,6 +33,7 @@ from torch import nn
 
 from . import _checks
 from .attention import scaled_dot_product_attention
+from .kv_cache import cache_bytes as _cache_bytes  # the cache formula, written once
 
 BYTES_PER_FLOAT32 = 4
 
@@ -284,7 +285,7 @@ def kv_cache_bytes(config, tokens: int, batch: int = 1, bytes_per_value: int = B
         raise ValueError(f"need tokens >= 0, batch >= 1 and bytes_per_value >= 1, got {tokens}, {batch}, "
                          f"{bytes_per_value}")
     kv = config.num_key_value_heads if kv_heads is None else kv_heads
-    return 2 * config.num_hidden_layers * kv * head_dim(config) * tokens * batch * bytes_per_value
+    return _cache_bytes(config.num_hidden_layers, kv, head_dim(config), tokens, batch, bytes_per_value)
 
 
 def cache_tensors(cache) -> list[torch.Tensor]:
