@@ -21,6 +21,11 @@
   :data:`NEMO_GPT3_RUNS` holds NVIDIA's published GPT-3 training times to invert.
 - :func:`plan_budget`, :func:`gpu_hours_to_flops` and :class:`BloombergBudget` turn a
   budget into a compute-optimal model and back.
+- :func:`reproduce_days_table` rebuilds a published table of training days (such as
+  :data:`TALK_GPT3_DAYS`, from an NVIDIA talk, Grzywaczewski 2023) and shows the per-GPU
+  rate each cell implies; :data:`BESIROGLU_FIT` is Besiroglu et al. 2024's re-fit of
+  Hoffmann et al.'s loss, and :func:`attention_flops_share` the part of training compute
+  that ``6 N D`` leaves out.
 
 The rest of chapter 8's code lives next door, and each of those modules imports this
 one, never the other way round: :mod:`llmlab.scaling_fits` (fitting laws to runs),
@@ -350,3 +355,78 @@ def predicted_days(sizes: dict[str, float], gpu_counts: list[int], n_tokens: flo
     return pd.DataFrame(
         {n: [training_days(p, n_tokens, n, flops_per_gpu, flops_per_token_factor) for p in sizes.values()]
          for n in gpu_counts}, index=list(sizes))
+
+
+# ------------------------------------------------------------------ a table from a talk
+
+#: Grzywaczewski 2023, NVIDIA talk "Generative AI Demystified", slide "GPT-3 Training Time on
+#: NVIDIA A100 GPUs": days to train each GPT-3 size on 300 billion tokens in BF16, on 800, 480,
+#: 160 and 64 A100s (model -> {GPUs: days}).
+TALK_GPT3_DAYS: dict[str, dict[int, float]] = {
+    "126M": {800: 0.07, 480: 0.12, 160: 0.37, 64: 0.92},
+    "5B": {800: 0.8, 480: 1.3, 160: 3.9, 64: 9.8},
+    "20B": {800: 3.6, 480: 6.0, 160: 18.1, 64: 45.3},
+    "40B": {800: 6.6, 480: 10.9, 160: 32.8, 64: 82.0},
+    "175B": {800: 28.0, 480: 46.7, 160: 140.0, 64: 349.9},
+}
+#: The parameters each row name of :data:`TALK_GPT3_DAYS` stands for, and its tokens.
+TALK_GPT3_SIZES: dict[str, float] = {"126M": 126e6, "5B": 5e9, "20B": 20e9, "40B": 40e9, "175B": 175e9}
+TALK_GPT3_TOKENS = 300e9
+
+
+def reproduce_days_table(days: dict[str, dict[int, float]], sizes: dict[str, float],
+                         n_tokens: float = TALK_GPT3_TOKENS,
+                         flops_per_token_factor: float = 8.0) -> "pd.DataFrame":
+    """Rebuild a published table of training days (model -> {GPUs: days}) with :func:`training_days`.
+
+    Each cell implies a per-GPU rate (FLOP/s, by :func:`achieved_flops_per_gpu`). A table
+    that assumes perfect scaling has one rate per model: the row's rate is the geometric
+    mean of its cells' rates, and ``formula_days`` is :func:`training_days` at that rate.
+    One row per cell: model, n_gpus, days (published), flops_per_gpu (the cell's rate),
+    row_flops_per_gpu, formula_days and ratio (published / formula).
+    """
+    import pandas as pd
+
+    if not isinstance(days, dict) or not days:
+        raise TypeError(f"days must be a non-empty dict of model -> {{GPUs: days}}, got {days!r:.60}")
+    if not isinstance(sizes, dict):
+        raise TypeError(f"sizes must be a dict of model -> parameters, got {type(sizes).__name__}")
+    missing = [m for m in days if m not in sizes]
+    if missing:
+        raise ValueError(f"sizes lacks the models {missing}; it has {sorted(sizes)}")
+    rows = []
+    for model, cells in days.items():
+        if not isinstance(cells, dict) or not cells:
+            raise TypeError(f"days[{model!r}] must be a non-empty dict of GPUs -> days, got {cells!r:.60}")
+        rates = {n: achieved_flops_per_gpu(sizes[model], n_tokens, n, d, flops_per_token_factor)
+                 for n, d in cells.items()}
+        row_rate = float(np.exp(np.mean(np.log(list(rates.values())))))
+        for n, d in cells.items():
+            formula = training_days(sizes[model], n_tokens, n, row_rate, flops_per_token_factor)
+            rows.append({"model": model, "n_gpus": n, "days": d, "flops_per_gpu": rates[n],
+                         "row_flops_per_gpu": row_rate, "formula_days": formula, "ratio": d / formula})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ since 2023
+
+#: Besiroglu et al. 2024, "Chinchilla Scaling: A replication attempt": their re-fit of Hoffmann
+#: et al. 2022's third approach to the data read off Hoffmann et al.'s figure 4.
+BESIROGLU_FIT = {"E": 1.82, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
+
+
+def attention_flops_share(n_params: float, n_layer: int, d_model: int, seq_len: int) -> float:
+    """The training FLOPs that ``6 N D`` leaves out, as a fraction of it (Kaplan et al. 2020).
+
+    Per layer and token, the scores ``Q K^T`` and the weighted sum ``A V`` cost
+    ``2 * seq_len * d_model`` FLOPs each over the full context; under a causal mask a
+    token sees on average half of it, so the forward pass adds about
+    ``2 * n_layer * seq_len * d_model`` FLOPs per token (Kaplan et al.'s count; three
+    times that for training) against ``2 N`` for the weights. The share is
+    ``n_layer * seq_len * d_model / N`` (a fraction; twice that where the masked half is
+    computed anyway, as a plain matrix product does).
+    """
+    n = _checks.positive("n_params", n_params)
+    for name, value in (("n_layer", n_layer), ("d_model", d_model), ("seq_len", seq_len)):
+        _checks.positive_int(name, value)
+    return n_layer * seq_len * d_model / n

@@ -23,7 +23,7 @@ from llmlab import exercises as ex
 # Training a model of $N$ parameters on $D$ tokens takes about $C = 6ND$ floating-point
 # operations: 2 per parameter and token in the forward pass, 4 in the backward pass
 # (Kaplan et al. 2020, "Scaling Laws for Neural Language Models"). Compute budgets are
-# often quoted in petaFLOP/s-days: $10^{15}$ FLOP/s sustained for a day of 86,400 s.
+# often quoted in petaFLOP/s-days: $10^{15}$ FLOP/s sustained for a whole day (`24 * 3600` s).
 # Write `training_compute(n_params, n_tokens)` returning `(flops, pf_days)`.
 
 # %%
