@@ -1,10 +1,10 @@
-"""The GGUF file people download, read and decoded from scratch (chapter 6).
+"""A GGUF file (llama.cpp's format), read and decoded from scratch (chapter 6).
 
 A GGUF file (the format of llama.cpp and of the real model in llmlab's zoo) is a header,
 a list of key-value metadata (architecture, tokenizer, chat template), a table of tensor
 descriptions, and then the tensors' bytes, each aligned to ``general.alignment`` bytes.
 Quantized tensors are stored in **blocks**: a fixed number of weights that share their
-own scale. This module decodes the two block types of SmolLM2-135M-Instruct's file with
+own scale. This module decodes the two block types of SmolLM2-135M-Instruct's file, and MXFP4, with
 a few lines of NumPy each, so the bit layout is on the page:
 
 - **Q4_1**: 32 weights in 20 bytes. Bytes 0-1: the scale ``d`` (float16); bytes 2-3: the
@@ -13,6 +13,10 @@ a few lines of NumPy each, so the bit layout is on the page:
   ``d * code + m``: the zero-point (asymmetric) scheme with 16 levels per block.
 - **Q8_0**: 32 weights in 34 bytes. Bytes 0-1: the scale ``d`` (float16); bytes 2-33:
   32 signed 8-bit codes. Each weight is ``d * code``: the absmax (symmetric) scheme.
+- **MXFP4** (OCP Microscaling, 2023; the block type of gpt-oss in GGUF): 32 weights in
+  17 bytes. Byte 0: a shared power-of-two scale stored as its exponent plus 127 (E8M0);
+  bytes 1-16: 32 FP4 E2M1 codes, two per byte as in Q4_1. Each weight is
+  ``2**(e - 127) * E2M1_VALUES[code]``. :func:`encode_mxfp4` writes it as gguf does.
 
 The ``gguf`` package (the file format's reference reader, from the llama.cpp project)
 parses the file; the tests check every tensor decoded here against its
@@ -61,12 +65,15 @@ def _float16(two_bytes: np.ndarray) -> np.ndarray:
 
 
 def decode_q4_1(raw: np.ndarray) -> np.ndarray:
-    """Weights of Q4_1 blocks (raw bytes, 20 per block) as float32, in file order: ``d * code + m``."""
+    """Weights of Q4_1 blocks (raw bytes, 20 per block) as float32, in file order.
+
+    Each weight is ``d * code + m``.
+    """
     blocks = _blocks(raw, "Q4_1")
     d = _float16(blocks[:, 0:2])                 # (n_blocks, 1) scale
     m = _float16(blocks[:, 2:4])                 # (n_blocks, 1) minimum
-    packed = blocks[:, 4:]                       # (n_blocks, 16): two 4-bit codes per byte
-    codes = np.concatenate([packed & 0x0F, packed >> 4], axis=1)  # weights 0-15, then 16-31
+    packed = blocks[:, 4:]                       # (n_blocks, 16): two codes per byte
+    codes = np.concatenate([packed & 0x0F, packed >> 4], axis=1)  # weights 0-15, 16-31
     return (d * codes + m).reshape(raw.shape[:-1] + (-1,))
 
 
@@ -100,6 +107,62 @@ def encode_q4_1(weights: np.ndarray) -> np.ndarray:
     return np.concatenate([head, packed], axis=1).reshape(w.shape[:-1] + (-1,))
 
 
+# ---- MXFP4 (OCP Microscaling, 2023): 32 FP4 values sharing one power-of-two scale ----------
+# FP4 E2M1 (1 sign, 2 exponent, 1 fraction bit) has 8 magnitudes; code c (0-15) is
+# E2M1_VALUES[c]: bit 3 is the sign. Same order as gguf's MXFP4 table (which doubles them).
+E2M1_VALUES = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6],
+                       dtype=np.float32)
+MXFP4_BLOCK_BYTES = 1 + WEIGHTS_PER_BLOCK // 2  # one E8M0 scale byte + 32 codes of 4 bits
+
+
+def encode_mxfp4(weights: np.ndarray) -> np.ndarray:
+    """Weights (floats, a multiple of 32) as MXFP4 blocks of 17 bytes, in gguf's layout.
+
+    Per block of 32: the shared scale is ``2**(floor(log2(max|w|)) - 2)`` (the largest
+    E2M1 magnitude, 6, is ``1.5 * 2**2``), stored as its exponent plus 127 in one byte
+    (E8M0); each weight is the E2M1 value nearest to ``w / scale`` (beyond 6: clipped).
+    Byte 0 is the scale, bytes 1-16 the codes: low nibble weight j, high nibble j + 16.
+    """
+    if not isinstance(weights, np.ndarray) or weights.dtype.kind != "f":
+        got = type(weights).__name__
+        if isinstance(weights, np.ndarray):
+            got += f" of {weights.dtype}"
+        raise TypeError(f"weights must be a NumPy array of floats, got {got}")
+    if weights.size % WEIGHTS_PER_BLOCK:
+        raise ValueError(f"MXFP4 needs a multiple of {WEIGHTS_PER_BLOCK} weights, "
+                         f"got {weights.size}")
+    b = weights.astype(np.float32).reshape(-1, WEIGHTS_PER_BLOCK)  # (n_blocks, 32)
+    amax = np.abs(b).max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        e = np.where(amax > 0, np.floor(np.log2(amax)) - 2 + 127, 0).astype(np.uint8)
+    scale = np.ldexp(np.float32(1), e.astype(np.int32) - 127)  # (n_blocks, 1)
+    # nearest E2M1 value; on a tie the first in the table, as gguf does
+    # (n_blocks, 32, 16): each weight's distance to each of the 16 code values
+    distance = np.abs(b[:, :, None] - scale[:, :, None] * E2M1_VALUES)
+    codes = distance.argmin(-1).astype(np.uint8)
+    packed = codes[:, :16] | (codes[:, 16:] << 4)
+    return np.concatenate([e, packed], axis=1).reshape(weights.shape[:-1] + (-1,))
+
+
+def decode_mxfp4(raw: np.ndarray) -> np.ndarray:
+    """Weights of MXFP4 blocks (raw bytes, 17 per block) as float32.
+
+    Each weight is ``2**(e - 127) * E2M1_VALUES[code]``.
+    """
+    if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8:
+        raise TypeError("MXFP4 data must be a NumPy array of uint8 (its raw bytes), "
+                        f"got {type(raw).__name__}")
+    if raw.size % MXFP4_BLOCK_BYTES:
+        raise ValueError(f"{raw.size} bytes is not a whole number of MXFP4 blocks "
+                         f"of {MXFP4_BLOCK_BYTES} bytes")
+    blocks = raw.reshape(-1, MXFP4_BLOCK_BYTES)
+    e = blocks[:, :1].astype(np.int32)                            # (n_blocks, 1) E8M0
+    scale = np.ldexp(np.float32(1), e - 127)                      # (n_blocks, 1)
+    packed = blocks[:, 1:]                                        # (n_blocks, 16)
+    codes = np.concatenate([packed & 0x0F, packed >> 4], axis=1)  # weights 0-15, 16-31
+    return (scale * E2M1_VALUES[codes]).reshape(raw.shape[:-1] + (-1,))
+
+
 def decode(raw: np.ndarray, kind: str) -> np.ndarray:
     """A tensor's raw data (as the ``gguf`` reader gives it) decoded to float32, whatever its block type."""
     _checks.string("kind", kind)
@@ -107,11 +170,13 @@ def decode(raw: np.ndarray, kind: str) -> np.ndarray:
         return decode_q4_1(raw)
     if kind == "Q8_0":
         return decode_q8_0(raw)
+    if kind == "MXFP4":
+        return decode_mxfp4(raw)
     if kind in ("F32", "F16"):
         if not isinstance(raw, np.ndarray) or raw.dtype.kind != "f":
             raise TypeError(f"an {kind} tensor's data must be a NumPy array of floats, got {type(raw).__name__}")
         return raw.astype(np.float32)
-    raise ValueError(f"unknown block type {kind!r}; llmlab decodes Q4_1, Q8_0, F32 and F16")
+    raise ValueError(f"unknown block type {kind!r}; llmlab decodes Q4_1, Q8_0, MXFP4, F32 and F16")
 
 
 @dataclass(frozen=True)

@@ -824,3 +824,52 @@ def state_bytes(model: nn.Module) -> int:
     for value in model.state_dict().values():
         add(value)
     return total
+
+
+# --------------------------------------------------------------------------- round trips on float weights
+
+ROUNDTRIP_SCHEMES = ("int8", "zeropoint", "absmax", "mxfp4")
+
+
+def roundtrip_weight(w: torch.Tensor, scheme: str = "mxfp4", group_size: int = 32) -> torch.Tensor:
+    """The float32 values a weight (out, in) comes back as after storage in ``scheme``.
+
+    ``'int8'``: absmax INT8, one scale per output feature; ``'zeropoint'`` and ``'absmax'``:
+    4-bit codes in groups of ``group_size`` inputs (:func:`quantize_groupwise`);
+    ``'mxfp4'``: OCP MXFP4 blocks of 32 (``llmlab.gguf_blocks.encode_mxfp4``; ``group_size``
+    must be 32 and ``in`` a multiple of 32). Used to measure a scheme against float
+    weights without building its storage layout. Chapter 6.
+    """
+    w = _check_tensor(w, None)
+    if w.dim() != 2:
+        raise ValueError(f"w must be a weight matrix (out, in), got shape {tuple(w.shape)}")
+    _checks.choice("scheme", scheme, ROUNDTRIP_SCHEMES)
+    group_size = _checks.positive_int("group_size", group_size)
+    if scheme == "int8":
+        return quantize_absmax(w, axis=0).dequantize()
+    if scheme == "mxfp4":
+        from . import gguf_blocks
+
+        if group_size != gguf_blocks.WEIGHTS_PER_BLOCK or w.shape[1] % group_size:
+            raise ValueError(f"MXFP4 blocks hold 32 weights: group_size must be 32 and the rows a "
+                             f"multiple of 32 long, got group_size={group_size}, shape {tuple(w.shape)}")
+        raw = gguf_blocks.encode_mxfp4(w.detach().float().numpy())
+        return torch.from_numpy(gguf_blocks.decode_mxfp4(raw))
+    return quantize_groupwise(w, 4, group_size, scheme).dequantize()
+
+
+def roundtrip_model(model: nn.Module, scheme: str = "mxfp4", group_size: int = 32,
+                    layers: list[str] | None = None) -> nn.Module:
+    """A copy of ``model`` whose linear layers (default :func:`linear_layers`) hold the
+    float32 weights of :func:`roundtrip_weight`: the quality of a scheme, not its bytes."""
+    _checks.model("model", model)
+    _checks.choice("scheme", scheme, ROUNDTRIP_SCHEMES)
+    out = copy.deepcopy(model)
+    names = linear_layers(out) if layers is None else _checks.strings("layers", layers)
+    for name in names:
+        module = out.get_submodule(name)
+        weight, _ = _linear_weight(module)
+        new = roundtrip_weight(weight, scheme, group_size)
+        with torch.no_grad():
+            module.weight.copy_(new.T if _is_conv1d(module) else new)
+    return out

@@ -21,7 +21,8 @@ seed_everything(0)
 # %% [markdown] {"exercise": "model-states", "minutes": 15}
 # ## Model states per GPU under ZeRO
 #
-# Mixed-precision training with Adam keeps, per parameter, 2 bytes of 16-bit weights,
+# Mixed-precision training with Adam keeps, per parameter (Rajbhandari et al. 2020), 2 bytes
+# of 16-bit weights,
 # 2 bytes of 16-bit gradients and 12 bytes of optimizer state (an fp32 master copy of
 # the weights, the momentum and the variance, 4 bytes each). With plain data
 # parallelism every GPU holds all of it. ZeRO (Rajbhandari et al. 2020, "ZeRO: Memory
@@ -95,9 +96,9 @@ print("formula:", gpt_params(c.n_layer, c.n_embd, c.vocab_size, c.n_positions),
 # %% [markdown] {"exercise": "absmax", "minutes": 15}
 # ## Absmax (symmetric) INT8
 #
-# Symmetric INT8 maps the largest magnitude of the tensor to 127:
-# $\text{scale} = \max|x| / 127$ and $q = \mathrm{round}(x / \text{scale})$, kept in
-# $-127 \dots 127$ and stored as `torch.int8`. Dequantizing gives $q \cdot \text{scale}$.
+# Symmetric INT8 maps the largest magnitude of the tensor to $2^7 - 1$:
+# $\text{scale} = \max|x| / (2^7 - 1)$ and $q = \mathrm{round}(x / \text{scale})$, kept in
+# $-(2^7 - 1) \dots 2^7 - 1$ and stored as `torch.int8`. Dequantizing gives $q \cdot \text{scale}$.
 # Write `absmax_int8(x) -> (q, scale)` for one scale per tensor. The largest magnitude
 # may be a negative value. Mind a tensor of zeros (do not divide by zero: the scale
 # must stay positive) and inputs in float16.
@@ -125,10 +126,11 @@ ex.check_absmax_int8(absmax_int8)
 # ## Zero-point (asymmetric) INT8
 #
 # When values are lopsided (all positive after a ReLU, say), absmax wastes half of the
-# codes. Zero-point quantization maps $[\min, \max]$ onto all 256 codes $-128 \dots 127$:
-# $\text{scale} = (\max - \min) / 255$, $\text{zero\_point} = -128 - \mathrm{round}(\min / \text{scale})$
+# codes. Zero-point quantization maps $[\min, \max]$ onto all $2^8$ codes
+# $-2^7 \dots 2^7 - 1$: $\text{scale} = (\max - \min) / (2^8 - 1)$,
+# $\text{zero\_point} = -2^7 - \mathrm{round}(\min / \text{scale})$
 # and $q = \mathrm{round}(x / \text{scale}) + \text{zero\_point}$, clamped to the INT8 range.
-# Widen the range to include 0 first ($\min \le 0 \le \max$), so that 0.0 has an exact
+# Widen the range to include zero first ($\min \le 0 \le \max$), so that zero has an exact
 # code (the zero point). Dequantizing gives $(q - \text{zero\_point}) \cdot \text{scale}$.
 #
 # Write `zeropoint_int8(x) -> (q, scale, zero_point)`. The check uses the same inputs as
@@ -166,8 +168,8 @@ print(f"absmax step {s_abs:.4f}, zero-point step {scale:.4f}")
 # %% [markdown] {"exercise": "formats", "minutes": 10}
 # ## Quiz: float formats
 #
-# Answer with numbers. You may compute them (from the bit layouts: fp16 has 5 exponent
-# and 10 fraction bits, bf16 8 and 7) or look them up with `torch.finfo`. Give exact
+# Answer with numbers. You may compute them (from the bit layouts, IEEE 2019 and
+# Kalamkar et al. 2019: fp16 has 5 exponent and 10 fraction bits, bf16 8 and 7) or look them up with `torch.finfo`. Give exact
 # values; only the largest bf16 value may be rounded to three significant digits.
 
 # %%
