@@ -37,6 +37,8 @@ LIFECYCLE = [
     ("Adapt and align", ["prompt engineering", "fine-tuning", "align: human feedback", "evaluate"]),
     ("Deploy", ["optimise for inference", "augment the model", "build the application"]),
 ]
+#: the chapters of this book that run each stage of :data:`LIFECYCLE`
+STAGE_CHAPTERS = {"Scope": "1", "Select": "1, 3, 4, 8", "Adapt and align": "4, 9, 10, 11", "Deploy": "1, 6, 7"}
 
 
 def draw_lifecycle(ax=None):
@@ -46,7 +48,8 @@ def draw_lifecycle(ax=None):
     The stages follow DeepLearning.AI and AWS, *Generative AI with LLMs* (2023), week 1,
     whose fourth stage is "application integration" (here "Deploy") and which places the
     iteration inside adapt and align; the arrow from deployment back to adaptation is
-    this book's addition."""
+    this book's addition. Each task names the chapters of this book that run it
+    (:data:`STAGE_CHAPTERS`)."""
     import matplotlib.pyplot as plt
     from matplotlib.axes import Axes
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
@@ -58,7 +61,7 @@ def draw_lifecycle(ax=None):
                                         f"got {type(ax).__name__} {ax!r:.60}")
     if ax is None:
         _, ax = plt.subplots(figsize=(10, 3.2))
-    width, gap, height = 2.3, 0.45, 1.9
+    width, gap, height = 2.3, 0.45, 2.2
     for i, (stage, tasks) in enumerate(LIFECYCLE):
         x = i * (width + gap)
         ax.add_patch(FancyBboxPatch((x, 0), width, height, boxstyle="round,pad=0.05", facecolor="#ebf4ff",
@@ -67,6 +70,9 @@ def draw_lifecycle(ax=None):
                 fontweight="bold", color=KEPT)
         for j, task in enumerate(tasks):
             ax.text(x + 0.15, height - 0.65 - 0.33 * j, f"• {task}", ha="left", va="center", fontsize=8.5)
+        chapters = STAGE_CHAPTERS[stage]
+        ax.text(x + width / 2, 0.1, f"chapter{'s' if ',' in chapters else ''} {chapters}", ha="center",
+                va="bottom", fontsize=7.5, color=ACCENT)
         if i < len(LIFECYCLE) - 1:
             ax.add_patch(FancyArrowPatch((x + width + 0.05, height / 2), (x + width + gap - 0.05, height / 2),
                                          arrowstyle="-|>", mutation_scale=14, color="black"))

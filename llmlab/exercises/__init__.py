@@ -46,6 +46,8 @@ Checks by chapter:
   :func:`check_docs_for_share`, :func:`check_domain_quiz`
 - 10 (prompt tuning, :mod:`.ch10_prompt_tuning`): :func:`check_soft_prompt_params`, :func:`check_prepend`,
   :func:`check_answer_loss`, :func:`check_encoder_params`, :func:`check_place_slots`, :func:`check_peft_quiz`
+- 11 (evaluation, :mod:`.ch11_evaluation`): :func:`check_option_logprob`, :func:`check_per_char_logprob`,
+  :func:`check_items_needed`, :func:`check_contaminated`, :func:`check_evaluation_quiz`
 
 ``__all__`` lists the checks the notebooks call (``tests/test_exercises.py`` checks that every one
 of them is used); ``check_flip_labels`` and ``check_calibrate`` are importable too.
@@ -104,6 +106,13 @@ from .ch10_prompt_tuning import (
     check_prepend,
     check_soft_prompt_params,
 )
+from .ch11_evaluation import (
+    check_contaminated,
+    check_evaluation_quiz,
+    check_items_needed,
+    check_option_logprob,
+    check_per_char_logprob,
+)
 
 __all__ = [
     "check_fit_to_context", "check_greedy_completion", "check_model_card_numbers", "check_lifecycle_quiz",
@@ -121,4 +130,6 @@ __all__ = [
     "check_fertility", "check_token_share", "check_docs_for_share", "check_domain_quiz",
     "check_soft_prompt_params", "check_prepend", "check_answer_loss", "check_encoder_params", "check_place_slots",
     "check_peft_quiz",
+    "check_option_logprob", "check_per_char_logprob", "check_items_needed", "check_contaminated",
+    "check_evaluation_quiz",
 ]
