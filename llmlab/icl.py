@@ -485,6 +485,69 @@ def calibrate(scores: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(p - p_cf, -1)   # log of normalise(p / p_cf)
 
 
+CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")  # the three Zhao et al. (2021) average
+
+
+def content_free_prompts(demos: Sequence[tuple[str, str]] = (), template: str = REVIEW_TEMPLATE,
+                         inputs: Sequence[str] = CONTENT_FREE_INPUTS) -> list[str]:
+    """One prompt per content-free input: the same demonstrations, the query slot holding
+    the input instead of a word (the empty string leaves it empty). Score them with
+    :func:`score_labels` (answer prefix ``" "``) and average with
+    :func:`average_content_free`."""
+    check_template(template)
+    if isinstance(inputs, str) or not isinstance(inputs, Sequence) or not inputs \
+            or not all(isinstance(x, str) for x in inputs):
+        raise _checks.ArgumentTypeError(f"inputs must be a non-empty list of strings such as "
+                                        f"{list(CONTENT_FREE_INPUTS)!r}, got {inputs!r}")
+    shots = "".join(format_example(template, text, label) + SEPARATOR for text, label in demos)
+    return [shots + query_prefix(template, x)[0] for x in inputs]
+
+
+def average_content_free(content_free: torch.Tensor) -> torch.Tensor:
+    """Zhao et al. (2021)'s estimate of a prompt's bias from several content-free inputs.
+
+    ``content_free``: log-probabilities (nats) of the labels, shape (inputs, labels), one
+    row per content-free input. Each row is renormalised over the labels, the
+    probabilities are averaged over the inputs, and the log of the mean is returned, shape
+    (labels,), ready for :func:`calibrate`.
+    """
+    content_free = torch.as_tensor(content_free, dtype=torch.float64)
+    if content_free.dim() != 2 or content_free.shape[0] < 1 or content_free.shape[1] < 2:
+        raise ValueError(f"content_free must be (inputs, labels) with at least one input and two "
+                         f"labels, got shape {tuple(content_free.shape)}")
+    return torch.log(torch.softmax(content_free, -1).mean(0))
+
+
+CALIBRATIONS = ("uncalibrated", *CONTENT_FREE_INPUTS, "average")
+
+
+def calibrated_predictions(scores, content_free: dict) -> dict[str, list[int]]:
+    """The predicted label (an index) of every query, uncalibrated and after contextual
+    calibration with each content-free input alone and with their average (Zhao et al. 2021).
+
+    ``scores``: label log-probabilities (nats), shape (queries, labels); ``content_free``:
+    {input: label log-probabilities (labels,)}, as :mod:`llmlab.records.icl_calibration`
+    stores them. Keys of the result: ``"uncalibrated"``, each input, ``"average"``.
+    """
+    if not isinstance(content_free, dict) or not content_free:
+        raise _checks.ArgumentTypeError(f"content_free must be a non-empty dict {{input: label scores}}, "
+                                        f"got {type(content_free).__name__}")
+    scores = torch.as_tensor(scores, dtype=torch.float64)
+    free = {x: torch.as_tensor(v, dtype=torch.float64) for x, v in content_free.items()}
+    out = {"uncalibrated": scores.argmax(-1).tolist()}
+    for x, v in free.items():
+        out[x] = calibrate(scores, v).argmax(-1).tolist()
+    out["average"] = calibrate(scores, average_content_free(torch.stack(list(free.values())))).argmax(-1).tolist()
+    return out
+
+
+def percent_texts(correct: int, n: int) -> tuple[str, str]:
+    """``("83%", "75-89%")``: an accuracy of ``correct`` out of ``n`` and its 95% Wilson
+    interval, as the chapter writes them."""
+    low, high = wilson_interval(correct, n)
+    return f"{100 * correct / n:.0f}%", f"{100 * low:.0f}-{100 * high:.0f}%"
+
+
 # --------------------------------------------------------------------------- a real model on natural words
 REAL_TASKS = {"sentiment": REVIEW_TEMPLATE, "topic": "Classify this word: {input}\nTopic: {label}"}
 UNRELATED = ("foo", "bar")  # Wei et al. (2023)'s semantically unrelated label words
@@ -635,3 +698,25 @@ def summary_prompt(tokenizer, index: int, k: int) -> str:
     demos = [pairs[(index + 1 + j) % len(pairs)] for j in range(k)]
     text = build_prompt(pairs[index][0], demos, k, SUMMARY_TEMPLATE, SUMMARY_INSTRUCTION)
     return chat_text(tokenizer, text)
+
+
+SUMMARY_FORMATS = ("packed", "turns")
+
+
+def summary_prompt_turns(tokenizer, index: int, k: int) -> str:
+    """The same k-shot summarisation prompt as :func:`summary_prompt`, with the examples as
+    conversation turns, the way a chat model is shown them: each example dialogue is a user
+    turn (the instruction and the dialogue), its summary the assistant's reply; the dialogue
+    to summarise is the last user turn."""
+    _checks.tokenizer("tokenizer", tokenizer)
+    pairs = load_dialogues()
+    index, k = _checks.non_negative_int("index", index), _checks.non_negative_int("k", k)
+    if index >= len(pairs):
+        raise ValueError(f"index must be below {len(pairs)} (the frozen dialogues), got {index}")
+    demos = [pairs[(index + 1 + j) % len(pairs)] for j in range(k)]
+    messages = []
+    for dialogue, summary in demos:
+        messages += [{"role": "user", "content": f"{SUMMARY_INSTRUCTION}\n\nDialogue:\n{dialogue}"},
+                     {"role": "assistant", "content": summary}]
+    messages.append({"role": "user", "content": f"{SUMMARY_INSTRUCTION}\n\nDialogue:\n{pairs[index][0]}"})
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

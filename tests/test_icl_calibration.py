@@ -116,6 +116,8 @@ def test_the_summaries_record_scores_what_it_stores():
     record = json.loads((ROOT / "llmlab/results/icl_summaries.json").read_text())
     pairs = icl.load_dialogues()
     assert record["n"] == len(pairs) and record["shots"] == list(icl.SUMMARY_SHOTS)
-    assert len(record["rows"]) == len(pairs) * len(icl.SUMMARY_SHOTS)
+    with_shots = [k for k in icl.SUMMARY_SHOTS if k > 0]  # the turns format needs an example
+    assert record["formats"] == list(icl.SUMMARY_FORMATS)
+    assert len(record["rows"]) == len(pairs) * (len(icl.SUMMARY_SHOTS) + len(with_shots))
     for row in record["rows"]:
         assert row["rouge_l"] == pytest.approx(rouge_l(row["summary"], pairs[row["dialogue"]][1]))

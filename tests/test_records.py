@@ -12,8 +12,9 @@ import pytest
 
 from llmlab import records
 
-RECORDS = ["sampling_sweep", "sampling_playground", "lifecycle_completions", "icl_real", "icl_summaries",
-           "prompt_tuning_real", "quant_real", "training_peaks", "domain_adaptation", "scaling_sweep", "bench_cpu"]
+RECORDS = ["sampling_sweep", "sampling_playground", "lifecycle_completions", "icl_real", "icl_summaries", "icl_calibration",
+           "prompt_tuning_real", "quant_real", "training_peaks", "domain_adaptation", "scaling_sweep", "bench_cpu",
+           "evaluation_contamination"]
 RESULTS = Path(records.__file__).resolve().parent.parent / "results"
 
 
