@@ -425,7 +425,8 @@ def fsdp_shard_numel(shape: tuple[int, ...], n_shards: int, index: int) -> int:
     """Elements of shard ``index`` of a tensor that FSDP2 splits on dim 0 into ``n_shards`` chunks.
 
     Like ``torch.chunk``: every shard gets ceil(d0 / n) rows except the last ones, which get
-    what is left (possibly nothing); FSDP pads them for the collectives, not in the stored shard.
+    what is left (possibly nothing). This is the size of the view FSDP2 shows (``to_local()``);
+    the memory under it is padded, see :func:`fsdp_padded_shard_numel`.
     """
     n_shards = _checks.positive_int("n_shards", n_shards)
     _checks.integer("index", index)
@@ -437,6 +438,20 @@ def fsdp_shard_numel(shape: tuple[int, ...], n_shards: int, index: int) -> int:
     rows = math.ceil(shape[0] / n_shards)
     mine = max(0, min(rows, shape[0] - index * rows))
     return mine * math.prod(shape[1:])
+
+
+def fsdp_padded_shard_numel(shape: tuple[int, ...], n_shards: int) -> int:
+    """Elements FSDP2 allocates for one rank's shard of a tensor of ``shape`` (chapter 7).
+
+    torch 2.13's ``FSDPParam`` allocates the padded size of shard 0, ceil(d0 / n) rows, on
+    every rank and exposes a narrowed view of the rank's own rows; its gradients are views
+    into a reduce-scatter output padded the same way. A scalar is one element.
+    """
+    n_shards = _checks.positive_int("n_shards", n_shards)
+    shape = _check_shape("shape", shape)
+    if not shape:
+        return 1
+    return math.ceil(shape[0] / n_shards) * math.prod(shape[1:])
 
 
 def zero1_partition(numels: list[int], n_ranks: int) -> list[int]:
@@ -471,7 +486,9 @@ def rank_states_exact(param_shapes: list[tuple[int, ...]], strategy: str, world_
     counters left out). ``zero1`` follows ZeroRedundancyOptimizer's greedy partition of whole
     parameters (:func:`zero1_partition`); ``zero2``, ``zero3`` and ``hybrid`` follow FSDP2's
     dim-0 chunks (:func:`fsdp_shard_numel`); a hybrid rank's shard is ``rank % sharding_factor``
-    (the mesh is ``arange(world_size).view(replicas, sharding_factor)``).
+    (the mesh is ``arange(world_size).view(replicas, sharding_factor)``). FSDP2 allocates
+    parameters and gradients padded (:func:`fsdp_padded_shard_numel` on every rank; ZeRO-2's
+    parameters, gathered, n padded shards); Adam's states are unpadded copies of the view.
     """
     stage = _check_strategy(strategy)
     n = shard_group_size(strategy, world_size, sharding_factor)
@@ -489,11 +506,15 @@ def rank_states_exact(param_shapes: list[tuple[int, ...]], strategy: str, world_
     if strategy == "zero1":
         owner = zero1_partition(full, n)
         mine = [f if o == rank else 0 for f, o in zip(full, owner)]
-    else:
-        mine = [fsdp_shard_numel(s, n, rank % n) for s in shapes]
+        return ModelStates(params=per.params * sum(full), grads=per.grads * sum(full),
+                           optimizer=per.optimizer * sum(mine))
+    mine = [fsdp_shard_numel(s, n, rank % n) for s in shapes]
+    padded = [fsdp_padded_shard_numel(s, n) for s in shapes]
+    # ZeRO-2 holds its parameters gathered during the step: n padded shards of each
+    held = padded if stage >= 3 else [n * p for p in padded] if stage == 2 else full
     return ModelStates(
-        params=per.params * sum(mine if stage >= 3 else full),
-        grads=per.grads * sum(mine if stage >= 2 else full),
+        params=per.params * sum(held),
+        grads=per.grads * sum(padded if stage >= 2 else full),
         optimizer=per.optimizer * sum(mine if stage >= 1 else full),
     )
 
@@ -515,7 +536,7 @@ class GpuMemory:
 
 
 def sharded_gpu_memory(n_params: float, n_gpus: int, sharding_factor: int, zero_stage: int = 3,
-                       precision: str = "mixed", optimizer: str = "adam", offload: bool = False,
+                       precision: str = "mixed", optimizer: str = "adam", offload: bool | str = False,
                        activations: float = 0.0) -> GpuMemory:
     """Per-GPU bytes with ZeRO stage ``zero_stage`` applied inside groups of ``sharding_factor`` GPUs.
 
@@ -524,6 +545,10 @@ def sharded_gpu_memory(n_params: float, n_gpus: int, sharding_factor: int, zero_
     within a group, replicate across groups). ``offload`` moves the gradients and optimizer
     states (with the fp32 master weights) to CPU memory, as ZeRO-Offload does (Ren et al. 2021,
     "ZeRO-Offload: Democratizing Billion-Scale Model Training"); parameters stay on the GPU.
+    ``offload="fsdp2"`` is FSDP2's ``CPUOffloadPolicy``, which also keeps the parameter shards in
+    CPU memory: with ``zero_stage`` 3 no model state stays on the GPU between uses (the
+    gathered parameters of the running block are copied in and freed, not counted here, as
+    ZeRO-3's are not); with stages below 3 the parameters held whole through the step stay.
     ``activations`` (bytes per GPU) are added unchanged: sharding does not divide them.
     """
     n_gpus = _checks.positive_int("n_gpus", n_gpus)
@@ -531,9 +556,14 @@ def sharded_gpu_memory(n_params: float, n_gpus: int, sharding_factor: int, zero_
     if f > n_gpus or n_gpus % f:
         raise ValueError(f"sharding_factor must divide the number of GPUs ({n_gpus}); got {sharding_factor}")
     _checks.non_negative("activations", activations)
-    if not isinstance(offload, bool):
-        raise _checks.ArgumentTypeError(f"offload must be True or False, got {offload!r}")
+    if offload != "fsdp2" and not isinstance(offload, bool):
+        raise ValueError(f"offload must be False, True (ZeRO-Offload: gradients and optimizer states) or "
+                         f"'fsdp2' (CPUOffloadPolicy: parameters too), got {offload!r}")
     s = model_states_per_gpu(n_params, f, zero_stage if f > 1 else 0, precision, optimizer)
+    if offload == "fsdp2":
+        shard = model_states_per_gpu(n_params, f, 3, precision, optimizer).params
+        kept = 0.0 if s.params <= shard else s.params  # stage 3 holds only its shard, now on the CPU
+        return GpuMemory(kept, 0.0, 0.0, float(activations), shard + s.grads + s.optimizer)
     moved = s.grads + s.optimizer if offload else 0.0
     return GpuMemory(s.params, 0.0 if offload else s.grads, 0.0 if offload else s.optimizer, float(activations), moved)
 
@@ -580,8 +610,12 @@ def model_parallel_gpu_memory(split_params: float, whole_params: float, n_gpus: 
                      moved)
 
 
-def bubble_fraction(n_stages: int, n_microbatches: int) -> float:
+def bubble_fraction(n_stages: int, n_microbatches: int, chunks: int = 1) -> float:
     """The pipeline bubble of GPipe and 1F1B, (p - 1)/(m + p - 1) of each stage's time idle with p stages
-    of equal cost and m micro-batches (Huang et al. 2019; Narayanan et al. 2021). Chapter 7."""
+    of equal cost and m micro-batches (Huang et al. 2019; Narayanan et al. 2021). Chapter 7.
+
+    ``chunks`` v > 1: interleaved 1F1B with v virtual stages per rank, whose bubble is v times
+    shorter (Narayanan et al. 2021): (p - 1)/(v·m + p - 1) of the step."""
     p, m = _checks.positive_int("n_stages", n_stages), _checks.positive_int("n_microbatches", n_microbatches)
-    return (p - 1) / (m + p - 1)
+    v = _checks.positive_int("chunks", chunks)
+    return (p - 1) / (v * m + p - 1)

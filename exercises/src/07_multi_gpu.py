@@ -21,7 +21,7 @@ from llmlab import exercises as ex
 # %% [markdown] {"exercise": "max-params", "minutes": 10}
 # ## How large a model fits?
 #
-# Mixed-precision Adam keeps 2 + 2 + 12 = 16 bytes of model states per parameter
+# Mixed-precision Adam keeps $2 + 2 + 12 = 16$ bytes of model states per parameter
 # (16-bit weights, 16-bit gradients, fp32 master weights, momentum and variance). ZeRO
 # stage 1 divides the optimizer states (12 bytes) by the number of GPUs $N$, stage 2
 # also the gradients, stage 3 also the weights (Rajbhandari et al. 2020). Leaving
@@ -60,7 +60,7 @@ ex.check_max_params(max_params)
 # shards, every shard gets $\lceil d_0 / n \rceil$ rows until the rows run out, so the
 # last shards can be smaller or even empty. Write `shard_numel(shape, n_shards, index)`,
 # the number of elements of shard `index`, with arithmetic only (no tensors). A scalar
-# (shape `()`) lives whole in shard 0.
+# (shape `()`) lives whole in the first shard.
 
 # %%
 def shard_numel(shape: tuple[int, ...], n_shards: int, index: int) -> int:
@@ -178,7 +178,7 @@ ex.check_tp_mlp_bytes(tp_mlp_bytes)
 # $m + p - 1$ slots per direction, so each stage is idle a fraction
 # $(p - 1)/(m + p - 1)$ of the step (Huang et al. 2019; Narayanan et al. 2021). Write
 # `bubble(p, m)`, and `microbatches_for(p, target)`: the fewest micro-batches that keep
-# the bubble at most `target` (for example 0.1). At least one micro-batch, always; and
+# the bubble at most `target` (for example `0.1`). At least one micro-batch, always; and
 # "at most" includes an exact fit, where the bubble equals `target`: a closed form
 # through float division can miss it by one, so count or compare exactly.
 

@@ -62,6 +62,7 @@ from ..tinygpt2 import STORIES_1M
 from ..tinyllama import llama_config
 from .results import (
     ALL_STRATEGIES,
+    BUBBLE_SCHEDULES,
     FSDP_STRATEGIES,
     PP_SCHEDULES,
     STRATEGIES,
@@ -121,7 +122,8 @@ def validate(strategies, world_size: int, backend: str = "auto", sharding_factor
              n_batches: int = 1, check_grads: bool = True,
              fail_ranks: tuple[int, ...] = (), llama: dict | None = None, microbatches: int = 2,
              pp_schedule: str = "1f1b", bubble_microbatches=(), bubble_repeats: int = 3,
-             tensor_parallel: int | None = None) -> tuple[list[str], str, int | None]:
+             tensor_parallel: int | None = None,
+             bubble_schedules=PP_SCHEDULES) -> tuple[list[str], str, int | None]:
     """Check :func:`run`'s arguments; return (strategies, backend, sharding factor). Raises ValueError
     (or :class:`llmlab._checks.ArgumentTypeError`, also a TypeError, for a value of the wrong kind)."""
     if isinstance(strategies, str):
@@ -189,7 +191,7 @@ def validate(strategies, world_size: int, backend: str = "auto", sharding_factor
             or not timeout_s > 0):
         raise ValueError(f"timeout_s must be > 0 seconds (finite), got {timeout_s!r}")
     _validate_model_parallel(strategies, world_size, batch_size, seq_len, llama, microbatches, pp_schedule,
-                             bubble_microbatches, bubble_repeats, tensor_parallel)
+                             bubble_microbatches, bubble_repeats, tensor_parallel, bubble_schedules)
     return strategies, backend, sharding_factor
 
 
@@ -201,8 +203,18 @@ def default_tensor_parallel(world_size: int) -> int:
 
 
 def _validate_model_parallel(strategies, world_size, batch_size, seq_len, llama, microbatches, pp_schedule,
-                             bubble_microbatches, bubble_repeats, tensor_parallel=None) -> None:
+                             bubble_microbatches, bubble_repeats, tensor_parallel=None,
+                             bubble_schedules=PP_SCHEDULES) -> None:
     cfg = llama_config(llama)
+    if isinstance(bubble_schedules, (str, bytes)) or not isinstance(bubble_schedules, (list, tuple)):
+        raise _checks.ArgumentTypeError(f"bubble_schedules must be a tuple of schedule names "
+                                        f"({', '.join(BUBBLE_SCHEDULES)}), got {type(bubble_schedules).__name__}")
+    for name in bubble_schedules:
+        if name not in BUBBLE_SCHEDULES:
+            raise ValueError(f"unknown bubble schedule {name!r}; allowed: {', '.join(BUBBLE_SCHEDULES)}")
+    if "interleaved_1f1b" in bubble_schedules and 2 * world_size > cfg.num_hidden_layers:
+        raise ValueError(f"interleaved 1F1B gives each rank two virtual stages: 2 x world_size must not exceed "
+                         f"the Llama's {cfg.num_hidden_layers} blocks, got world_size {world_size}")
     if seq_len > cfg.max_position_embeddings:
         raise ValueError(f"seq_len must be <= the Llama's max_position_embeddings ({cfg.max_position_embeddings}), "
                          f"got {seq_len}")
@@ -263,7 +275,8 @@ def run(strategies=STRATEGIES, world_size: int = 2, *, backend: str = "auto", sh
         lr: float = 3e-3, seed: int = 0, model: dict | None = None, timeout_s: float = 120.0,
         check_grads: bool = True, fail_ranks: tuple[int, ...] = (), llama: dict | None = None,
         microbatches: int = 2, pp_schedule: str = "1f1b", bubble_microbatches=(),
-        bubble_repeats: int = 3, tensor_parallel: int | None = None) -> RunResult:
+        bubble_repeats: int = 3, tensor_parallel: int | None = None,
+        bubble_schedules=PP_SCHEDULES) -> RunResult:
     """Train the workers' models under each of ``strategies`` with ``world_size`` processes; measure each rank.
 
     Every strategy starts from the same weights (seed ``seed``) and sees the same data:
@@ -288,7 +301,8 @@ def run(strategies=STRATEGIES, world_size: int = 2, *, backend: str = "auto", sh
     the global batch. Each of their ranks also trains one process on the whole batch, for the loss
     and step-0 gradient check. ``bubble_microbatches`` (with "pp"): micro-batch counts at which the
     pipeline's idle fraction per rank is measured (``bubble_repeats`` timed steps each, micro-batches
-    of ``batch_size`` sequences, both schedules).
+    of ``batch_size`` sequences, under each of ``bubble_schedules``: "gpipe", "1f1b", and
+    "interleaved_1f1b" with two virtual stages per rank, at the counts that are a multiple of the ranks).
     Returns a :class:`RunResult`; raises ValueError on bad arguments (before any process
     starts) and :class:`DistributedRunError` when a rank fails or the run times out. A rank
     killed by a signal (a crash inside native code rather than a Python error) gets one fresh
@@ -300,10 +314,11 @@ def run(strategies=STRATEGIES, world_size: int = 2, *, backend: str = "auto", sh
                                                     fail_ranks=fail_ranks, llama=llama, microbatches=microbatches,
                                                     pp_schedule=pp_schedule,
                                                     bubble_microbatches=bubble_microbatches,
-                                                    bubble_repeats=bubble_repeats, tensor_parallel=tensor_parallel)
+                                                    bubble_repeats=bubble_repeats, tensor_parallel=tensor_parallel,
+                                                    bubble_schedules=bubble_schedules)
     spec = _spec(strategies, world_size, backend, sharding_factor, offload, steps, batch_size, seq_len, n_batches,
                  lr, seed, model, check_grads, fail_ranks, timeout_s, llama, microbatches, pp_schedule,
-                 bubble_microbatches, bubble_repeats, tensor_parallel)
+                 bubble_microbatches, bubble_repeats, tensor_parallel, bubble_schedules)
     crashes: list[str] = []
     while True:
         workdir = Path(tempfile.mkdtemp(prefix="llmlab-dist-"))
@@ -329,7 +344,7 @@ def run(strategies=STRATEGIES, world_size: int = 2, *, backend: str = "auto", sh
 
 def _spec(strategies, world_size, backend, sharding_factor, offload, steps, batch_size, seq_len, n_batches, lr, seed,
           model, check_grads, fail_ranks, timeout_s, llama, microbatches, pp_schedule, bubble_microbatches,
-          bubble_repeats, tensor_parallel=None) -> dict:
+          bubble_repeats, tensor_parallel=None, bubble_schedules=PP_SCHEDULES) -> dict:
     from dataclasses import asdict
 
     if "fsdp_tp" in strategies and tensor_parallel is None:
@@ -339,7 +354,7 @@ def _spec(strategies, world_size, backend, sharding_factor, offload, steps, batc
                 seed=seed, model=dict(STORIES_1M, **(model or {})), check_grads=check_grads,
                 fail_ranks=list(fail_ranks), collective_timeout_s=max(5.0, float(timeout_s)), port=free_port(),
                 llama=asdict(llama_config(llama)), microbatches=microbatches, pp_schedule=pp_schedule,
-                bubble_microbatches=list(bubble_microbatches), bubble_schedules=list(PP_SCHEDULES),
+                bubble_microbatches=list(bubble_microbatches), bubble_schedules=list(bubble_schedules),
                 bubble_repeats=bubble_repeats, tensor_parallel=tensor_parallel)
 
 
@@ -355,7 +370,8 @@ def write_spec(folder, strategies=STRATEGIES, world_size: int = 2, **settings) -
         raise _checks.ArgumentTypeError(f"folder must be a path (str or pathlib.Path), got {type(folder).__name__}")
     kw = dict(backend="auto", sharding_factor=None, offload=False, steps=4, batch_size=2, seq_len=32, n_batches=1,
               lr=3e-3, seed=0, model=None, timeout_s=120.0, check_grads=True, fail_ranks=(), llama=None,
-              microbatches=2, pp_schedule="1f1b", bubble_microbatches=(), bubble_repeats=3, tensor_parallel=None)
+              microbatches=2, pp_schedule="1f1b", bubble_microbatches=(), bubble_repeats=3, tensor_parallel=None,
+              bubble_schedules=PP_SCHEDULES)
     unknown = sorted(set(settings) - set(kw))
     if unknown:
         raise ValueError(f"unknown settings {unknown}; allowed: {', '.join(kw)}")
@@ -366,7 +382,7 @@ def write_spec(folder, strategies=STRATEGIES, world_size: int = 2, **settings) -
         check_grads=kw["check_grads"], fail_ranks=kw["fail_ranks"], llama=kw["llama"],
         microbatches=kw["microbatches"], pp_schedule=kw["pp_schedule"],
         bubble_microbatches=kw["bubble_microbatches"], bubble_repeats=kw["bubble_repeats"],
-        tensor_parallel=kw["tensor_parallel"])
+        tensor_parallel=kw["tensor_parallel"], bubble_schedules=kw["bubble_schedules"])
     kw.update(backend=backend, sharding_factor=sharding_factor)
     spec = _spec(strategies, world_size, **kw)
     folder = Path(folder)

@@ -6,7 +6,8 @@ communication apart from its algorithms: these wrappers only watch.
 * :class:`CommCounter`: the Python collectives (``dist.all_reduce``, ...) that DDP's hook and FSDP2 call;
 * :class:`FunctionalCommCounter`: the functional collectives DTensor issues (tensor parallelism);
 * :func:`count_p2p`: the sends of the pipeline schedules; :func:`time_chunks`: a stage's busy time;
-* :func:`nbytes`, :func:`optimizer_bytes`: bytes held, summed over the local shards.
+* :func:`nbytes`, :func:`optimizer_bytes`: bytes of the local shards; :func:`allocated_bytes`: the
+  bytes of the memory under them (FSDP2 allocates a padded shard and shows a narrowed view of it).
 """
 
 from __future__ import annotations
@@ -138,13 +139,16 @@ def count_p2p(counter: CommCounter):
     return undo
 
 
-def time_chunks(stage) -> list[tuple[float, float]]:
+def time_chunks(stage, into: list | None = None) -> list[tuple[float, float]]:
     """Record the (start, end) of every forward and backward chunk ``stage`` computes (a
-    ``PipelineStage``), for the idle fraction; returns the list the intervals are appended to."""
+    ``PipelineStage``), for the idle fraction; returns the list the intervals are appended to
+    (``into``, to gather several stages of one rank in one list, or a new one)."""
     if not all(callable(getattr(stage, m, None)) for m in ("forward_one_chunk", "backward_one_chunk")):
         raise _checks.ArgumentTypeError(f"stage must be a PipelineStage (from pipeline.pipeline_stage), got "
                                         f"{type(stage).__name__}")
-    busy: list[tuple[float, float]] = []
+    if into is not None and not isinstance(into, list):
+        raise _checks.ArgumentTypeError(f"into must be a list or None, got {type(into).__name__}")
+    busy: list[tuple[float, float]] = [] if into is None else into
     for name in ("forward_one_chunk", "backward_one_chunk"):
         original = getattr(stage, name)
 
@@ -174,6 +178,25 @@ def nbytes(t: torch.Tensor) -> int:
     """Bytes of this rank's shard of ``t``."""
     t = local(t)
     return t.numel() * t.element_size()
+
+
+def allocated_bytes(tensors) -> int:
+    """Bytes of the memory that holds ``tensors`` on this rank: each distinct storage under
+    their local shards counted once, whole.
+
+    Differs from summing :func:`nbytes` where a tensor is a view into a larger buffer: FSDP2
+    allocates every rank's shard at the padded size ceil(d0 / n) rows and exposes a narrowed
+    view (``to_local()``), and its gradients are views into one padded reduce-scatter output.
+    """
+    if isinstance(tensors, torch.Tensor):
+        raise _checks.ArgumentTypeError("tensors must be an iterable of tensors (e.g. model.parameters()), "
+                                        "got a single tensor; wrap it in a list")
+    seen: dict[int, int] = {}
+    for t in tensors:
+        t = local(t)
+        storage = t.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+    return sum(seen.values())
 
 
 def optimizer_bytes(opt) -> tuple[int, int]:

@@ -29,6 +29,8 @@ STRATEGIES = ("ddp", "zero1", "zero2", "zero3", "hybrid")  # data parallel: the 
 MODEL_PARALLEL = ("tp", "pp", "fsdp_tp")
 ALL_STRATEGIES = STRATEGIES + MODEL_PARALLEL
 PP_SCHEDULES = ("gpipe", "1f1b")
+# the bubble can also be measured under interleaved 1F1B (two virtual stages per rank)
+BUBBLE_SCHEDULES = PP_SCHEDULES + ("interleaved_1f1b",)
 FSDP_STRATEGIES = ("zero2", "zero3", "hybrid")  # the strategies FSDP2's CPUOffloadPolicy applies to
 
 

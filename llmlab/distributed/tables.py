@@ -332,6 +332,8 @@ def bubble_table(result: RunResult):
     for r in ranks:
         for b in r.extra["bubble"]:
             rows.append({"schedule": b["schedule"], "microbatches": b["microbatches"], "rank": r.rank,
-                         "idle_measured": b["idle"], "bubble_formula": bubble_fraction(r.world_size, b["microbatches"]),
+                         "idle_measured": b["idle"],
+                         "bubble_formula": bubble_fraction(r.world_size, b["microbatches"],
+                                                           2 if b["schedule"] == "interleaved_1f1b" else 1),
                          "step_ms": 1000 * b["step_s"]})
     return pd.DataFrame(rows).sort_values(["schedule", "microbatches", "rank"]).reset_index(drop=True)

@@ -34,6 +34,7 @@ from llmlab.distributed.fsdp_tp import apply_fsdp_tp, fsdp_tp_mesh
 from llmlab.distributed.measure import (
     CommCounter,
     FunctionalCommCounter,
+    allocated_bytes,
     count_p2p,
     full,
     local,
@@ -42,7 +43,13 @@ from llmlab.distributed.measure import (
     optimizer_bytes,
     time_chunks,
 )
-from llmlab.distributed.pipeline import pipeline_schedule, pipeline_stage, pipeline_step
+from llmlab.distributed.pipeline import (
+    MULTI_STAGE_SCHEDULES,
+    interleaved_stages,
+    pipeline_schedule,
+    pipeline_stage,
+    pipeline_step,
+)
 from llmlab.distributed.tensor_parallel import apply_tp, tp_mesh
 from llmlab.tinygpt2 import TinyGPT2
 from llmlab.tinygpt2 import lm_loss as gpt2_loss
@@ -99,7 +106,8 @@ def run_strategy(strategy: str, spec: dict, data: torch.Tensor, device: torch.de
     held_in_step: list[int] = []
 
     def after_forward(module, args, output):  # parameters this rank holds between forward and backward
-        held_in_step.append(sum(nbytes(p) for p in module.parameters()))
+        # the memory under them: FSDP2's shards and gathered parameters are padded buffers
+        held_in_step.append(allocated_bytes(module.parameters()))
 
     inner = getattr(model, "module", model)
     handle = inner.register_forward_hook(after_forward)
@@ -135,7 +143,7 @@ def run_strategy(strategy: str, spec: dict, data: torch.Tensor, device: torch.de
             # DDP, the gradient buckets, which DDP keeps from step to step (``set_to_none`` only drops
             # the views into them); FSDP frees its gradients
             opt_big, opt_small = optimizer_bytes(opt)
-            resident = sum(nbytes(p) for p in model.parameters()) + opt_big + opt_small
+            resident = allocated_bytes(model.parameters()) + opt_big + opt_small
             if strategy in ("ddp", "zero1"):
                 resident += sum(nbytes(p) for p in model.parameters())
             peak_result = peak.measure(forward_backward_step, device=device)
@@ -147,7 +155,7 @@ def run_strategy(strategy: str, spec: dict, data: torch.Tensor, device: torch.de
             times.append(elapsed)  # the profiled step is slower: its time is kept apart
         else:
             profiled_step_s = elapsed
-        grad_bytes = sum(nbytes(g) for g in grads)
+        grad_bytes = allocated_bytes(grads)  # FSDP2: views into a padded reduce-scatter output
         if step == 0 and spec["check_grads"] and strategy == "ddp":
             grads_step0 = [p.grad.detach().clone() for p in inner.parameters()]
         del grads
@@ -159,7 +167,7 @@ def run_strategy(strategy: str, spec: dict, data: torch.Tensor, device: torch.de
     opt_bytes, opt_scalars = optimizer_bytes(opt)
     out = {
         "strategy": strategy, "rank": rank, "world_size": world,
-        "params": held_in_step[-1], "params_at_rest": sum(nbytes(p) for p in model.parameters()),
+        "params": held_in_step[-1], "params_at_rest": allocated_bytes(model.parameters()),
         "grads": grad_bytes, "optimizer": opt_bytes, "optimizer_scalars": opt_scalars,
         "losses": losses, "step_times": times, "comm": comm[-1],
         "peak_cuda_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
@@ -216,6 +224,22 @@ def _pipeline(model: TinyLlama, device: torch.device, n_micro: int, schedule_nam
     return model, pipeline_schedule(stage, n_micro, schedule_name), busy
 
 
+def _interleaved(spec: dict, device: torch.device, n_micro: int, schedule_name: str):
+    """This rank's two virtual stages of the Llama, their interleaved schedule and one list of busy
+    intervals for both."""
+
+    def make_model() -> TinyLlama:
+        torch.manual_seed(spec["seed"])
+        return TinyLlama(TinyLlamaConfig(**spec["llama"]))
+
+    stages = interleaved_stages(make_model, dist.get_rank(), dist.get_world_size(), device, chunks=2)
+    busy: list = []
+    for stage in stages:
+        time_chunks(stage, into=busy)
+    model = nn.ModuleList([stage.submod for stage in stages])
+    return model, pipeline_schedule(stages, n_micro, schedule_name), busy
+
+
 def measure_bubble(spec: dict, device: torch.device) -> list[dict]:
     """Idle fraction of this rank per schedule and micro-batch count, micro-batches of ``batch_size``
     sequences (forward and backward only, no optimizer): 1 - (time in forward and backward) / step time."""
@@ -227,9 +251,14 @@ def measure_bubble(spec: dict, device: torch.device) -> list[dict]:
         for m in spec["bubble_microbatches"]:
             if schedule_name == "1f1b" and m < dist.get_world_size():
                 continue  # 1F1B needs at least one micro-batch per stage
+            if schedule_name == "interleaved_1f1b" and (m < dist.get_world_size() or m % dist.get_world_size()):
+                continue  # interleaved 1F1B: a multiple of the ranks
             torch.manual_seed(spec["seed"])
-            model, schedule, busy = _pipeline(TinyLlama(TinyLlamaConfig(**spec["llama"])).to(device), device, m,
-                                              schedule_name)
+            if schedule_name in MULTI_STAGE_SCHEDULES:
+                model, schedule, busy = _interleaved(spec, device, m, schedule_name)
+            else:
+                model, schedule, busy = _pipeline(TinyLlama(TinyLlamaConfig(**spec["llama"])).to(device), device, m,
+                                                  schedule_name)
             batch = torch.randint(0, spec["llama"]["vocab_size"], (m * spec["batch_size"], spec["seq_len"] + 1),
                                   generator=g).to(device)
             idle, times = [], []
@@ -243,8 +272,11 @@ def measure_bubble(spec: dict, device: torch.device) -> list[dict]:
                 if repeat:
                     idle.append(1 - sum(b - a for a, b in busy) / elapsed)
                     times.append(elapsed)
+                    # the last timed step's busy intervals, seconds from its start, for a timeline
+                    intervals = [(round(a - t0, 6), round(b - t0, 6)) for a, b in busy]
             rows.append({"schedule": schedule_name, "microbatches": m, "idle": sorted(idle)[len(idle) // 2],
-                         "step_s": sorted(times)[len(times) // 2]})
+                         "step_s": sorted(times)[len(times) // 2], "busy_intervals": intervals,
+                         "last_step_s": elapsed})
     return rows
 
 
