@@ -196,13 +196,14 @@ def apply_repetition_penalty(
     logits: torch.Tensor, input_ids: torch.Tensor, penalty: float,
     attention_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Make every token that already occurs in ``input_ids`` ``(B, T)`` less likely
-    (Keskar et al. 2019, CTRL): its logit in ``logits`` ``(B, V)`` is divided by
-    ``penalty`` when positive and multiplied by it when negative, so with
-    ``penalty > 1`` it always moves down. Applied once per token, however often it
-    occurred; the prompt counts too, padding (``attention_mask`` 0) does not.
-    ``penalty = 1`` changes nothing. Same result as Hugging Face's
-    ``RepetitionPenaltyLogitsProcessor``.
+    """Make every token that already occurs in ``input_ids`` ``(B, T)`` less likely:
+    its logit in ``logits`` ``(B, V)`` is divided by ``penalty`` when positive and
+    multiplied by it when negative, so with ``penalty > 1`` it always moves down.
+    That sign rule is Hugging Face's ``RepetitionPenaltyLogitsProcessor`` (same
+    result); CTRL (Keskar et al. 2019), where the penalty comes from, divides every
+    such logit, which raises a negative one. Applied once per token, however often
+    it occurred; the prompt counts too, padding (``attention_mask`` 0) does not.
+    ``penalty = 1`` changes nothing.
     """
     _check_penalty(penalty)
     _check_history(logits, input_ids)
@@ -217,7 +218,9 @@ def apply_repetition_penalty(
     return torch.where(seen, penalised, logits)
 
 
-def no_repeat_ngram_filter(logits: torch.Tensor, input_ids: torch.Tensor, n: int) -> torch.Tensor:
+def no_repeat_ngram_filter(
+    logits: torch.Tensor, input_ids: torch.Tensor, n: int
+) -> torch.Tensor:
     """Forbid (-inf) every token that would complete an ``n``-gram already present in
     ``input_ids`` ``(B, T)`` (prompt included); ``logits`` is ``(B, V)``.
 
@@ -231,7 +234,8 @@ def no_repeat_ngram_filter(logits: torch.Tensor, input_ids: torch.Tensor, n: int
         return logits
     banned = torch.zeros_like(logits, dtype=torch.bool)  # (B, V)
     for row, tokens in enumerate(input_ids.tolist()):
-        suffix = tuple(tokens[len(tokens) - n + 1:]) if n > 1 else ()  # the n-1 latest tokens
+        # the n-1 latest tokens
+        suffix = tuple(tokens[len(tokens) - n + 1:]) if n > 1 else ()
         for i in range(len(tokens) - n + 1):  # every earlier n-gram tokens[i : i + n]
             if tuple(tokens[i:i + n - 1]) == suffix:
                 banned[row, tokens[i + n - 1]] = True
@@ -467,8 +471,11 @@ def beam_search(
     ``2 * num_beams`` are looked at: those that end in ``stop_token_id`` (or reach
     ``max_new_tokens``) join the finished list, scored by sum / length **
     ``length_penalty``, and the best ``num_beams`` others go on. A prompt is done when
-    no running beam can still beat its worst finished one (Hugging Face's default,
-    ``early_stopping=False``). Shorter results are padded with ``stop_token_id``.
+    it holds ``num_beams`` finished ones and its best running beam, scored at its
+    current length, does not beat the worst of them: Hugging Face's default
+    ``early_stopping=False``, a heuristic (with ``length_penalty > 0`` a longer
+    answer could still overtake; ``early_stopping="never"`` would check that).
+    Shorter results are padded with ``stop_token_id``.
     Equals ``model.generate(num_beams=num_beams, do_sample=False,
     length_penalty=length_penalty, eos_token_id=stop_token_id,
     pad_token_id=stop_token_id)``, token for token. ``num_beams=1`` is greedy decoding.
@@ -477,24 +484,32 @@ def beam_search(
     _check_num_beams(num_beams)
     _check_inputs(model, input_ids, max_new_tokens, attention_mask)
     if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)):
-        raise TypeError(f"length_penalty must be a number (1 = divide by length, 0 = none), got {length_penalty!r}")
+        raise TypeError("length_penalty must be a number (1 = divide by length, "
+                        f"0 = none), got {length_penalty!r}")
     if max_new_tokens == 0:
         return input_ids
     B, T = input_ids.shape
     K, dev = num_beams, model.device
     # every prompt row becomes K identical beam rows: (B * K, T)
     rows = input_ids.to(dev).repeat_interleave(K, dim=0)
-    mask = attention_mask.to(dev).repeat_interleave(K, dim=0) if attention_mask is not None else None
+    mask = None
+    if attention_mask is not None:
+        mask = attention_mask.to(dev).repeat_interleave(K, dim=0)
     step = _Stepper(model, mask)
     running = rows.view(B, K, T)  # (B, K, t)
     run_scores = torch.zeros(B, K, device=dev)
     run_scores[:, 1:] = -1e9  # at first all beams are equal: let only beam 0 propose
     pad = stop_token_id if stop_token_id is not None else -1
-    done_seqs = torch.full((B, K, T + max_new_tokens), pad, dtype=torch.long, device=dev)
-    done_scores = torch.full((B, K), -1e9, device=dev)  # finished hypotheses, best first
-    done_full = torch.zeros(B, K, dtype=torch.bool, device=dev)  # is that slot a real hypothesis?
-    done_len = torch.zeros(B, K, dtype=torch.long, device=dev)  # its number of new tokens
-    open_ = torch.ones(B, 1, dtype=torch.bool, device=dev)  # can a prompt still improve?
+    done_seqs = torch.full((B, K, T + max_new_tokens), pad, dtype=torch.long,
+                           device=dev)
+    # the finished hypotheses, best first
+    done_scores = torch.full((B, K), -1e9, device=dev)
+    # is that slot a real hypothesis?
+    done_full = torch.zeros(B, K, dtype=torch.bool, device=dev)
+    # its number of new tokens
+    done_len = torch.zeros(B, K, dtype=torch.long, device=dev)
+    # can a prompt still improve?
+    open_ = torch.ones(B, 1, dtype=torch.bool, device=dev)
     n_cand = 2 * K  # enough that K candidates survive even if K of them just stopped
 
     for t in range(max_new_tokens):
@@ -503,7 +518,8 @@ def beam_search(
         total = (logp.view(B, K, V) + run_scores[:, :, None]).view(B, K * V)
         cand_scores, cand_idx = torch.topk(total, n_cand)  # (B, 2K), best first
         beam, token = cand_idx // V, cand_idx % V
-        cand = torch.cat([torch.take_along_dim(running, beam[:, :, None], dim=1), token[:, :, None]], 2)
+        parents = torch.take_along_dim(running, beam[:, :, None], dim=1)
+        cand = torch.cat([parents, token[:, :, None]], 2)
         length = t + 1  # new tokens in every candidate
         stops = torch.zeros_like(token, dtype=torch.bool)
         if stop_token_id is not None:
@@ -531,11 +547,13 @@ def beam_search(
         keep = torch.topk(cand_scores + stops * -1e9, K).indices  # (B, K)
         running = torch.take_along_dim(cand, keep[:, :, None], 1)
         run_scores = torch.take_along_dim(cand_scores + stops * -1e9, keep, 1)
-        parent = torch.take_along_dim(beam, keep, 1) + K * torch.arange(B, device=dev)[:, None]
+        row0 = K * torch.arange(B, device=dev)[:, None]  # each prompt's first row
+        parent = torch.take_along_dim(beam, keep, 1) + row0
         step.reorder(parent.flatten())
         # a prompt is done when its best running beam, even at today's length, cannot
         # beat the worst of K finished hypotheses
-        worst = torch.where(done_full, done_scores.min(dim=1, keepdim=True).values, -1e9)
+        worst_done = done_scores.min(dim=1, keepdim=True).values
+        worst = torch.where(done_full, worst_done, -1e9)
         could = run_scores[:, :1] / length ** length_penalty > worst  # (B, K)
         open_ = open_ & could.any(dim=1, keepdim=True)
         if not open_.any():
@@ -655,14 +673,14 @@ def interval95(values) -> tuple[float, float, float]:
     return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
 
 
-def summarise(record: dict):
-    """One row per setting of a sweep record: mean and 95% interval over prompts of
-    distinct-2 (word pairs, pooled over a prompt's samples; a deterministic method's
-    one answer counts as many times as there are samples), repeated 4-grams, and the
-    model's perplexity of its own samples; plus mean length and the share that ended.
-    Intervals of shares are clipped to [0, 1]."""
-    import math
+def per_prompt(record: dict):
+    """One row per (setting, prompt) of a sweep record: the mean over that prompt's answers of
+    distinct-2 (distinct word pairs / all word pairs *within one answer*, 0 to 1), repeated
+    4-grams (share, 0 to 1) and the model's loss on the answer (nats per token).
 
+    Each measure is defined on one answer, so a deterministic method's single answer and
+    a sampled one are scored alike; these per-prompt values are what paired tests compare
+    (:func:`llmlab.stats.compare` on the same prompts)."""
     import pandas as pd
 
     from . import metrics
@@ -670,21 +688,35 @@ def summarise(record: dict):
     if not isinstance(record, dict):
         raise _checks.ArgumentTypeError(f"record must be a sweep record (the dict llmlab.records.sampling_sweep.load() returns), "
                                         f"got {type(record).__name__}")
-    missing = [k for k in ("rows", "samples") if k not in record]
-    if missing:
-        raise ValueError(f"record lacks {missing}: pass the sweep record, llmlab.records.sampling_sweep.load()")
+    if "rows" not in record:
+        raise ValueError("record lacks ['rows']: pass the sweep record, llmlab.records.sampling_sweep.load()")
     rows = pd.DataFrame(record["rows"])
-    k = record["samples"]
+    rows["distinct-2"] = [metrics.distinct_n(t, 2) for t in rows.text]
+    out = rows.groupby(["setting", "prompt"], sort=False).agg(
+        **{"distinct-2": ("distinct-2", "mean"), "repeated 4-grams": ("repeated_4grams", "mean"),
+           "nats": ("nats_per_token", "mean")})
+    return out.reset_index()
+
+
+def summarise(record: dict):
+    """One row per setting of a sweep record: mean and 95% interval over prompts of the
+    measures of :func:`per_prompt` (distinct-2 within an answer, repeated 4-grams, and the
+    model's perplexity of its own answers); plus mean length and the share that ended.
+    Intervals of shares are clipped to [0, 1]."""
+    import math
+
+    import pandas as pd
+
+    scores = per_prompt(record)
+    rows = pd.DataFrame(record["rows"])
     out = []
     for setting in dict.fromkeys(rows.setting):
         s = rows[rows.setting == setting]
-        by_prompt = s.groupby("prompt")
-        d2 = [metrics.distinct_n(list(g.text) * (k // len(g)), 2) for _, g in by_prompt]
-        rep = by_prompt.repeated_4grams.mean()
-        nats = by_prompt.nats_per_token.mean()
+        p = scores[scores.setting == setting]
         row = {"setting": setting}
-        for name, vals, f in (("distinct-2", d2, None), ("repeated 4-grams", rep, None),
-                              ("perplexity", nats, math.exp)):
+        for name, vals, f in (("distinct-2", p["distinct-2"], None),
+                              ("repeated 4-grams", p["repeated 4-grams"], None),
+                              ("perplexity", p["nats"], math.exp)):
             m, lo, hi = interval95(vals)
             if f is None:  # a share: the interval cannot leave [0, 1]
                 row[name], row[f"{name} lo"], row[f"{name} hi"] = m, max(lo, 0.0), min(hi, 1.0)
