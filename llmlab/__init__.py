@@ -25,7 +25,7 @@ One module per idea; each chapter of the book imports what it explains:
 - ``kv_cache``  the KV cache's bytes for multi-head, grouped and multi-query attention; a decoding step timed (chapter 2)
 - ``quality``   quality filtering and deduplication of a corpus (chapter 3)
 - ``quant``     number formats, INT8 and 4-bit group-wise quantization, torchao (chapter 6)
-- ``gguf_blocks`` the real model's GGUF file read and its Q4_1/Q8_0 blocks decoded (chapter 6)
+- ``gguf_blocks`` the real model's GGUF file read, its Q4_1/Q8_0 blocks decoded, MXFP4 encoded and decoded (chapter 6)
 - ``quant_real`` schemes, outliers and INT8 activations measured on the real model (chapter 6)
 - ``train_memory`` a real training step's measured peak next to the calculator (chapter 6)
 - ``memory``    the training-memory calculator and its measurements (chapters 6, 7)
@@ -42,7 +42,7 @@ One module per idea; each chapter of the book imports what it explains:
 - ``prompt_tuning`` soft prompts and p-tuning's prompt encoder on a frozen model, trained on the answer (chapter 10)
 - ``prompt_tuning_real`` prompt tuning, p-tuning, few-shot and last-layer fine-tuning compared on the real model (chapter 10)
 - ``records``   the recorded experiments: one module per file in ``results/``, each with its plan, ``run``,
-  ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-10)
+  ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-11)
 - ``exercises`` the checks the exercise notebooks call (every chapter)
 - ``book``      glue computed numbers into the book's prose (every chapter)
 - ``stats``     intervals, paired tests and the verdicts the prose glues for every comparison (every chapter)
@@ -55,6 +55,8 @@ One module per idea; each chapter of the book imports what it explains:
 - ``tinyllama`` a small Llama shaped like SmolLM2 for tensor and pipeline parallelism (chapter 7)
 - ``peak``      the measured peak memory of one call (chapters 6, 7)
 - ``evaluation`` the frozen benchmark the project wrote, and how models are scored on it (chapter 11)
+- ``contamination`` benchmark items found in training text by n-gram overlap, and what a leak does (chapter 11)
+- ``judge`` short answers by exact match, and a model as a pairwise judge of two answers (chapter 11)
 """
 
 __version__ = "0.1.0"

@@ -26,7 +26,8 @@ LAYERS: dict[int, set[str]] = {
     # from scratch and take the model as an argument, and the recipes of the icl-* checkpoints use them
     1: {"attention", "llama", "tinygpt2", "tinyllama", "diagrams", "kv_cache", "objectives", "metrics",
         "sampling", "quality", "memorization", "quant", "gguf_blocks", "memory", "peak", "train",
-        "train_memory", "scaling", "scaling_fits", "data", "tokenization", "evaluation", "distributed",
+        "train_memory", "scaling", "scaling_fits", "data", "tokenization", "evaluation",
+        "contamination", "judge", "distributed",
         "chat", "icl", "context_window", "retrieval", "classifier", "prompt_template", "prompt_tuning"},
     2: {"recipes", "zoo"},
     3: {"lifecycle", "model_card", "prompt_tuning_real", "domain", "quant_real", "sweep", "bench"},
