@@ -55,7 +55,8 @@ _REFERENCE = re.compile(
     r"\d+(?:\.\d+)*(?:(?:\s*,\s*|\s+(?:and|to|or)\s+|\s*[-–]\s*)\d+(?:\.\d+)*)*")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*]\s+)?\d+(?:\.\d+)*[.)]?\s", re.M)  # "1. ", "2.1 " at a line's start
 _HEADING = re.compile(r"^(#+\s+(?:Exercises:\s+)?)\d+(?:\.\d+)*\.?(?=\s)", re.M)
-_TABLE_NUMBER = re.compile(r"(?<=\|)\s*\d+(?:\.\d+)*\.(?=\s)")       # "| 1. Lifecycle |": a chapter's number
+# a chapter's number in a table cell: "| 1. Lifecycle |", or a link to it: "| [1. Lifecycle](01.md) |"
+_TABLE_NUMBER = re.compile(r"(?<=\|)\s*\[?\d+(?:\.\d+)*\.(?=\s)")
 # versions of software and licences: "Python 3.10", "Apache License 2.0", "CC0 1.0", "CC BY 4.0"
 _VERSION = re.compile(r"\b(?:Python|License|CC0|BY|[Vv]ersion|International|Attribution)\s+\(?\d+(?:\.\d+)+")
 # an exercise's time estimate, written by its author for planning a class: "*About 10 minutes.*"

@@ -139,8 +139,8 @@ ex.check_encoder_params(encoder_params)
 #
 # NeMo's templates can put virtual tokens in several places, for example
 # `<|VIRTUAL_PROMPT_0|>{context}<|VIRTUAL_PROMPT_1|>{question}<|VIRTUAL_PROMPT_2|>{answer}`
-# with `virtual_token_splits: [80, 15, 5]`: the first 80 virtual tokens go in the first
-# slot, the next 15 in the second, the last 5 in the third. Write
+# with `virtual_token_splits: [80, 15, 5]`: the first block of virtual tokens goes in the first
+# slot, the next block in the second, the last in the third. Write
 # `place_slots(pieces, virtual, splits)`: `pieces` holds the embeddings `(T_i, d)` of the
 # `len(splits) + 1` texts around the slots (some may be empty, `(0, d)`), `virtual` the
 # `(sum(splits), d)` virtual tokens; return the `(sum T_i + sum(splits), d)` sequence
