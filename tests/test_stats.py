@@ -77,10 +77,45 @@ def test_compare_verdicts_both_ways():
     assert tie.verdict.count("n = ") == 1
 
 
-def test_compare_scores_uses_bootstrap():
+def test_compare_scores_uses_the_sign_flip_test_and_a_bootstrap_interval():
     c = stats.compare([0.5, 0.7, 0.9, 0.4], [0.4, 0.6, 0.9, 0.5])
-    assert c.test == "paired bootstrap"
+    assert c.test == "sign-flip test"
     assert "+" in c.interval_text(scale=100, unit=" points")
+
+
+@pytest.mark.parametrize("n, seed", [(6, 0), (8, 1), (12, 2), (16, 3)])
+def test_sign_flip_is_exact_and_equals_scipys_permutation_test(n, seed):
+    from scipy.stats import permutation_test
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(0.3, 1, n), rng.normal(0, 1, n)
+    ours = stats.sign_flip(a, b)
+    theirs = permutation_test((a, b), lambda x, y: np.mean(x - y), permutation_type="samples",
+                              n_resamples=np.inf, alternative="two-sided")
+    assert ours.exact and ours.p == pytest.approx(theirs.pvalue, abs=1e-12)
+
+
+def test_sign_flip_cannot_go_below_its_floor_at_small_n():
+    # eight differences all positive: the smallest p an exact test allows is 2 / 2**8
+    f = stats.sign_flip([1.0] * 8, [0.0] * 8)
+    assert f.p == pytest.approx(2 / 256)
+    # the bootstrap's p-value, which the test replaced, claims far more here
+    assert stats.paired_bootstrap([1.0] * 8, [0.0] * 8).p < f.p
+    assert "p = 0.008" in stats.compare([1.0] * 8, [0.0] * 8).verdict
+
+
+def test_sign_flip_samples_beyond_the_exact_size_and_ignores_ties():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.0, 1, 40), rng.normal(0.0, 1, 40)
+    sampled = stats.sign_flip(a, b, n_perm=20000)
+    from scipy.stats import permutation_test
+
+    ref = permutation_test((a, b), lambda x, y: np.mean(x - y), permutation_type="samples",
+                           n_resamples=20000, alternative="two-sided", random_state=1).pvalue
+    assert not sampled.exact and abs(sampled.p - ref) < 0.03
+    tied = stats.sign_flip([1.0, 2.0, 3.0, 5.0], [1.0, 2.0, 3.0, 4.0])
+    assert (tied.n, tied.n_nonzero) == (4, 1) and tied.p == 1.0
+    assert stats.sign_flip([1.0, 1.0], [1.0, 1.0]).p == 1.0
 
 
 def test_timings_verdicts():
