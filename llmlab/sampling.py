@@ -150,7 +150,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 
 
 def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
-    """Min-p filtering (Nguyen et al. 2024): keep the tokens whose probability is at
+    """Min-p filtering (Nguyen et al. 2025): keep the tokens whose probability is at
     least ``min_p`` times the probability of the most likely token; set the rest to
     -inf. Rows are ``(..., V)``.
 
