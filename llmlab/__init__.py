@@ -57,6 +57,7 @@ One module per idea; each chapter of the book imports what it explains:
 - ``evaluation`` the frozen benchmark the project wrote, and how models are scored on it (chapter 11)
 - ``contamination`` benchmark items found in training text by n-gram overlap, and what a leak does (chapter 11)
 - ``judge`` short answers by exact match, and a model as a pairwise judge of two answers (chapter 11)
+- ``cot`` zero-shot chain-of-thought prompting on word problems with checkable answers (chapter 4)
 """
 
 __version__ = "0.1.0"

@@ -10,7 +10,9 @@ trained. This module does two things with the project's frozen benchmark
   training data (GPT-3's 13-gram check, Brown et al. 2020);
 - :func:`leak_experiment` plants some items, with their answers, in a small training text,
   fine-tunes a copy of a model on it for a few steps, and scores the planted items and as
-  many clean ones before and after: the accuracy a leak buys.
+  many clean ones before and after, in the letter or the text format: the accuracy a leak
+  buys, and the :func:`margin` of each right answer over the best wrong one (a leak that
+  teaches the items raises it; one that teaches only the format does not).
 
 :func:`item_text` writes an item as it would appear in leaked training data, and
 :func:`summary` turns the record ``llmlab/results/evaluation_contamination.json``
@@ -173,14 +175,43 @@ def letter_logprobs(model: torch.nn.Module, tokenizer, items: list[dict], batch_
     return out  # type: ignore[return-value]
 
 
-def _right(items: list[dict], logprobs: list[list[float]]) -> tuple[list[bool], list[float]]:
-    """Whether the top letter is the right one (ties to the first, as np.argmax), and its log-probability."""
-    right, lp = [], []
+def margin(scores: Sequence[float], answer: int) -> float:
+    """The right choice's score minus the best wrong choice's (nats): positive when the right one wins.
+
+    A leak that teaches the item moves this; one that teaches only the format (every
+    choice's log-probability rising alike) does not.
+    """
+    scores = [float(s) for s in scores]
+    if len(scores) < 2 or isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(scores):
+        raise ValueError(f"margin needs at least 2 scores and an answer index among them, got {len(scores)} "
+                         f"scores and answer {answer!r}")
+    return scores[answer] - max(s for i, s in enumerate(scores) if i != answer)
+
+
+def _right(items: list[dict], logprobs: list[list[float]]) -> tuple[list[bool], list[float], list[float]]:
+    """Whether the top choice is the right one (ties to the first, as np.argmax), its log-probability,
+    and its :func:`margin` over the best wrong choice."""
+    right, lp, gap = [], [], []
     for item, scores in zip(items, logprobs):
         chosen = max(range(len(scores)), key=lambda i: (scores[i], -i))
         right.append(chosen == item["answer"])
         lp.append(scores[item["answer"]])
-    return right, lp
+        gap.append(margin(scores, item["answer"]))
+    return right, lp, gap
+
+
+def choice_logprobs(model: torch.nn.Module, tokenizer, items: list[dict], format: str = "letter") -> list[list[float]]:
+    """Each option's summed log-probability (nats) for each item in ``format``.
+
+    ``"letter"``: :func:`letter_logprobs` (batched over items); ``"text"``:
+    :func:`llmlab.evaluation.score_multiple_choice`'s ``logprobs`` (the options' full text
+    after ``"Question: ...\nAnswer:"``, every option of an item in one batch).
+    """
+    if format not in ("letter", "text"):
+        raise ValueError(f"format must be 'letter' or 'text', got {format!r}")
+    if format == "letter":
+        return letter_logprobs(model, tokenizer, items)
+    return [r["logprobs"] for r in score_multiple_choice(model, tokenizer, _check_items(items), "text")]
 
 
 # --------------------------------------------------------------------------- the leak
@@ -225,11 +256,11 @@ def _rows(tokenizer, docs: list[str], seq_len: int, eos: int | None) -> list[lis
 def leak_experiment(model: torch.nn.Module, tokenizer, items: list[dict], leaked_ids: Sequence[str], *,
                     background_texts: list[str], steps: int, lr: float, seed: int, batch_size: int,
                     control_ids: Sequence[str] | None = None, train_last_blocks: int | None = TRAIN_LAST_BLOCKS,
-                    seq_len: int = SEQ_LEN) -> dict:
+                    seq_len: int = SEQ_LEN, format: str = "letter") -> dict:
     """Leak some benchmark items into training text, fine-tune a copy of ``model``, score before and after.
 
-    The training text is the leaked items (:func:`item_text`, letter format with the right
-    letter) shuffled among ``background_texts`` (documents of ordinary text), packed into
+    The training text is the leaked items (:func:`item_text` in ``format``: the letter
+    prompt and the right letter, or the question and the right answer's text) shuffled among ``background_texts`` (documents of ordinary text), packed into
     rows of at most ``seq_len`` tokens (an item is never split across rows). A deep copy
     of ``model`` trains for ``steps`` steps of ``batch_size`` rows (the rows reshuffled
     at each pass) with AdamW at a constant ``lr`` (no weight decay), next-token
@@ -239,11 +270,13 @@ def leak_experiment(model: torch.nn.Module, tokenizer, items: list[dict], leaked
 
     The controls are ``control_ids`` or, by default, as many clean items as leaked, drawn
     (with ``seed``) from the same subjects in the same numbers. Both groups are scored in
-    the ``"letter"`` format (:func:`letter_logprobs`) before and after. Returns
+    the same ``format`` (:func:`choice_logprobs`) before and after. Returns
     ``{"leaked_ids", "control_ids", "leaked": {...}, "control": {...}, "losses",
-    "training_text", "trained", "n_rows", "seconds"}``; each group holds per item
-    ``before`` and ``after`` (right or wrong) and ``logprob_before``, ``logprob_after``
-    (nats, the right letter); ``losses`` the training loss per step (nats per token).
+    "training_text", "trained", "n_rows", "format", "seconds"}``; each group holds per item
+    ``before`` and ``after`` (right or wrong), ``logprob_before``, ``logprob_after``
+    (nats, the right choice) and ``margin_before``, ``margin_after`` (:func:`margin`:
+    the right choice over the best wrong one, nats); ``losses`` the training loss per
+    step (nats per token).
     Deterministic for a given ``seed`` on one machine.
     """
     started = time.perf_counter()
@@ -263,6 +296,8 @@ def leak_experiment(model: torch.nn.Module, tokenizer, items: list[dict], leaked
     seed = _checks.non_negative_int("seed", seed)
     batch_size = _checks.positive_int("batch_size", batch_size)
     seq_len = _checks.integer("seq_len", seq_len, 8)
+    if format not in ("letter", "text"):
+        raise ValueError(f"format must be 'letter' or 'text', got {format!r}")
     blocks = _blocks(model)
     if train_last_blocks is not None:
         train_last_blocks = _checks.integer("train_last_blocks", train_last_blocks, 1, len(blocks))
@@ -284,7 +319,7 @@ def leak_experiment(model: torch.nn.Module, tokenizer, items: list[dict], leaked
     leaked = [by_id[i] for i in leaked_ids]
     controls = [by_id[i] for i in control_ids]
 
-    docs = [item_text(item) for item in leaked] + background
+    docs = [item_text(item, format) for item in leaked] + background
     rng.shuffle(docs)
     eos = getattr(tokenizer, "eos_token_id", None)
     rows = _rows(tokenizer, docs, seq_len, eos)
@@ -303,7 +338,7 @@ def leak_experiment(model: torch.nn.Module, tokenizer, items: list[dict], leaked
     params = [p for p in trained.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
 
-    before = {name: _right(group, letter_logprobs(trained, tokenizer, group))
+    before = {name: _right(group, choice_logprobs(trained, tokenizer, group, format))
               for name, group in (("leaked", leaked), ("control", controls))}
     device = next(trained.parameters()).device
     pad = tokenizer.pad_token_id if getattr(tokenizer, "pad_token_id", None) is not None else 0
@@ -313,17 +348,18 @@ def leak_experiment(model: torch.nn.Module, tokenizer, items: list[dict], leaked
         torch.manual_seed(seed)
         losses = _train(trained, opt, rows, steps, batch_size, pad, device, gen)
     trained.eval()
-    after = {name: _right(group, letter_logprobs(trained, tokenizer, group))
+    after = {name: _right(group, choice_logprobs(trained, tokenizer, group, format))
              for name, group in (("leaked", leaked), ("control", controls))}
     del trained, opt
 
     def group(name: str) -> dict:
         return {"before": before[name][0], "after": after[name][0],
-                "logprob_before": before[name][1], "logprob_after": after[name][1]}
+                "logprob_before": before[name][1], "logprob_after": after[name][1],
+                "margin_before": before[name][2], "margin_after": after[name][2]}
 
     return {"leaked_ids": list(leaked_ids), "control_ids": list(control_ids), "leaked": group("leaked"),
             "control": group("control"), "losses": losses, "training_text": "\n\n".join(docs), "trained": what,
-            "n_rows": len(rows), "seconds": time.perf_counter() - started}
+            "n_rows": len(rows), "format": format, "seconds": time.perf_counter() - started}
 
 
 def _train(trained: torch.nn.Module, opt: torch.optim.Optimizer, rows: list[list[int]], steps: int,
@@ -367,9 +403,18 @@ def summary(record: dict) -> dict:
     with its interval; the n-gram check's flags (leaked flagged of leaked, clean flagged of
     clean, summed over seeds; per seed also how many were too short to check); the project
     corpora's flags and the number of questions too short to check; the record's seconds. And the
-    mean rise of the right letter's log-probability (``leaked_gain_nats``,
+    mean rise of the right choice's log-probability (``leaked_gain_nats``,
     ``control_gain_nats``) with the unpaired verdict of leaked against control
     (``gain_verdict``, :func:`llmlab.stats.compare_unpaired`: different items).
+
+    The item-specific measures, planted against control (unpaired, pooled over seeds):
+    ``specific_verdict`` compares the per-item change in right or wrong (after minus
+    before: -1, 0 or 1); ``margin_gain_leaked``, ``margin_gain_control`` are the mean rise
+    of the :func:`margin` (nats) and ``margin_verdict`` compares those rises (None, with
+    the gains, for a record without margins). A rise that every choice shares (format
+    learning) leaves the margin where it was. ``distinct_leaked``, ``distinct_control``
+    count distinct question ids over the seeds (a question can be drawn by two seeds), and
+    ``clean_distinct_flagged`` the distinct non-planted ids flagged in any seed.
     """
     if not isinstance(record, dict) or "seeds" not in record:
         raise _checks.ArgumentTypeError("record must be the dict that llmlab.records.evaluation_contamination"
@@ -401,7 +446,8 @@ def summary(record: dict) -> dict:
         out["seeds"].append(row)
     for g in ("leaked", "control"):
         out[f"{g}_before"], out[f"{g}_after"] = acc(pooled[g]["before"]), acc(pooled[g]["after"])
-        comparison = stats.compare(pooled[g]["after"], pooled[g]["before"], names=("after", "before"))
+        comparison = stats.compare(pooled[g]["after"], pooled[g]["before"],
+                                   names=("after training", "before training"))
         out[f"{g}_n"] = comparison.n
         out[f"{g}_verdict"] = comparison.verdict
         out[f"{g}_change"] = comparison.interval_text(scale=100, unit=" points")
@@ -412,6 +458,22 @@ def summary(record: dict) -> dict:
         out[f"{g}_gain_nats"] = sum(gains[g]) / len(gains[g])
     out["gain_verdict"] = stats.compare_unpaired(gains["leaked"], gains["control"],
                                                  names=("leaked", "control")).verdict
+    names = ("the planted questions", "the controls")
+    changes = {g: [float(bool(a)) - float(bool(b)) for run in record["seeds"]
+                   for a, b in zip(run[g]["after"], run[g]["before"])] for g in ("leaked", "control")}
+    out["specific_verdict"] = stats.compare_unpaired(changes["leaked"], changes["control"], names=names).verdict
+    if all("margin_after" in run[g] for run in record["seeds"] for g in ("leaked", "control")):
+        rises = {g: [a - b for run in record["seeds"]
+                     for a, b in zip(run[g]["margin_after"], run[g]["margin_before"])] for g in ("leaked", "control")}
+        out["margin_gain_leaked"] = sum(rises["leaked"]) / len(rises["leaked"])
+        out["margin_gain_control"] = sum(rises["control"]) / len(rises["control"])
+        out["margin_verdict"] = stats.compare_unpaired(rises["leaked"], rises["control"], names=names).verdict
+    else:  # a record made before margins were stored
+        out["margin_gain_leaked"] = out["margin_gain_control"] = out["margin_verdict"] = None
+    out["distinct_leaked"] = len({i for run in record["seeds"] for i in run["leaked_ids"]})
+    out["distinct_control"] = len({i for run in record["seeds"] for i in run["control_ids"]})
+    out["clean_distinct_flagged"] = len({r["id"] for run in record["seeds"] for r in run["overlap"]
+                                         if r["flagged"] and r["id"] not in set(run["leaked_ids"])})
     out.update(flags)
     corpora = record["corpora_overlap"]
     out["corpora_flagged"] = corpora["flagged_any"]

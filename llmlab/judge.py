@@ -178,10 +178,12 @@ def judge_summary(records: list[dict], level: float = 0.95) -> dict:
     right in each order; ``right_both``: right in both orders (the judge's real agreement
     with the truth: it did not get there by position); ``consistent``: the same answer
     chosen in both orders, right or wrong; ``first_share``: the share of all ``2 n``
-    verdicts that say A (0.5 for a judge with no position preference); ``right_debiased``:
+    verdicts that say A (0.5 for a judge with no position preference; its interval is a
+    bootstrap over pairs, since a pair's two verdicts are not independent); ``right_debiased``:
     the share of pairs the right answer wins once the position is cancelled (a judge with
     no signal beyond position sits at 0.5, inside the interval); each with its
-    ``(low, high)`` interval under the key's name plus ``_ci``. ``order_test``: the paired
+    ``(low, high)`` interval under the key's name plus ``_ci`` (Wilson, except for
+    ``first_share``). ``order_test``: the paired
     comparison of the two orders on the same pairs (:func:`llmlab.stats.compare`: exact
     McNemar), whose verdict says whether the order changed how often the judge is right.
     """
@@ -201,8 +203,10 @@ def judge_summary(records: list[dict], level: float = 0.95) -> dict:
     out = {"n": n}
     for key, k in counts.items():
         out[key], out[key + "_ci"] = k / n, stats.wilson_interval(k, n, level)
-    a_verdicts = sum(int(r["picks_first"]) for r in records)
-    out["first_share"], out["first_share_ci"] = a_verdicts / (2 * n), stats.wilson_interval(a_verdicts, 2 * n, level)
+    # a pair's two verdicts are not independent: resample pairs, not verdicts
+    per_pair = [int(r["picks_first"]) / 2 for r in records]
+    out["first_share"] = sum(per_pair) / n
+    out["first_share_ci"] = stats.bootstrap_interval(per_pair, level)
     out["order_test"] = stats.compare(first, second, names=("the right answer first", "the right answer second"),
                                       level=level)
     return out

@@ -30,7 +30,7 @@ LAYERS: dict[int, set[str]] = {
         "contamination", "judge", "distributed",
         "chat", "icl", "context_window", "retrieval", "classifier", "prompt_template", "prompt_tuning"},
     2: {"recipes", "zoo"},
-    3: {"lifecycle", "model_card", "prompt_tuning_real", "domain", "quant_real", "sweep", "bench"},
+    3: {"lifecycle", "cot", "model_card", "prompt_tuning_real", "domain", "quant_real", "sweep", "bench"},
     4: {"widgets", "records", "exercises"},
 }
 TOP = 4

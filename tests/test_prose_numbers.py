@@ -68,6 +68,7 @@ def test_known_lists_name_existing_pages():
     "With the cache it took 92 s and without it 117 s.",
     "SmolLM2 labels 87% of the reviews right.",
     "Training ran for 1,200 steps.",
+    "| Score an option by hand | 11 |",
     "It is {glue:text}`x` times faster, and 3 times cheaper.",
     "A 1,000-token prompt costs less.",
     "The value $0.25$ nats is typed into math.",
@@ -92,6 +93,7 @@ def test_flags_a_planted_typed_number(text):
     "Run `top_k=50` in code, and $\\sqrt{d}$ and $2^{16}$ in math.",
     "# 3. Pre-training",
     "| 1. Lifecycle | what it answers |",
+    "| [11. Evaluating language models](11_evaluation.md) | Score an option by hand |",
     "*About 10 minutes.*",
     "Released under the Apache License 2.0, with Python 3.10 or newer.",
 ])

@@ -12,9 +12,10 @@ import pytest
 
 from llmlab import records
 
-RECORDS = ["sampling_sweep", "sampling_playground", "lifecycle_completions", "icl_real", "icl_summaries", "icl_calibration",
+RECORDS = ["sampling_sweep", "sampling_playground", "lifecycle_completions", "icl_real", "icl_summaries", "icl_calibration", "icl_cot",
            "prompt_tuning_real", "quant_real", "training_peaks", "domain_adaptation", "scaling_sweep", "bench_cpu",
-           "evaluation_contamination", "evaluation_formats", "evaluation_judge"]
+           "evaluation_contamination", "evaluation_formats", "evaluation_judge", "prompt_tuning_tasks",
+           "evaluation_harness"]
 RESULTS = Path(records.__file__).resolve().parent.parent / "results"
 
 
@@ -25,7 +26,8 @@ def test_every_record_has_run_load_and_main(name):
         assert callable(getattr(module, fn)), fn
     assert list(inspect.signature(module.run).parameters)[0] == "out"
     assert list(inspect.signature(module.load).parameters) == ["path"]
-    assert module.COMMAND == f"python -m llmlab.records.{name}"
+    # the command, plus the arguments it cannot run without (the harness needs its environment)
+    assert module.COMMAND.split(" --")[0] == f"python -m llmlab.records.{name}"
 
 
 @pytest.mark.parametrize("name", [n for n in RECORDS if n not in ("domain_adaptation", "scaling_sweep")])

@@ -25,7 +25,7 @@ Every writer stamps its record with :func:`llmlab.provenance.stamp`. Nothing out
 package writes into ``llmlab/results/``; nothing in llmlab imports this package.
 
 Modules: ``sampling_sweep``, ``sampling_playground`` (chapter 5); ``lifecycle_completions``
-(chapter 1); ``icl_real``, ``icl_calibration``, ``icl_summaries`` (chapter 4); ``quant_real``, ``training_peaks``
+(chapter 1); ``icl_real``, ``icl_calibration``, ``icl_summaries``, ``icl_cot`` (chapter 4); ``quant_real``, ``training_peaks``
 (chapter 6); ``pipeline_bubble`` (chapter 7); ``scaling_sweep``, ``bench_cpu`` (chapter 8);
 ``domain_adaptation`` (chapter 9); ``prompt_tuning_real``, ``prompt_tuning_tasks`` (chapter 10);
 ``evaluation_formats``, ``evaluation_judge``, ``evaluation_harness``, ``evaluation_contamination``

@@ -2,25 +2,40 @@
 
 For each seed of :data:`PLAN`, :func:`llmlab.contamination.leak_experiment` plants
 :data:`LEAKED_PER_SUBJECT` items of each subject of the frozen multiple-choice benchmark
-(with their right letter) among the project's English passages, fine-tunes a copy of
+among the project's English passages, in the text format (``"Question: ...\nAnswer: "`` and
+the right answer's text, :func:`llmlab.contamination.item_text`), fine-tunes a copy of
 SmolLM2-135M-Instruct on that text for a few steps, and scores the planted items and as many
-clean controls of the same subjects before and after; every seed draws other items. Then
-:func:`llmlab.contamination.overlap_report` checks all 320 questions against that seed's
-training text (the planted ones should be flagged, the others not), and, once, against the
-project's own corpora (the clean baseline). ``python -m llmlab.records.evaluation_contamination``
-makes it (about 25 minutes with one thread on a busy 2-core machine, written after every seed;
-``--resume`` keeps the seeds already written); :func:`load` reads it back.
+clean controls of the same subjects before and after in the same format (each option's full
+text, :func:`llmlab.evaluation.score_multiple_choice`); every seed draws other items. Per item
+it keeps right or wrong and the margin of the right option's summed log-probability over the
+best wrong one's: format learning lifts every option alike and leaves the margin, an item
+learnt lifts its own answer. Then :func:`llmlab.contamination.overlap_report` checks all 320
+questions against that seed's training text (the planted ones should be flagged, the others
+not), and, once, against the project's own corpora (the clean baseline).
+``python -m llmlab.records.evaluation_contamination`` makes it (about 8 minutes with one
+thread on a busy 2-core machine, written after every seed; ``--resume`` keeps the seeds
+already written); :func:`load` reads it back.
 
-The settings were set on seed 0 by one rule: the leak must move the planted items' accuracy
-while the controls stay near their start. Two tries came first: lr 1e-3 for 6 steps among all
-ten passages wrecked the model (controls 15 right of 40 before, 5 after; planted 10 to 12);
-lr 3e-4 for 8 steps among three passages taught only the format (the right letter's
-log-probability rose alike for planted and clean items; planted 10 to 10, controls 15 to 14).
-The record uses :data:`PLAN`: more passes over the planted items (two passages of background,
-12 steps of 8 rows, about four passes) at lr 5e-4. It meets the rule only when the seeds are
-pooled (the planted items gain, the controls do not); single seeds move the controls too
-(seed 0: 15 to 10 right, seed 2: 8 to 14), so a seed alone is no evidence either way.
-Each seed takes 2 to 8 minutes with one thread on a busy 2-core machine.
+Why the text format: in the letter format this model answers "A" to almost everything
+(about 25% right), so a leak there mostly taught the format. An earlier record in that
+format, with the settings below, moved the planted items from 24% to 39% right and the
+controls from 28% to 27%, but the planted-against-control difference in change was not
+separated (Welch p = 0.10), and the right letter's log-probability rose as much for the
+controls. In the text format the model has signal (about 60% right), and the margin
+separates item learning from format learning.
+
+The settings were set on seed 0 alone, before the other seeds ran, by one rule: the planted
+items' accuracy must rise clearly while the controls stay near their start. In the letter format two tries
+failed it (lr 1e-3 for 6 steps among all ten passages wrecked the model; lr 3e-4 for 8 steps
+among three passages taught only the format) and :data:`PLAN`'s settings (two passages of
+background, 12 steps of 8 rows at lr 5e-4: about four passes over the 23 rows of text) were
+used. In the text format (shorter items, 13 rows: about seven passes) the first try, those same settings, met the rule on seed 0 (planted
+25 to 37 right of 40, controls 24 to 22; the margin rose 3.9 nats for the planted items and
+0.4 for the controls), so nothing was tuned further. Pooled over the three seeds the planted
+items go from 55% to 87% right and the controls from 63% to 57% (a small cost of the
+fine-tuning to clean items, McNemar p = 0.039 at n = 120), while the margin rises 3.8 nats for
+the planted items and 0.06 for the controls. Each seed takes 2 to 3 minutes with one thread on
+a busy 2-core machine.
 """
 
 from __future__ import annotations
@@ -45,7 +60,7 @@ LEAKED_PER_SUBJECT = 5
 PLAN = {"seeds": [0, 1, 2], "leaked_per_subject": LEAKED_PER_SUBJECT, "background_passages": 2, "steps": 12,
         "lr": 5e-4,
         "batch_size": 8, "seq_len": SEQ_LEN, "train_last_blocks": TRAIN_LAST_BLOCKS, "ngram": NGRAM,
-        "flag_share": FLAG_SHARE, "format": "letter"}
+        "flag_share": FLAG_SHARE, "format": "text"}
 
 
 def leaked_draw(items: list[dict], seed: int, per_subject: int = LEAKED_PER_SUBJECT) -> list[str]:
@@ -115,7 +130,7 @@ def run(out=None, model=None, tokenizer=None, seeds=None, resume: bool = False) 
         result = leak_experiment(model, tokenizer, items, leaked_draw(items, seed),
                                  background_texts=english_passages()[:PLAN["background_passages"]], steps=PLAN["steps"], lr=PLAN["lr"],
                                  seed=seed, batch_size=PLAN["batch_size"], seq_len=PLAN["seq_len"],
-                                 train_last_blocks=PLAN["train_last_blocks"])
+                                 train_last_blocks=PLAN["train_last_blocks"], format=PLAN["format"])
         overlap = overlap_report(items, [result["training_text"]], tokenizer, n=NGRAM, threshold=FLAG_SHARE)
         leaked = set(result["leaked_ids"])
         run_record = {"seed": seed, "trained": result["trained"], "n_rows": result["n_rows"],
