@@ -472,6 +472,11 @@ def calibrate(scores: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:
     content-free probability (a subtraction of log-probabilities) and the result
     renormalised. Returns calibrated log-probabilities, shape (prompts, labels): a label
     the prompt favours whatever the query gets its advantage taken away.
+
+    Zhao et al. apply ``softmax(W p + b)`` to the probabilities ``p`` with
+    ``W = diag(p_cf)^-1`` and ``b = 0``; this function renormalises ``p / p_cf`` instead.
+    Both rank the labels the same way, so the predictions are identical, but the
+    calibrated probabilities differ (theirs are flatter).
     """
     scores, content_free = torch.as_tensor(scores, dtype=torch.float64), torch.as_tensor(content_free, dtype=torch.float64)
     if scores.dim() != 2:
