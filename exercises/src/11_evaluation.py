@@ -39,8 +39,9 @@ model, tokenizer = zoo.load("stories-1m", device="cpu")
 # single token.
 
 # %%
-def option_logprob(logits: torch.Tensor, n_context: int, option_ids: list[int]) -> float:
-    """Summed log-probability of the option tokens that follow the first n_context tokens."""
+def option_logprob(logits: torch.Tensor, n_context: int,
+                   option_ids: list[int]) -> float:
+    """Summed log-probability of the option tokens after the first n_context."""
     ### BEGIN SOLUTION
     logp = torch.log_softmax(logits.double(), dim=-1)
     positions = torch.arange(n_context - 1, n_context - 1 + len(option_ids))
@@ -104,7 +105,7 @@ ex.check_per_char_logprob(per_char_logprob)
 # %%
 def items_needed(disagreement: float, points: float, alpha: float = 0.05,
                  power: float = 0.8) -> int:
-    """Items a paired test at level alpha needs to detect `points` with the given power."""
+    """Items a paired test at level alpha needs to detect `points` with `power`."""
     ### BEGIN SOLUTION
     z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
     return math.ceil(z ** 2 * disagreement / (points / 100) ** 2)
@@ -168,19 +169,23 @@ ex.check_contaminated(contaminated)
 
 # %%
 answers = {
-    "the format a small model's multiple choice should be scored in (letter/text/chat)": ...,
+    "the format a small model's multiple choice should be scored in"
+    " (letter/text/chat)": ...,
     "a judge preferring the answer shown first, whatever it says"
     " (position bias/length bias/self-preference)": ...,
     "how many orders each pair is judged in to measure that bias (one/two)": ...,
-    "does an item both methods get right help a paired test tell them apart (yes/no)": ...,
+    "does an item both methods get right help a paired test tell them apart"
+    " (yes/no)": ...,
 }
 ### BEGIN SOLUTION
 answers = {
-    "the format a small model's multiple choice should be scored in (letter/text/chat)": "text",
+    "the format a small model's multiple choice should be scored in"
+    " (letter/text/chat)": "text",
     "a judge preferring the answer shown first, whatever it says"
     " (position bias/length bias/self-preference)": "position bias",
     "how many orders each pair is judged in to measure that bias (one/two)": "two",
-    "does an item both methods get right help a paired test tell them apart (yes/no)": "no",
+    "does an item both methods get right help a paired test tell them apart"
+    " (yes/no)": "no",
 }
 ### END SOLUTION
 

@@ -5,10 +5,10 @@ the last the final norm and the output layer) and sends activations forward and 
 gradients back to its neighbours. The batch is cut into micro-batches that follow each
 other through the stages: GPipe (Huang et al. 2019) runs every forward, then every
 backward; 1F1B (Narayanan et al. 2021) alternates them as soon as it can, which keeps
-fewer micro-batches' activations alive. Interleaved 1F1B (Narayanan et al. 2021) gives each
-rank several non-consecutive chunks of blocks (virtual stages), which divides the bubble by
-the number of chunks at the price of more sends. ``torch.distributed.pipelining`` provides all
-three.
+fewer micro-batches' activations alive. Interleaved 1F1B (Narayanan et al. 2021) gives
+each rank several non-consecutive chunks of blocks (virtual stages), which divides the
+bubble by the number of chunks at the price of more sends.
+``torch.distributed.pipelining`` provides all three.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def interleaved_stages(make_model: Callable[[], TinyLlama], rank: int, world_siz
                 f"make_model must return a TinyLlama, got {type(model).__name__}")
         n = model.config.num_hidden_layers
         if n_stages > n:
-            raise ValueError(f"world_size x chunks ({n_stages}) must not exceed the model's "
-                             f"blocks ({n}): every virtual stage needs one")
+            raise ValueError(f"world_size x chunks ({n_stages}) must not exceed the "
+                             f"model's blocks ({n}): every virtual stage needs one")
         s = rank + k * world_size
         model.keep(s * n // n_stages, (s + 1) * n // n_stages)
         stages.append(PipelineStage(model.to(device), s, n_stages, device))
@@ -104,10 +104,11 @@ def pipeline_schedule(stage: PipelineStage, n_microbatches: int, name: str = "1f
         if not (isinstance(stage, list) and stage
                 and all(isinstance(s, PipelineStage) for s in stage)):
             raise _checks.ArgumentTypeError(
-                f"schedule {name!r} needs a list of PipelineStages (from interleaved_stages), "
-                f"got {type(stage).__name__}")
+                f"schedule {name!r} needs a list of PipelineStages "
+                f"(from interleaved_stages), got {type(stage).__name__}")
         m = _checks.positive_int("n_microbatches", n_microbatches)
-        return MULTI_STAGE_SCHEDULES[name](stage, n_microbatches=m, loss_fn=micro_batch_loss)
+        return MULTI_STAGE_SCHEDULES[name](stage, n_microbatches=m,
+                                           loss_fn=micro_batch_loss)
     if not isinstance(stage, PipelineStage):
         raise _checks.ArgumentTypeError(
             "stage must be a PipelineStage (from pipeline_stage), "
