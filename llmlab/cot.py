@@ -16,6 +16,7 @@ import random
 import torch
 
 from . import _checks
+from .chat import chat_complete, chat_text
 from .lifecycle import last_integer
 
 #: the two ways of asking: for the number alone, and to reason first (Kojima et al. 2022)
@@ -60,14 +61,9 @@ def prompt(tokenizer, question: str, style: str) -> str:
     then the style's instruction, as one user message with the assistant's turn opened."""
     _checks.string("question", question, allow_empty=False)
     _checks.choice("style", style, tuple(STYLES))
-    _checks.tokenizer("tokenizer", tokenizer)
-    if getattr(tokenizer, "chat_template", None) is None:
-        raise ValueError("prompt needs a tokenizer with a chat template (an instruction-tuned model's)")
-    return tokenizer.apply_chat_template([{"role": "user", "content": f"{question}\n{STYLES[style]}"}],
-                                         add_generation_prompt=True, tokenize=False)
+    return chat_text(tokenizer, f"{question}\n{STYLES[style]}")
 
 
-@torch.no_grad()
 def answer_problems(model: torch.nn.Module, tokenizer, problems: list[dict], style: str) -> list[dict]:
     """Greedy replies to ``problems`` in ``style``; per problem ``{"reply", "answer", "correct"}``,
     where ``answer`` is the reply's last whole number (None when it has none)."""
@@ -79,15 +75,11 @@ def answer_problems(model: torch.nn.Module, tokenizer, problems: list[dict], sty
             raise ValueError(f"problems[{i}] must be a dict with 'question' and 'answer'")
     _checks.model("model", model)
     _checks.choice("style", style, tuple(STYLES))
-    stop = tokenizer.eos_token_id
-    device = next(model.parameters()).device
+    # one prompt at a time, as recorded: left padding in a batch moves the numbers slightly
+    replies = chat_complete(model, tokenizer, [f"{p['question']}\n{STYLES[style]}" for p in problems],
+                            MAX_NEW_TOKENS[style], batch_size=1)
     out = []
-    for p in problems:
-        ids = tokenizer(prompt(tokenizer, p["question"], style), return_tensors="pt",
-                        add_special_tokens=False).to(device)
-        new = model.generate(**ids, max_new_tokens=MAX_NEW_TOKENS[style], do_sample=False, eos_token_id=stop,
-                             pad_token_id=stop)[0, ids["input_ids"].shape[1]:]
-        reply = tokenizer.decode(new, skip_special_tokens=True).strip()
+    for p, reply in zip(problems, replies):
         answer = last_integer(reply)
         out.append({"reply": reply, "answer": answer, "correct": answer == p["answer"]})
     return out

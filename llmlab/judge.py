@@ -16,11 +16,10 @@
 
 from __future__ import annotations
 
-import re
-
 import torch
 
 from . import _checks, stats
+from .chat import chat_complete, chat_text
 from .evaluation import choice_logprobs, exact_match, normalize_answer
 
 #: what the model is asked before each short-answer question
@@ -64,20 +63,14 @@ def _check_items(items, what: str, need_wrong: bool = False) -> list[dict]:
     return list(items)
 
 
-def _chat(tokenizer, text: str) -> str:
-    _checks.tokenizer("tokenizer", tokenizer)
-    if getattr(tokenizer, "chat_template", None) is None:
-        raise ValueError("this needs a tokenizer with a chat template (an instruction-tuned model's, such as "
-                         "SmolLM2-135M-Instruct)")
-    return tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
-                                         tokenize=False)
+def _answer_message(item: dict) -> str:
+    return f"{ANSWER_INSTRUCTION}\nQuestion: {item['question'].strip()}"
 
 
 def answer_prompt(tokenizer, item: dict) -> str:
     """The chat prompt for one short-answer ``item``: :data:`ANSWER_INSTRUCTION`, then the question,
     as one user message, with the opening of the assistant's turn."""
-    item = _check_short_item(item)
-    return _chat(tokenizer, f"{ANSWER_INSTRUCTION}\nQuestion: {item['question'].strip()}")
+    return chat_text(tokenizer, _answer_message(_check_short_item(item)))
 
 
 def contains_answer(prediction: str, gold: str, aliases=()) -> bool:
@@ -94,11 +87,6 @@ def contains_answer(prediction: str, gold: str, aliases=()) -> bool:
     return any(f" {a} " in said for a in {normalize_answer(x) for x in [gold, *aliases]} - {""})
 
 
-def _first_line(text: str) -> str:
-    return re.split(r"\n", text.strip(), maxsplit=1)[0].strip() if text.strip() else ""
-
-
-@torch.no_grad()
 def answer_questions(model: torch.nn.Module, tokenizer, items: list[dict],
                      max_new_tokens: int = ANSWER_TOKENS) -> list[dict]:
     """Greedy answers to short-answer ``items``, one record per item, in order.
@@ -112,14 +100,13 @@ def answer_questions(model: torch.nn.Module, tokenizer, items: list[dict],
     _checks.model("model", model)
     _checks.tokenizer("tokenizer", tokenizer)
     max_new_tokens = _checks.positive_int("max_new_tokens", max_new_tokens)
-    stop = tokenizer.eos_token_id
-    device = next(model.parameters()).device
+    # one prompt at a time: left padding in a batch moves the numbers slightly, and the
+    # recorded answers are reproduced exactly this way
+    replies = chat_complete(model, tokenizer, [_answer_message(i) for i in items], max_new_tokens,
+                            batch_size=1)
     records = []
-    for item in items:
-        ids = tokenizer(answer_prompt(tokenizer, item), return_tensors="pt", add_special_tokens=False).to(device)
-        new = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop,
-                             pad_token_id=stop)[0, ids["input_ids"].shape[1]:].tolist()
-        answer = _first_line(tokenizer.decode([t for t in new if t != stop], skip_special_tokens=True))
+    for item, reply in zip(items, replies):
+        answer = reply.split("\n", 1)[0].strip()  # the first line of the reply
         aliases = item.get("aliases", [])
         record = {k: item[k] for k in ("id", "subject") if k in item}
         record.update(answer=answer, exact=exact_match(answer, item["answer"], aliases),
@@ -133,8 +120,8 @@ def judge_prompt(tokenizer, question: str, first: str, second: str) -> str:
     as answer B, as one user message, with the opening of the assistant's turn."""
     for name, value in (("question", question), ("first", first), ("second", second)):
         _checks.string(name, value, allow_empty=False)
-    return _chat(tokenizer, JUDGE_TEMPLATE.format(question=question.strip(), first=first.strip(),
-                                                  second=second.strip()))
+    return chat_text(tokenizer, JUDGE_TEMPLATE.format(question=question.strip(), first=first.strip(),
+                                                      second=second.strip()))
 
 
 def judge_margin(model: torch.nn.Module, tokenizer, question: str, first: str, second: str) -> float:
