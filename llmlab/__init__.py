@@ -26,6 +26,8 @@ One module per idea; each chapter of the book imports what it explains:
 - ``quality``   quality filtering and deduplication of a corpus (chapter 3)
 - ``quant``     number formats, INT8 and 4-bit group-wise quantization, torchao (chapter 6)
 - ``gguf_blocks`` the real model's GGUF file read, its Q4_1/Q8_0 blocks decoded, MXFP4 encoded and decoded (chapter 6)
+- ``nf4``       QLoRA's 4-bit NormalFloat from scratch: its codebook, double quantization,
+  NF4 linear layers and models (chapter 12)
 - ``quant_real`` schemes, outliers and INT8 activations measured on the real model (chapter 6)
 - ``train_memory`` a real training step's measured peak next to the calculator (chapter 6)
 - ``memory``    the training-memory calculator and its measurements (chapters 6, 7)
@@ -40,9 +42,13 @@ One module per idea; each chapter of the book imports what it explains:
 - ``domain``    tokenizer fertility, the domain corpus, continued pre-training (chapter 9)
 - ``prompt_template`` where a prompt's virtual tokens, fields and answer go; examples as token ids (chapter 10)
 - ``prompt_tuning`` soft prompts and p-tuning's prompt encoder on a frozen model, trained on the answer (chapter 10)
+- ``lora``      LoRA from scratch: low-rank adapters on frozen linear layers, merged, counted, loaded
+  from PEFT (chapter 12)
+- ``orders``    chapter 12's frozen task: order messages to one line of JSON, and its field scores
+- ``finetune``  instruction fine-tuning on the answer only, scored by exact greedy replies (chapter 12)
 - ``prompt_tuning_real`` prompt tuning, p-tuning, few-shot and last-layer fine-tuning compared on the real model (chapter 10)
 - ``records``   the recorded experiments: one module per file in ``results/``, each with its plan, ``run``,
-  ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-11)
+  ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-12)
 - ``exercises`` the checks the exercise notebooks call (every chapter)
 - ``book``      glue computed numbers into the book's prose (every chapter)
 - ``stats``     intervals, paired tests and the verdicts the prose glues for every comparison (every chapter)

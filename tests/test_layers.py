@@ -28,9 +28,11 @@ LAYERS: dict[int, set[str]] = {
         "sampling", "quality", "memorization", "quant", "gguf_blocks", "memory", "peak", "train",
         "train_memory", "scaling", "scaling_fits", "data", "tokenization", "evaluation",
         "contamination", "judge", "distributed",
-        "chat", "icl", "context_window", "retrieval", "classifier", "prompt_template", "prompt_tuning"},
+        "chat", "icl", "context_window", "retrieval", "classifier", "prompt_template", "prompt_tuning",
+        "lora", "nf4", "orders"},
     2: {"recipes", "zoo"},
-    3: {"lifecycle", "cot", "model_card", "prompt_tuning_real", "domain", "quant_real", "sweep", "bench"},
+    3: {"lifecycle", "cot", "model_card", "prompt_tuning_real", "domain", "quant_real", "sweep", "bench",
+        "finetune"},
     4: {"widgets", "records", "exercises"},
 }
 TOP = 4
