@@ -29,8 +29,27 @@ from . import _checks, orders
 IGNORE = -100  # label of a position that does not count in the loss
 
 
+def _check_item(name: str, item) -> dict:
+    if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+        raise _checks.ArgumentTypeError(
+            f"{name} must be an order dict with a 'text' (as orders.load_orders returns), got "
+            f"{_checks._shown(item)}")
+    return item
+
+
+def _check_items(name: str, items) -> list[dict]:
+    if isinstance(items, dict) or not isinstance(items, (list, tuple)):
+        raise _checks.ArgumentTypeError(f"{name} must be a list of order dicts "
+                                        f"(orders.load_orders(split)), got {type(items).__name__}")
+    for n, item in enumerate(items):
+        _check_item(f"{name}[{n}]", item)
+    return list(items)
+
+
 def messages(item: dict, demos: list[dict] = ()) -> list[dict]:
     """The conversation for one item: the instruction, demonstrations as turns, the message."""
+    _check_item("item", item)
+    _check_items("demos", demos)
     turns = [{"role": "system", "content": orders.SYSTEM}]
     for demo in demos:
         turns += [{"role": "user", "content": demo["text"]},
@@ -45,6 +64,7 @@ def encode(tokenizer, item: dict, demos: list[dict] = ()) -> tuple[list[int], li
     reference JSON followed by the end-of-turn token, so a model that has learned the
     task also learns to stop.
     """
+    _checks.tokenizer("tokenizer", tokenizer)
     prompt = tokenizer.apply_chat_template(messages(item, demos), add_generation_prompt=True,
                                            tokenize=False)
     target = orders.answer(item) + tokenizer.eos_token
@@ -54,6 +74,11 @@ def encode(tokenizer, item: dict, demos: list[dict] = ()) -> tuple[list[int], li
 
 def batch(pairs: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 outside the answers)."""
+    if not isinstance(pairs, (list, tuple)) or not pairs or not all(
+            isinstance(p, tuple) and len(p) == 2 and p[1] for p in pairs):
+        raise ValueError("pairs must be a non-empty list of (prompt_ids, answer_ids) tuples with "
+                         "non-empty answers, as encode returns")
+    _checks.integer("pad_id", pad_id, low=0)
     width = max(len(p) + len(a) for p, a in pairs)
     ids = torch.full((len(pairs), width), pad_id)
     mask = torch.zeros((len(pairs), width), dtype=torch.long)
@@ -81,8 +106,12 @@ def _logits(model, inputs: dict, soft_prompt=None) -> torch.Tensor:
 
 def answer_loss(model, inputs: dict, soft_prompt=None) -> torch.Tensor:
     """Mean cross-entropy (nats per answer token) over the answer positions only."""
-    logits = _logits(model, inputs, soft_prompt)[:, :-1]  # position t predicts token t + 1
-    labels = inputs["labels"][:, 1:]
+    _checks.model("model", model)
+    if not isinstance(inputs, dict) or not {"input_ids", "labels"} <= set(inputs):
+        raise ValueError("inputs must be the dict batch() returns "
+                         "(input_ids, attention_mask, labels)")
+    logits = _logits(model, inputs, soft_prompt)[:, :-1]  # (B, T-1, V): t predicts t+1
+    labels = inputs["labels"][:, 1:]  # (B, T-1), -100 on the prompt and the padding
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
                            ignore_index=IGNORE)
 
@@ -101,8 +130,14 @@ def train(model, tokenizer, items: list[dict], *, steps: int, batch_size: int, l
     from it instead. The rate rises linearly over ``warmup`` steps, then stays.
     Returns ``{"loss": [...], "step_s": [...]}``, one entry per step.
     """
+    _checks.model("model", model)
+    items = _check_items("items", items)
+    if not items:
+        raise ValueError("items is empty: pass the training orders")
     _checks.positive_int("steps", steps)
     _checks.positive_int("batch_size", batch_size)
+    _checks.positive("lr", lr)
+    _checks.non_negative_int("seed", seed)
     if not 0.0 <= replay_share < 1.0 or (replay_share > 0 and not replay):
         raise ValueError(f"replay_share must be in [0, 1) and needs replay data, got {replay_share}")
     owner = soft_prompt if soft_prompt is not None else model
@@ -147,6 +182,8 @@ def score(model, tokenizer, items: list[dict], demos: list[dict] = (), soft_prom
     position at once gives the same verdict as generating (for the reference's own
     tokenization; tests/test_finetune.py compares with real generation).
     """
+    _checks.model("model", model)
+    items = _check_items("items", items)
     _checks.positive_int("batch_size", batch_size)
     model.eval()
     exact, logprob = [], []
@@ -168,7 +205,15 @@ def score(model, tokenizer, items: list[dict], demos: list[dict] = (), soft_prom
 @torch.no_grad()
 def reply(model, tokenizer, items: list[dict], demos: list[dict] = (), max_new_tokens: int = 48,
           batch_size: int = 8) -> list[str]:
-    """The model's greedy replies (new text only), generated, left-padded in batches."""
+    """The model's greedy replies (new text only), generated, left-padded in batches.
+
+    Left padding can move a near tie between two tokens: with ``batch_size=1`` the
+    replies are exactly the ones :func:`score` checks.
+    """
+    _checks.model("model", model)
+    items = _check_items("items", items)
+    _checks.positive_int("max_new_tokens", max_new_tokens)
+    _checks.positive_int("batch_size", batch_size)
     model.eval()
     texts = [tokenizer.apply_chat_template(messages(item, demos), add_generation_prompt=True,
                                            tokenize=False) for item in items]
@@ -188,6 +233,8 @@ def english_nll(model, tokenizer) -> list[float]:
     """Mean loss (nats per token) on each of the book's ten English passages (chapter 6's)."""
     from . import domain
 
+    _checks.model("model", model)
+    _checks.tokenizer("tokenizer", tokenizer)
     model.eval()
     out = []
     for text in domain.english_passages():
@@ -198,6 +245,7 @@ def english_nll(model, tokenizer) -> list[float]:
 
 def fresh_copy(model):
     """A deep copy of ``model`` to fine-tune, leaving the original untouched."""
+    _checks.model("model", model)
     clone = copy.deepcopy(model)
     for p in clone.parameters():
         p.requires_grad_(True)

@@ -105,6 +105,7 @@ def make_orders(n: int, split: str, seed: int = SEED) -> list[dict]:
     items the rest.
     """
     _checks.positive_int("n", n)
+    _checks.integer("seed", seed)
     if split not in SIZES:
         raise ValueError(f"split must be one of {sorted(SIZES)}, got {split!r}")
     rng = random.Random(f"{seed}-{split}")
@@ -126,6 +127,7 @@ def make_orders(n: int, split: str, seed: int = SEED) -> list[dict]:
 
 def write_orders(path: Path = ORDERS_FILE) -> Path:
     """Freeze both splits into one JSON file (the exact bytes a test regenerates)."""
+    _checks.path("path", path)
     data = {split: make_orders(n, split) for split, n in SIZES.items()}
     Path(path).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return Path(path)
@@ -165,6 +167,8 @@ def field_scores(reply: str, item: dict) -> dict[str, bool]:
     Names, cities and items compare after stripping spaces and case; the quantity must
     be the number itself (3 or "3"), not a word.
     """
+    _checks.string("reply", reply)
+    answer(item)  # checks the item
     parsed = parse_answer(reply) or {}
     out = {}
     for key in FIELDS:

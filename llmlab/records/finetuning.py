@@ -34,7 +34,7 @@ import time
 
 import torch
 
-from .. import finetune, lora, nf4, orders, peak, zoo
+from .. import _checks, finetune, lora, nf4, orders, peak, zoo
 from ..device import seed_everything
 from ..evaluation import load_benchmark, score_multiple_choice
 from ..provenance import stamp
@@ -60,6 +60,7 @@ METHODS = {
     "LoRA r16 + replay": {"family": "lora", "r": 16, "targets": ALL_LINEAR, "replay": 0.25},
     "full + replay": {"family": "full", "replay": 0.25},
 }
+PARTS = ("base", "probe", "grid", "costs")
 PROBE = {"lora": [5e-4, 2e-3], "full": [2e-5, 1e-4], "prompt": [3e-2, 3e-1]}
 PROBE_METHOD = {"lora": "LoRA r16, all linear", "full": "full fine-tuning",
                 "prompt": "prompt tuning"}
@@ -93,6 +94,7 @@ def mc_items() -> list[dict]:
 
 def demos_for(seed: int) -> list[dict]:
     """The few-shot demonstrations of ``seed``: ``shots`` training messages drawn with it."""
+    _checks.non_negative_int("seed", seed)
     train = orders.load_orders("train")
     g = torch.Generator().manual_seed(seed)
     return [train[i] for i in torch.randperm(len(train), generator=g)[:PLAN["shots"]].tolist()]
@@ -100,6 +102,9 @@ def demos_for(seed: int) -> list[dict]:
 
 def prepare(base, tokenizer, method: str, seed: int):
     """A fresh copy of ``base`` set up for ``method``: ``(model, soft_prompt or None)``."""
+    _checks.model("base", base)
+    _checks.choice("method", method, list(METHODS))
+    _checks.non_negative_int("seed", seed)
     spec = METHODS[method]
     seed_everything(seed)  # adapters and soft prompts start from the seed
     model = finetune.fresh_copy(base)
@@ -118,7 +123,7 @@ def prepare(base, tokenizer, method: str, seed: int):
     return model, None
 
 
-def trainable(model, soft_prompt) -> int:
+def _trainable(model, soft_prompt) -> int:
     owner = soft_prompt if soft_prompt is not None else model
     return sum(p.numel() for p in owner.parameters() if p.requires_grad)
 
@@ -127,7 +132,7 @@ def _bits(flags: list[bool]) -> str:
     return "".join("1" if f else "0" for f in flags)
 
 
-def train_and_score(base, tokenizer, method: str, seed: int, lr: float, split: str,
+def _train_and_score(base, tokenizer, method: str, seed: int, lr: float, split: str,
                     replay_pairs=()) -> dict:
     """One run: train ``method`` with ``seed`` at ``lr`` and score it on ``split``."""
     spec = METHODS[method]
@@ -140,7 +145,7 @@ def train_and_score(base, tokenizer, method: str, seed: int, lr: float, split: s
     train_s = time.perf_counter() - t0
     scores = finetune.score(model, tokenizer, orders.load_orders(split), soft_prompt=soft)
     row = {"method": method, "seed": seed, "lr": lr, "split": split,
-           "trainable": trainable(model, soft), "loss": [round(x, 4) for x in log["loss"]],
+           "trainable": _trainable(model, soft), "loss": [round(x, 4) for x in log["loss"]],
            "train_s": round(train_s, 1), "exact": _bits(scores["exact"]),
            "logprob": [round(x, 3) for x in scores["logprob"]]}
     if split == "test":
@@ -154,7 +159,7 @@ def train_and_score(base, tokenizer, method: str, seed: int, lr: float, split: s
     return row
 
 
-def cost_row(base, tokenizer, method: str, lr: float, replay_pairs=()) -> dict:
+def _cost_row(base, tokenizer, method: str, lr: float, replay_pairs=()) -> dict:
     """Three timed training steps and the measured peak bytes of one more step."""
     spec = METHODS[method]
     model, soft = prepare(base, tokenizer, method, 0)
@@ -168,10 +173,10 @@ def cost_row(base, tokenizer, method: str, lr: float, replay_pairs=()) -> dict:
     return {"method": method, "step_s": [round(t, 3) for t in times],
             "peak_bytes": measured.peak_bytes, "baseline_bytes": measured.baseline_bytes,
             "at_peak": measured.at_peak,
-            "weight_bytes": nf4.model_bytes(model)["total"], "trainable": trainable(model, soft)}
+            "weight_bytes": nf4.model_bytes(model)["total"], "trainable": _trainable(model, soft)}
 
 
-def replay_data(base, tokenizer) -> list[str]:
+def _replay_data(base, tokenizer) -> list[str]:
     """The model's own greedy replies to :data:`GENERAL`, before any fine-tuning."""
     from ..chat import chat_complete
 
@@ -179,7 +184,7 @@ def replay_data(base, tokenizer) -> list[str]:
                          batch_size=1)
 
 
-def best_rates(probe_rows: list[dict]) -> dict[str, float]:
+def _best_rates(probe_rows: list[dict]) -> dict[str, float]:
     """Each family's rate: the most exact replies on the validation set, ties to the lower rate."""
     out = {}
     for family, rates in PROBE.items():
@@ -193,6 +198,9 @@ def best_rates(probe_rows: list[dict]) -> dict[str, float]:
 def run(out=None, model=None, tokenizer=None, parts=("base", "probe", "grid", "costs"),
         resume: bool = True) -> dict:
     """Run the parts of the plan; write the record after every run (see the module's doc)."""
+    parts = tuple(parts) if isinstance(parts, (list, tuple)) else parts
+    if not isinstance(parts, tuple) or not parts or any(p not in PARTS for p in parts):
+        raise ValueError(f"parts must be a non-empty list of {list(PARTS)}, got {parts!r}")
     if out is not False:
         path = result_path(out, NAME)
     started = time.perf_counter()
@@ -222,9 +230,9 @@ def run(out=None, model=None, tokenizer=None, parts=("base", "probe", "grid", "c
 
     test = orders.load_orders("test")
     if "replay" not in record:
-        record["replay"] = replay_data(model, tokenizer)
+        record["replay"] = _replay_data(model, tokenizer)
         save()
-    replay_pairs = encode_replay(record["replay"], tokenizer)
+    replay_pairs = _encode_replay(record["replay"], tokenizer)
     if "base" in parts:
         done = {(r["method"], r["seed"]) for r in record["base"]}
         if ("zero-shot", 0) not in done:
@@ -258,10 +266,10 @@ def run(out=None, model=None, tokenizer=None, parts=("base", "probe", "grid", "c
                 method = PROBE_METHOD[family]
                 if any(r["method"] == method and r["lr"] == lr for r in record["probe"]):
                     continue
-                record["probe"].append(train_and_score(model, tokenizer, method, 0, lr, "val"))
+                record["probe"].append(_train_and_score(model, tokenizer, method, 0, lr, "val"))
                 save()
                 log(f"probe {method} lr {lr}: {record['probe'][-1]['exact'].count('1')} exact")
-    record["rates"] = best_rates(record["probe"])
+    record["rates"] = _best_rates(record["probe"])
     if "grid" in parts:
         if len(record["rates"]) != len(PROBE):
             raise RuntimeError("the grid needs the probe's rates: run the probe part first")
@@ -270,7 +278,7 @@ def run(out=None, model=None, tokenizer=None, parts=("base", "probe", "grid", "c
                 if any(r["method"] == method and r["seed"] == seed for r in record["grid"]):
                     continue
                 lr = record["rates"][spec["family"]]
-                record["grid"].append(train_and_score(model, tokenizer, method, seed, lr, "test",
+                record["grid"].append(_train_and_score(model, tokenizer, method, seed, lr, "test",
                                                       replay_pairs))
                 save()
                 row = record["grid"][-1]
@@ -280,14 +288,14 @@ def run(out=None, model=None, tokenizer=None, parts=("base", "probe", "grid", "c
             if any(r["method"] == method for r in record["costs"]):
                 continue
             lr = record["rates"].get(spec["family"], PROBE[spec["family"]][0])
-            record["costs"].append(cost_row(model, tokenizer, method, lr, replay_pairs))
+            record["costs"].append(_cost_row(model, tokenizer, method, lr, replay_pairs))
             save()
             log(f"costs {method}: {min(record['costs'][-1]['step_s'])} s/step")
     save()
     return record
 
 
-def encode_replay(replies: list[str], tokenizer) -> list[tuple[list[int], list[int]]]:
+def _encode_replay(replies: list[str], tokenizer) -> list[tuple[list[int], list[int]]]:
     """:data:`GENERAL` and the recorded replies, encoded as (prompt ids, answer ids) pairs."""
     from ..chat import chat_text
 
@@ -303,7 +311,7 @@ def load(path=None) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["base", "probe", "grid", "costs"])
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     args = parser.parse_args(argv)
     run(parts=tuple(args.parts), resume=not args.fresh)
