@@ -537,6 +537,8 @@ CASES = [
     case("records.finetuning", "prepare", [MODEL, None, "LoRA r2", 0], exc=VE, match="method must be one of"),
     case("records.finetuning", "run", [], {"parts": ["train"]}, exc=VE, match="parts must be"),
     case("records.finetuning", "load", [42], exc=TE, match="path"),
+    case("records.finetuning", "run", [], {"seeds": [7]}, exc=VE, match="seeds must be"),
+    case("records.finetuning", "merge", [[]], exc=VE, match="paths must be"),
     case("records.finetuning", "main", [["--parts", "train"]], exc=SystemExit, match=""),
     # ------------------------------------------------------------------ lora (chapter 12)
     case("lora", "LoRALinear", ["q_proj", 4, 8.0], exc=TE, match="base must be a layer"),

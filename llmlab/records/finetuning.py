@@ -196,8 +196,16 @@ def _best_rates(probe_rows: list[dict]) -> dict[str, float]:
 
 
 def run(out=None, model=None, tokenizer=None, parts=("base", "probe", "grid", "costs"),
-        resume: bool = True) -> dict:
-    """Run the parts of the plan; write the record after every run (see the module's doc)."""
+        resume: bool = True, seeds=None) -> dict:
+    """Run the parts of the plan; write the record after every run (see the module's doc).
+
+    ``seeds`` limits the grid to some of the plan's seeds, so that a grid can be recorded
+    in parts (several processes, each writing its own file, merged with :func:`merge`).
+    """
+    seeds = PLAN["seeds"] if seeds is None else seeds
+    if not isinstance(seeds, (list, tuple)) or not set(seeds) <= set(PLAN["seeds"]) or not seeds:
+        raise ValueError(f"seeds must be a non-empty list of the plan's seeds {PLAN['seeds']}, "
+                         f"got {seeds!r}")
     parts = tuple(parts) if isinstance(parts, (list, tuple)) else parts
     if not isinstance(parts, tuple) or not parts or any(p not in PARTS for p in parts):
         raise ValueError(f"parts must be a non-empty list of {list(PARTS)}, got {parts!r}")
@@ -273,7 +281,7 @@ def run(out=None, model=None, tokenizer=None, parts=("base", "probe", "grid", "c
     if "grid" in parts:
         if len(record["rates"]) != len(PROBE):
             raise RuntimeError("the grid needs the probe's rates: run the probe part first")
-        for seed in PLAN["seeds"]:
+        for seed in seeds:
             for method, spec in METHODS.items():
                 if any(r["method"] == method and r["seed"] == seed for r in record["grid"]):
                     continue
@@ -304,6 +312,33 @@ def _encode_replay(replies: list[str], tokenizer) -> list[tuple[list[int], list[
             for q, a in zip(GENERAL, replies)]
 
 
+def merge(paths: list, out=None) -> dict:
+    """One record from parts made with the same plan: every run found in any of ``paths``.
+
+    The base, probe and replay come from the first file; grid and cost rows are taken
+    from each file in turn, skipping runs already taken. Written to ``out`` (default: the
+    shipped file; ``False`` writes nothing) and returned.
+    """
+    if not isinstance(paths, (list, tuple)) or not paths:
+        raise ValueError(f"paths must be a non-empty list of record files, got {paths!r}")
+    parts = [read_json(p, NAME, COMMAND) for p in paths]
+    if any(p.get("plan") != PLAN for p in parts):
+        raise ValueError("every part must have been made with this module's PLAN")
+    record = dict(parts[0])
+    record["grid"], record["costs"] = [], []
+    for part in parts:
+        for key, ident in (("grid", ("method", "seed")), ("costs", ("method",))):
+            have = {tuple(r[k] for k in ident) for r in record[key]}
+            record[key] += [r for r in part[key] if tuple(r[k] for k in ident) not in have]
+    record["seconds"] = round(sum(p["seconds"] for p in parts), 1)
+    record["parts"] = [{k: p[k] for k in ("code_version", "made", "seconds")} for p in parts]
+    record["complete"] = (len(record["grid"]) == len(METHODS) * len(PLAN["seeds"])
+                          and len(record["costs"]) == len(METHODS))
+    if out is not False:
+        write_json(record, out, NAME)
+    return record
+
+
 def load(path=None) -> dict:
     """The shipped record (or the one at ``path``)."""
     return read_json(path, NAME, COMMAND)
@@ -313,8 +348,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    parser.add_argument("--seeds", nargs="+", type=int, help="the grid's seeds to run (default: all)")
+    parser.add_argument("--out", help="the file to write (default: the shipped record)")
+    parser.add_argument("--merge", nargs="+", metavar="PART", help="merge these part files into --out")
     args = parser.parse_args(argv)
-    run(parts=tuple(args.parts), resume=not args.fresh)
+    if args.merge:
+        merge(args.merge, out=args.out)
+        return 0
+    run(out=args.out, parts=tuple(args.parts), resume=not args.fresh, seeds=args.seeds)
     return 0
 
 
