@@ -539,6 +539,7 @@ CASES = [
     case("records.finetuning", "load", [42], exc=TE, match="path"),
     case("records.finetuning", "run", [], {"seeds": [7]}, exc=VE, match="seeds must be"),
     case("records.finetuning", "merge", [[]], exc=VE, match="paths must be"),
+    case("records.finetuning", "run", [], {"methods": ["LoRA r2"]}, exc=VE, match="methods must be"),
     case("records.finetuning", "main", [["--parts", "train"]], exc=SystemExit, match=""),
     # ------------------------------------------------------------------ lora (chapter 12)
     case("lora", "LoRALinear", ["q_proj", 4, 8.0], exc=TE, match="base must be a layer"),

@@ -196,12 +196,16 @@ def _best_rates(probe_rows: list[dict]) -> dict[str, float]:
 
 
 def run(out=None, model=None, tokenizer=None, parts=("base", "probe", "grid", "costs"),
-        resume: bool = True, seeds=None) -> dict:
+        resume: bool = True, seeds=None, methods=None) -> dict:
     """Run the parts of the plan; write the record after every run (see the module's doc).
 
-    ``seeds`` limits the grid to some of the plan's seeds, so that a grid can be recorded
-    in parts (several processes, each writing its own file, merged with :func:`merge`).
+    ``seeds`` and ``methods`` limit the grid to some of the plan's seeds and methods, so
+    that a grid can be recorded in parts (several processes, each writing its own file,
+    merged with :func:`merge`).
     """
+    methods = list(METHODS) if methods is None else methods
+    if not isinstance(methods, (list, tuple)) or not methods or any(m not in METHODS for m in methods):
+        raise ValueError(f"methods must be a non-empty list of {list(METHODS)}, got {methods!r}")
     seeds = PLAN["seeds"] if seeds is None else seeds
     if not isinstance(seeds, (list, tuple)) or not set(seeds) <= set(PLAN["seeds"]) or not seeds:
         raise ValueError(f"seeds must be a non-empty list of the plan's seeds {PLAN['seeds']}, "
@@ -283,6 +287,8 @@ def run(out=None, model=None, tokenizer=None, parts=("base", "probe", "grid", "c
             raise RuntimeError("the grid needs the probe's rates: run the probe part first")
         for seed in seeds:
             for method, spec in METHODS.items():
+                if method not in methods:
+                    continue
                 if any(r["method"] == method and r["seed"] == seed for r in record["grid"]):
                     continue
                 lr = record["rates"][spec["family"]]
@@ -349,13 +355,15 @@ def main(argv=None) -> int:
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     parser.add_argument("--seeds", nargs="+", type=int, help="the grid's seeds to run (default: all)")
+    parser.add_argument("--methods", nargs="+", help="the grid's methods to run (default: all)")
     parser.add_argument("--out", help="the file to write (default: the shipped record)")
     parser.add_argument("--merge", nargs="+", metavar="PART", help="merge these part files into --out")
     args = parser.parse_args(argv)
     if args.merge:
         merge(args.merge, out=args.out)
         return 0
-    run(out=args.out, parts=tuple(args.parts), resume=not args.fresh, seeds=args.seeds)
+    run(out=args.out, parts=tuple(args.parts), resume=not args.fresh, seeds=args.seeds,
+        methods=args.methods)
     return 0
 
 
