@@ -222,7 +222,7 @@ def run(out=None, model=None, tokenizer=None, parts=("base", "probe", "grid", "c
     if resume and out is not False and path.exists():
         old = read_json(out, NAME, COMMAND)
         if old.get("plan") == PLAN:
-            for key in ("base", "probe", "grid", "costs", "replay", "rates"):
+            for key in ("base", "probe", "grid", "costs", "replay", "rates", "parts"):
                 if key in old:
                     record[key] = old[key]
             started -= old.get("seconds", 0.0)
