@@ -48,6 +48,8 @@ Checks by chapter:
   :func:`check_answer_loss`, :func:`check_encoder_params`, :func:`check_place_slots`, :func:`check_peft_quiz`
 - 11 (evaluation, :mod:`.ch11_evaluation`): :func:`check_option_logprob`, :func:`check_per_char_logprob`,
   :func:`check_items_needed`, :func:`check_contaminated`, :func:`check_evaluation_quiz`
+- 12 (fine-tuning, :mod:`.ch12_finetuning`): :func:`check_lora_trainable`, :func:`check_merge`,
+  :func:`check_nf4_codes`, :func:`check_smallest_rank`, :func:`check_finetuning_quiz`
 
 ``__all__`` lists the checks the notebooks call (``tests/test_exercises.py`` checks that every one
 of them is used); ``check_flip_labels`` and ``check_calibrate`` are importable too.
@@ -113,6 +115,13 @@ from .ch11_evaluation import (
     check_option_logprob,
     check_per_char_logprob,
 )
+from .ch12_finetuning import (
+    check_finetuning_quiz,
+    check_lora_trainable,
+    check_merge,
+    check_nf4_codes,
+    check_smallest_rank,
+)
 
 __all__ = [
     "check_fit_to_context", "check_greedy_completion", "check_model_card_numbers", "check_lifecycle_quiz",
@@ -132,4 +141,5 @@ __all__ = [
     "check_peft_quiz",
     "check_option_logprob", "check_per_char_logprob", "check_items_needed", "check_contaminated",
     "check_evaluation_quiz",
+    "check_lora_trainable", "check_merge", "check_nf4_codes", "check_smallest_rank", "check_finetuning_quiz",
 ]
