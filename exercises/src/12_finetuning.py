@@ -73,7 +73,8 @@ def lora_trainable(shapes: dict[str, tuple[int, int]], r: int,
 
 
 # %% {"role": "try"}
-all_linear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+all_linear = ["q_proj", "k_proj", "v_proj", "o_proj",
+              "gate_proj", "up_proj", "down_proj"]
 for name, model in (("tiny Llama", tiny), ("SmolLM2-135M", smol)):
     shapes = linear_shapes(model)
     ours = lora_trainable(shapes, 16, all_linear)
@@ -169,7 +170,7 @@ ex.check_nf4_codes(nf4_codes)
 
 # %%
 def smallest_rank_within(record: dict, points: float) -> int:
-    """Smallest LoRA rank (all linear layers) within `points` of the best mean accuracy."""
+    """Smallest LoRA rank (all linear layers) within `points` of the best mean."""
     ### BEGIN SOLUTION
     runs = {}
     for row in record["grid"]:
@@ -202,21 +203,25 @@ ex.check_smallest_rank(smallest_rank_within)
 
 # %%
 answers = {
-    "the LoRA matrix that starts at zero, so training starts from the base model (A/B)": ...,
+    "the LoRA matrix that starts at zero, so training starts from the base model"
+    " (A/B)": ...,
     "does a merged LoRA model add latency at inference (yes/no)": ...,
-    "the distribution of weights for which NF4's 16 values are information-theoretically"
-    " optimal (normal/uniform/laplace)": ...,
-    "what double quantization quantizes (the weights/the block scales/the adapters)": ...,
+    "the distribution of weights for which NF4's 16 values are"
+    " information-theoretically optimal (normal/uniform/laplace)": ...,
+    "what double quantization quantizes"
+    " (the weights/the block scales/the adapters)": ...,
     "what paged optimizers move to CPU memory when GPU memory runs short"
     " (optimizer states/adapters/activations)": ...,
 }
 ### BEGIN SOLUTION
 answers = {
-    "the LoRA matrix that starts at zero, so training starts from the base model (A/B)": "B",
+    "the LoRA matrix that starts at zero, so training starts from the base model"
+    " (A/B)": "B",
     "does a merged LoRA model add latency at inference (yes/no)": "no",
-    "the distribution of weights for which NF4's 16 values are information-theoretically"
-    " optimal (normal/uniform/laplace)": "normal",
-    "what double quantization quantizes (the weights/the block scales/the adapters)":
+    "the distribution of weights for which NF4's 16 values are"
+    " information-theoretically optimal (normal/uniform/laplace)": "normal",
+    "what double quantization quantizes"
+    " (the weights/the block scales/the adapters)":
         "the block scales",
     "what paged optimizers move to CPU memory when GPU memory runs short"
     " (optimizer states/adapters/activations)": "optimizer states",
