@@ -24,7 +24,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from . import _checks, orders
+from . import _checks, chat, orders
 
 IGNORE = -100  # label of a position that does not count in the loss
 
@@ -214,18 +214,11 @@ def reply(model, tokenizer, items: list[dict], demos: list[dict] = (), max_new_t
     items = _check_items("items", items)
     _checks.positive_int("max_new_tokens", max_new_tokens)
     _checks.positive_int("batch_size", batch_size)
-    model.eval()
     texts = [tokenizer.apply_chat_template(messages(item, demos), add_generation_prompt=True,
                                            tokenize=False) for item in items]
-    out = []
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[start:start + batch_size], padding=True, padding_side="left",
-                        add_special_tokens=False, return_tensors="pt")
-        gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             eos_token_id=tokenizer.eos_token_id, pad_token_id=_pad_id(tokenizer))
-        new = gen[:, enc["input_ids"].shape[1]:]
-        out += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
-    return out
+    model.eval()
+    return chat._greedy(model, tokenizer, texts, max_new_tokens, batch_size,
+                        add_special_tokens=False)
 
 
 @torch.no_grad()
