@@ -46,6 +46,10 @@ One module per idea; each chapter of the book imports what it explains:
   from PEFT (chapter 12)
 - ``orders``    chapter 12's frozen task: order messages to one line of JSON, and its field scores
 - ``finetune``  instruction fine-tuning on the answer only, scored by exact greedy replies (chapter 12)
+- ``preferences`` chapter 13's frozen preference pairs (a checkable principle, a controlled length share)
+  and its addition questions, with the principle as a function
+- ``alignment`` the Bradley-Terry, DPO and GRPO losses from scratch; a reward model, DPO and GRPO runs
+  with LoRA (chapter 13)
 - ``prompt_tuning_real`` prompt tuning, p-tuning, few-shot and last-layer fine-tuning compared on the real model (chapter 10)
 - ``records``   the recorded experiments: one module per file in ``results/``, each with its plan, ``run``,
   ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-12)

@@ -20,6 +20,7 @@ The names follow PEFT (``LoraConfig``, ``get_peft_model``): ``lora_A``, ``lora_B
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 
@@ -266,3 +267,29 @@ def load_peft_adapter(model: nn.Module, state_dict: dict, alpha: float | None = 
         for lora in layers.values():
             lora.alpha, lora.scaling = alpha, alpha / lora.r
     return model
+
+
+def disabled(model: nn.Module) -> contextlib.AbstractContextManager:
+    """A ``with`` block in which every adapter of ``model`` adds nothing: the frozen base model answers.
+
+    Like PEFT's ``disable_adapter()``: the reference model of preference tuning (chapter
+    13) is the same weights without the update, so no second copy is kept in memory.
+    Each layer's ``scaling`` is set to zero and restored on leaving, even after an error.
+    The model is checked here, before the block.
+    """
+    layers = lora_layers(model)
+    if not layers:
+        raise ValueError("model has no LoRA layers to disable; add them with add_lora first")
+    return _scaled_to_zero(layers)
+
+
+@contextlib.contextmanager
+def _scaled_to_zero(layers: dict[str, LoRALinear]):
+    saved = {name: layer.scaling for name, layer in layers.items()}
+    try:
+        for layer in layers.values():
+            layer.scaling = 0.0
+        yield
+    finally:
+        for name, layer in layers.items():
+            layer.scaling = saved[name]

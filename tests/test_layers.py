@@ -29,7 +29,7 @@ LAYERS: dict[int, set[str]] = {
         "train_memory", "scaling", "scaling_fits", "data", "tokenization", "evaluation",
         "contamination", "judge", "distributed",
         "chat", "icl", "context_window", "retrieval", "classifier", "prompt_template", "prompt_tuning",
-        "lora", "nf4", "orders"},
+        "lora", "nf4", "orders", "preferences", "alignment"},
     2: {"recipes", "zoo"},
     3: {"lifecycle", "cot", "model_card", "prompt_tuning_real", "domain", "quant_real", "sweep", "bench",
         "finetune"},
