@@ -366,12 +366,14 @@ def reference_logps(model, tokenizer, pairs: list[dict], batch_size: int = 16
 
 
 def train_dpo(model, tokenizer, pairs: list[dict], *, beta: float, steps: int, batch_size: int,
-              lr: float, seed: int = 0,
+              lr: float, seed: int = 0, reference: tuple[torch.Tensor, torch.Tensor] | None = None,
               on_step: Callable[[int, nn.Module], dict] | None = None, every: int = 0) -> list[dict]:
     """DPO with AdamW on the model's trainable parameters (its LoRA adapters).
 
     The reference log-probabilities come from the same model with the adapters off,
-    computed once before the first step. Returns one row per step: ``loss``,
+    computed once before the first step (or given as ``reference``, the
+    ``(chosen, rejected)`` of :func:`reference_logps` for these pairs, when several runs
+    share them). Returns one row per step: ``loss``,
     ``reward_accuracy`` (share of the batch where the chosen answer's implicit reward
     beats the rejected one's), ``margin`` (mean difference of the implicit rewards),
     ``chosen_reward`` and ``rejected_reward``; every ``every`` steps (and after the
@@ -383,7 +385,12 @@ def train_dpo(model, tokenizer, pairs: list[dict], *, beta: float, steps: int, b
     steps, batch_size, lr, seed = _train_args(steps, batch_size, lr, seed)
     every = _checks.non_negative_int("every", every)
     params = _trainable(model)
-    ref_c, ref_r = reference_logps(model, tokenizer, pairs)
+    if reference is None:
+        reference = reference_logps(model, tokenizer, pairs)
+    ref_c, ref_r = (_vector("reference", t) for t in reference)
+    if ref_c.numel() != len(pairs) or ref_r.numel() != len(pairs):
+        raise ValueError(f"reference must hold one chosen and one rejected log-probability per pair "
+                         f"({len(pairs)}), got {ref_c.numel()} and {ref_r.numel()}")
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     history = []
@@ -556,3 +563,121 @@ def train_grpo(model, tokenizer, items: list[dict], reward: Callable[[dict, str]
         history.append(row)
     model.eval()
     return history
+
+
+# ------------------------------------------------------------------ against TRL
+
+def _tiny_llama(tokenizer, seed: int, sequence_classification: bool = False):
+    """A seeded 2-layer Llama that reads ``tokenizer``'s ids (random weights, for checks only)."""
+    from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=256, pad_token_id=_pad_id(tokenizer),
+                         eos_token_id=tokenizer.eos_token_id, num_labels=1)
+    cls = LlamaForSequenceClassification if sequence_classification else LlamaForCausalLM
+    return cls(config).eval()
+
+
+def check_against_trl(tokenizer, pairs: list[dict] | None = None, beta: float = 0.1) -> dict:
+    """The three losses here and in TRL's own trainers, on the same inputs.
+
+    On tiny random Llamas that read ``tokenizer`` (no weights to download), TRL's
+    ``RewardTrainer``, ``DPOTrainer`` (a policy and a different reference) and
+    ``GRPOTrainer`` each compute their loss on a batch; :func:`bradley_terry_loss`,
+    :func:`dpo_loss` and :func:`grpo_loss` compute theirs from the same tensors. TRL's
+    GRPO is built with ``use_bias_correction_kl=False`` (by default TRL 1.x multiplies
+    the KL term by the probability ratio; the paper's loss does not). Returns
+    ``{"trl": version, "rows": [{"loss", "llmlab", "TRL", "difference"}], "worst": max}``.
+    Needs TRL (``pip install trl``).
+    """
+    try:
+        import datasets
+        import trl
+        from datasets import Dataset
+    except ImportError as err:  # pragma: no cover - TRL is in the project's lock
+        raise ImportError("check_against_trl needs TRL and datasets: pip install trl") from err
+    _checks.tokenizer("tokenizer", tokenizer)
+    beta = _checks.positive("beta", beta)
+    if pairs is None:
+        from . import preferences
+        pairs = preferences.load_pairs("train")[:4]
+    pairs = _check_pairs(pairs)
+    rows = [{"prompt": [{"role": "user", "content": p["prompt"]}],
+             "chosen": [{"role": "assistant", "content": p["chosen"]}],
+             "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in pairs]
+    out = []
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # TRL tokenizes its tiny data sets with a progress bar each
+    try:
+        _trl_losses(trl, Dataset, tokenizer, rows, len(pairs), beta, out)
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+    for row in out:
+        row["difference"] = abs(row["llmlab"] - row["TRL"])
+    return {"trl": trl.__version__, "rows": out, "worst": max(r["difference"] for r in out)}
+
+
+def _trl_losses(trl, Dataset, tokenizer, rows: list[dict], n_pairs: int, beta: float,
+                out: list[dict]) -> None:
+    """The body of :func:`check_against_trl`: appends one row per loss to ``out``."""
+    import tempfile
+    import warnings
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        common = dict(output_dir=tmp, report_to="none", use_cpu=True, bf16=False,
+                      per_device_train_batch_size=n_pairs)
+        # the reward model's loss
+        scorer = _tiny_llama(tokenizer, 0, sequence_classification=True)
+        trainer = trl.RewardTrainer(model=scorer, args=trl.RewardConfig(**common),
+                                    processing_class=tokenizer, train_dataset=Dataset.from_list(rows))
+        batch = next(iter(trainer.get_train_dataloader()))
+        scorer.eval()
+        theirs = trainer.compute_loss(scorer, dict(batch)).item()
+        rewards = scorer(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        ours = bradley_terry_loss(*rewards.squeeze(-1).chunk(2)).item()
+        out.append({"loss": "Bradley-Terry (reward model)", "llmlab": ours, "TRL": theirs})
+        # DPO: a policy and a different reference on TRL's own batch
+        policy, ref = _tiny_llama(tokenizer, 0), _tiny_llama(tokenizer, 1)
+        trainer = trl.DPOTrainer(model=policy, ref_model=ref, processing_class=tokenizer,
+                                 args=trl.DPOConfig(beta=beta, precompute_ref_log_probs=False, **common),
+                                 train_dataset=Dataset.from_list(rows))
+        batch = next(iter(trainer.get_train_dataloader()))
+        policy.eval()
+        theirs = trainer.compute_loss(policy, dict(batch)).item()
+        ids, attn, mask = batch["input_ids"], batch["attention_mask"], batch["completion_mask"][:, 1:]
+        pc, pr = (_token_logps(policy, ids, attn)[0] * mask).sum(1).chunk(2)  # chosen half, rejected half
+        rc, rr = (_token_logps(ref, ids, attn)[0] * mask).sum(1).chunk(2)
+        out.append({"loss": f"DPO (beta {beta:g})", "llmlab": dpo_loss(pc, pr, rc, rr, beta).item(),
+                    "TRL": theirs})
+        # GRPO on a hand-made batch: a left-padded prompt, ratios inside and outside the clip
+        prompts = [{"prompt": r["prompt"]} for r in rows]
+        grpo_args = trl.GRPOConfig(beta=0.0, epsilon=0.2, num_generations=n_pairs,
+                                   max_completion_length=8, loss_type="grpo",
+                                   use_bias_correction_kl=False, **common)
+        # built with beta = 0 (with beta > 0 TRL loads its reference from the hub by name), then set
+        trainer = trl.GRPOTrainer(model=_tiny_llama(tokenizer, 2), args=grpo_args,
+                                  reward_funcs=lambda completions, **_: [0.0] * len(completions),
+                                  processing_class=tokenizer, train_dataset=Dataset.from_list(prompts))
+        trainer.beta = 0.04
+        grpo_model = trainer.model.eval()
+        g = torch.Generator().manual_seed(0)
+        n, width = 4, 5
+        batch = {"prompt_ids": torch.randint(0, len(tokenizer), (n, 6), generator=g),
+                 "prompt_mask": torch.ones(n, 6, dtype=torch.long),
+                 "completion_ids": torch.randint(0, len(tokenizer), (n, width), generator=g),
+                 "completion_mask": torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0],
+                                                  [1, 0, 0, 0, 0]]),
+                 "advantages": torch.tensor([1.2, -0.7, 0.4, -0.9])}
+        batch["prompt_mask"][1, :2] = 0
+        logps = completion_logps(grpo_model, batch["prompt_ids"], batch["prompt_mask"],
+                                 batch["completion_ids"], batch["completion_mask"])
+        batch["old_per_token_logps"] = logps + 0.4 * torch.randn(n, width, generator=g)
+        batch["ref_per_token_logps"] = logps + 0.5 * torch.randn(n, width, generator=g)
+        theirs = trainer._compute_loss(grpo_model, dict(batch)).item()
+        ours = grpo_loss(logps, batch["old_per_token_logps"], batch["ref_per_token_logps"],
+                         batch["completion_mask"], batch["advantages"], 0.2, 0.04).item()
+        out.append({"loss": "GRPO (epsilon 0.2, beta 0.04)", "llmlab": ours, "TRL": theirs})

@@ -362,3 +362,13 @@ def test_a_grpo_step_starts_at_the_reference_and_reports_its_batch(tok):
     with pytest.raises(ValueError, match="add LoRA"):
         al.train_grpo(_tiny(tok), tok, items, lambda i, t: 0.0, steps=1, prompts_per_step=2,
                       group_size=2, lr=1e-3)
+
+
+def test_the_chapters_check_against_trl_agrees_and_would_catch_a_wrong_loss(tok, monkeypatch):
+    report = al.check_against_trl(tok)
+    assert [r["loss"].split()[0] for r in report["rows"]] == ["Bradley-Terry", "DPO", "GRPO"]
+    assert report["worst"] < 1e-4 and all(abs(r["TRL"]) > 1e-3 for r in report["rows"])
+    # a DPO loss with beta outside the sigmoid: the same check then reports a difference
+    monkeypatch.setattr(al, "dpo_loss", lambda pc, pr, rc, rr, beta: -beta * torch.nn.functional.logsigmoid(
+        (pc - rc) - (pr - rr)).mean())
+    assert al.check_against_trl(tok)["worst"] > 1e-3

@@ -598,6 +598,7 @@ CASES = [
     case("records.alignment", "best_of_n", [{"samples": {}}, None, 0], exc=VE, match="n must"),
     case("records.alignment", "best_of_n", [{"samples": {}}, "long", 1], exc=VE, match="reward_set must be"),
     case("records.alignment", "main", [["--parts", "train"]], exc=SystemExit, match=""),
+    case("alignment", "check_against_trl", [NAME], exc=TE, match="tokenizer"),
     case("lora", "disabled", [NAME], exc=TE, match=MODEL_HINT),
     case("lora", "disabled", [MODEL], exc=VE, match="no LoRA layers"),
     # ------------------------------------------------------------------ lora (chapter 12)

@@ -15,7 +15,8 @@ unchanged, so a stopped recording resumes):
    85% of pairs) and seed; each scores the 120 held-out pairs and every sampled answer of
    part 1 (best-of-n against it is computed from these scores when the record is read);
 3. ``dpo``: DPO on ``train`` for each beta and seed; held-out implicit-reward accuracy,
-   margin and KL to the reference (:func:`llmlab.alignment.response_kl`) every
+   margin and KL to the reference on the held-out chosen answers
+   (:func:`llmlab.alignment.response_kl`) every
    ``eval_every`` steps, and the greedy answers after training;
 4. ``grpo``: GRPO on the 111 training sums, reward 1 when the reply's last number is the
    sum; greedy accuracy on the 60 held-out sums every ``eval_every`` steps; every sampled
@@ -45,15 +46,16 @@ CODE = ("llmlab/alignment.py", "llmlab/lora.py", "llmlab/preferences.py", "llmla
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 PARTS = ("samples", "reward", "dpo", "grpo")
 PLAN = {
-    "seeds": [0, 1, 2],
+    "seeds": [0, 1, 2],  # every seed of any part; each part runs the seeds it names
     "lora": {"r": 16, "alpha": 32, "targets": ALL_LINEAR},
     "reply_tokens": 48,
-    "best_of_n": {"n": 8, "temperature": 0.7, "max_new_tokens": 48},
-    "reward": {"sets": {"balanced": "train", "length-correlated": "train_long"},
-               "steps": 40, "batch_size": 8, "lr": 5e-4},
-    "dpo": {"betas": [0.05, 0.2, 1.0], "steps": 40, "batch_size": 8, "lr": 2e-4, "eval_every": 20},
-    "grpo": {"steps": 40, "prompts_per_step": 4, "group_size": 8, "lr": 3e-4, "beta": 0.04,
-             "epsilon": 0.2, "max_new_tokens": 20, "temperature": 0.7, "eval_every": 10},
+    "best_of_n": {"n": 8, "temperature": 0.7, "max_new_tokens": 40},
+    "reward": {"sets": {"balanced": "train", "length-correlated": "train_long"}, "seeds": [0, 1],
+               "steps": 30, "batch_size": 8, "lr": 5e-4},
+    "dpo": {"betas": [0.05, 0.2, 1.0], "seeds": [0, 1], "steps": 30, "batch_size": 8, "lr": 2e-4,
+            "eval_every": 15},
+    "grpo": {"seeds": [0, 1, 2], "steps": 30, "prompts_per_step": 4, "group_size": 8, "lr": 5e-4,
+             "beta": 0.04, "epsilon": 0.2, "max_new_tokens": 20, "temperature": 0.7, "eval_every": 10},
 }
 
 
@@ -113,30 +115,31 @@ def _reward_run(base, tokenizer, which: str, seed: int, test: list[dict], sample
             "sample_scores": [round(x, 4) for x in scored.tolist()]}
 
 
-def _dpo_run(base, tokenizer, beta: float, seed: int, test: list[dict]) -> dict:
+def _dpo_run(base, tokenizer, beta: float, seed: int, test: list[dict], references: dict) -> dict:
+    """One DPO run; ``references`` holds the base model's log-probabilities of the train and test
+    pairs (the reference of every run, computed once)."""
     spec = PLAN["dpo"]
     seed_everything(seed)
     model = with_lora(base)
-    reference = alignment.reference_logps(model, tokenizer, test)
+    reference = references["test"]
     prompts = [p["prompt"] for p in test]
     evals = []
 
     def probe(step, m):
         ev = alignment.preference_eval(m, tokenizer, test, beta, reference)
         kl_c = alignment.response_kl(m, tokenizer, prompts, [p["chosen"] for p in test])
-        kl_r = alignment.response_kl(m, tokenizer, prompts, [p["rejected"] for p in test])
         margins = [c - r for c, r in zip(ev["chosen_reward"], ev["rejected_reward"])]
         evals.append({"step": step, "correct": _bits(ev["reward_correct"]),
                       "prefers_chosen": _bits(ev["policy_prefers_chosen"]),
                       "margin": [round(x, 4) for x in margins],
-                      "kl_chosen": [round(x, 4) for x in kl_c.tolist()],
-                      "kl_rejected": [round(x, 4) for x in kl_r.tolist()]})
+                      "kl_chosen": [round(x, 4) for x in kl_c.tolist()]})
         return {"eval": True}
 
     started = time.perf_counter()
     history = alignment.train_dpo(model, tokenizer, preferences.load_pairs("train"), beta=beta,
                                   steps=spec["steps"], batch_size=spec["batch_size"], lr=spec["lr"],
-                                  seed=seed, on_step=probe, every=spec["eval_every"])
+                                  seed=seed, reference=references["train"], on_step=probe,
+                                  every=spec["eval_every"])
     seconds = time.perf_counter() - started
     replies = chat.chat_complete(model, tokenizer, prompts, max_new_tokens=PLAN["reply_tokens"])
     return {"beta": beta, "seed": seed, "train_s": round(seconds, 1),
@@ -168,7 +171,7 @@ def _grpo_run(base, tokenizer, seed: int) -> dict:
         return {}
 
     reward = _sum_reward
-    if seed == PLAN["seeds"][0]:  # keep every sampled answer of the first seed
+    if seed == PLAN["grpo"]["seeds"][0]:  # keep every sampled answer of the first seed
         def reward(item, text):
             sampled.append(text)
             return _sum_reward(item, text)
@@ -192,9 +195,10 @@ def _check_seeds(seeds) -> list[int]:
 
 
 def _complete(record: dict) -> bool:
-    n = len(PLAN["seeds"])
-    return (bool(record.get("samples")) and len(record["reward"]) == len(PLAN["reward"]["sets"]) * n
-            and len(record["dpo"]) == len(PLAN["dpo"]["betas"]) * n and len(record["grpo"]) == n)
+    return (bool(record.get("samples"))
+            and len(record["reward"]) == len(PLAN["reward"]["sets"]) * len(PLAN["reward"]["seeds"])
+            and len(record["dpo"]) == len(PLAN["dpo"]["betas"]) * len(PLAN["dpo"]["seeds"])
+            and len(record["grpo"]) == len(PLAN["grpo"]["seeds"]))
 
 
 def run(out=None, model=None, tokenizer=None, parts=PARTS, resume: bool = True, seeds=None) -> dict:
@@ -242,7 +246,7 @@ def run(out=None, model=None, tokenizer=None, parts=PARTS, resume: bool = True, 
     if "reward" in parts:
         if not record["samples"]:
             raise RuntimeError("the reward part scores the sampled answers: run the samples part first")
-        for seed in seeds:
+        for seed in [s for s in seeds if s in PLAN["reward"]["seeds"]]:
             for which in PLAN["reward"]["sets"]:
                 if any(r["set"] == which and r["seed"] == seed for r in record["reward"]):
                     continue
@@ -251,17 +255,22 @@ def run(out=None, model=None, tokenizer=None, parts=PARTS, resume: bool = True, 
                 row = record["reward"][-1]
                 log(f"reward model {which} seed {seed}: {row['correct'].count('1')}/{len(test)}, {row['train_s']} s")
     if "dpo" in parts:
-        for seed in seeds:
+        references = {}
+        for seed in [s for s in seeds if s in PLAN["dpo"]["seeds"]]:
             for beta in PLAN["dpo"]["betas"]:
                 if any(r["beta"] == beta and r["seed"] == seed for r in record["dpo"]):
                     continue
-                record["dpo"].append(_dpo_run(model, tokenizer, beta, seed, test))
+                if not references:  # the base model is every run's reference: computed once
+                    references = {split: alignment.reference_logps(model, tokenizer, pairs)
+                                  for split, pairs in (("train", preferences.load_pairs("train")),
+                                                       ("test", test))}
+                record["dpo"].append(_dpo_run(model, tokenizer, beta, seed, test, references))
                 save()
                 row = record["dpo"][-1]
                 log(f"dpo beta {beta} seed {seed}: {row['evals'][-1]['correct'].count('1')}/{len(test)}, "
                     f"{row['train_s']} s")
     if "grpo" in parts:
-        for seed in seeds:
+        for seed in [s for s in seeds if s in PLAN["grpo"]["seeds"]]:
             if any(r["seed"] == seed for r in record["grpo"]):
                 continue
             record["grpo"].append(_grpo_run(model, tokenizer, seed))
