@@ -371,9 +371,9 @@ def train_dpo(model, tokenizer, pairs: list[dict], *, beta: float, steps: int, b
     """DPO with AdamW on the model's trainable parameters (its LoRA adapters).
 
     The reference log-probabilities come from the same model with the adapters off,
-    computed once before the first step (or given as ``reference``, the
-    ``(chosen, rejected)`` of :func:`reference_logps` for these pairs, when several runs
-    share them). Returns one row per step: ``loss``,
+    batch by batch (or, without adapters, from the model before the first step); when
+    several runs share them, pass them once as ``reference``, the ``(chosen, rejected)``
+    of :func:`reference_logps` for these pairs. Returns one row per step: ``loss``,
     ``reward_accuracy`` (share of the batch where the chosen answer's implicit reward
     beats the rejected one's), ``margin`` (mean difference of the implicit rewards),
     ``chosen_reward`` and ``rejected_reward``; every ``every`` steps (and after the
@@ -385,12 +385,14 @@ def train_dpo(model, tokenizer, pairs: list[dict], *, beta: float, steps: int, b
     steps, batch_size, lr, seed = _train_args(steps, batch_size, lr, seed)
     every = _checks.non_negative_int("every", every)
     params = _trainable(model)
-    if reference is None:
+    adapters = bool(lora.lora_layers(model))
+    if reference is None and not adapters:  # full fine-tuning: the reference is the model now
         reference = reference_logps(model, tokenizer, pairs)
-    ref_c, ref_r = (_vector("reference", t) for t in reference)
-    if ref_c.numel() != len(pairs) or ref_r.numel() != len(pairs):
-        raise ValueError(f"reference must hold one chosen and one rejected log-probability per pair "
-                         f"({len(pairs)}), got {ref_c.numel()} and {ref_r.numel()}")
+    if reference is not None:
+        ref_c, ref_r = (_vector("reference", t) for t in reference)
+        if ref_c.numel() != len(pairs) or ref_r.numel() != len(pairs):
+            raise ValueError(f"reference must hold one chosen and one rejected log-probability per "
+                             f"pair ({len(pairs)}), got {ref_c.numel()} and {ref_r.numel()}")
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     history = []
@@ -401,7 +403,14 @@ def train_dpo(model, tokenizer, pairs: list[dict], *, beta: float, steps: int, b
                               [pairs[i]["chosen"] for i in idx] + [pairs[i]["rejected"] for i in idx],
                               batch_size=2 * len(idx))
         pc, pr = both.chunk(2)
-        rc, rr = ref_c[idx], ref_r[idx]
+        if reference is not None:
+            rc, rr = ref_c[idx], ref_r[idx]
+        else:  # with adapters, the reference is the same model with them off, batch by batch
+            with torch.no_grad(), lora.disabled(model):
+                rc, rr = sequence_logps(model, tokenizer, prompts + prompts,
+                                        [pairs[i]["chosen"] for i in idx]
+                                        + [pairs[i]["rejected"] for i in idx],
+                                        batch_size=2 * len(idx)).chunk(2)
         loss = dpo_loss(pc, pr, rc, rr, beta)
         opt.zero_grad()
         loss.backward()

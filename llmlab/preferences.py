@@ -1,29 +1,34 @@
-"""Chapter 13's preference set and its reward task: short questions whose answers a program checks.
+"""Chapter 13's preference set and its reward task: questions whose answers a program checks.
 
-Every question has one right answer that a few lines of code compute: a sum, a
-difference, a product, the larger or smaller of two numbers, the day some days after
-or before a given day.
-That makes the principle behind every preference pair checkable by a reader:
+Each question comes with two short facts about two people ("Priya lives in Oslo and Tom
+lives in Vienna.") and asks about one of them ("Where does Tom live?"), on one of six
+topics: the city someone lives in, their pet, the colour of their car, their job, their
+house number or the day they swim. The right answer is in the prompt, and the principle
+behind every preference pair is one a reader can check:
 
     **the chosen answer is correct and the rejected one is wrong.**
 
-Each answer comes in one of two styles: *short* (the value alone, "17") or *long*
-(the same value inside friendly padding, "Great question! ... The answer is 17. I hope
-this helps ..."). In every pair one answer is short and the other long, and which one
-is longer is set on purpose, split by split:
+The wrong answer is, in half the pairs, the other person's value (the tempting mistake,
+there in the prompt) and, in the other half, a value the prompt never mentions.
+
+Each answer comes in one of two styles: *short* (the value alone, "Vienna") or *long*
+(the same value inside friendly padding, "Great question! ... The answer is Vienna. I
+hope this helps ..."). In every pair one answer is short and the other long, and which
+one is longer is set on purpose, split by split:
 
 - ``train`` (300 pairs): the chosen answer is the longer one in exactly half the pairs,
   so length says nothing about which answer is preferred;
 - ``train_long`` (the same 300 questions and values, restyled): the chosen answer is the
   longer one in 85% of pairs, the kind of length correlation Singhal et al. (2023) found
   in human preference data;
-- ``test`` (120 pairs, questions not in training): half and half, like ``train``.
+- ``test`` (120 pairs): questions about people whose names never occur in training,
+  half and half like ``train``.
 
 :func:`score` is the principle as a function: it reads the value a reply gives (the
-last number in it, or the last day named) and says whether it is the right one.
-:func:`make_pairs` draws everything with a seeded generator; :func:`write_pairs`
-freezes it into ``llmlab/corpus/preferences.json`` (``llmlab/corpus/SOURCE.md`` says
-how) and :func:`load_pairs` reads it back.
+last value of the question's kind that it names, or its last number) and says whether
+it is the right one. :func:`make_pairs` draws everything with a seeded generator;
+:func:`write_pairs` freezes it into ``llmlab/corpus/preferences.json``
+(``llmlab/corpus/SOURCE.md`` says how) and :func:`load_pairs` reads it back.
 
 The reinforcement-learning task (:func:`load_sums`) is one-digit-plus-small-number
 addition, with its own held-out questions: ``"What is 7 + 12?"``, rewarded 1 when the
@@ -45,10 +50,33 @@ SEED = 2026
 SIZES = {"train": 300, "train_long": 300, "test": 120}
 SUM_SIZES = {"train": 111, "test": 60}
 LONGER_SHARE = {"train": 0.5, "train_long": 0.85, "test": 0.5}
-TASKS = ("add", "subtract", "multiply", "larger", "smaller", "day")
+TASKS = ("city", "pet", "colour", "job", "number", "day")
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+VALUES = {  # each topic's values; no word is in two lists, or in the padding below
+    "city": ("Lisbon", "Dublin", "Oslo", "Vienna", "Prague", "Madrid", "Berlin", "Warsaw",
+             "Athens", "Helsinki", "Zurich", "Budapest", "Brussels", "Rome", "Paris", "Riga"),
+    "pet": ("cat", "dog", "rabbit", "parrot", "hamster", "turtle", "goldfish", "pony", "lizard",
+            "ferret"),
+    "colour": ("red", "blue", "green", "black", "white", "yellow", "silver", "purple", "brown",
+               "pink"),
+    "job": ("teacher", "nurse", "baker", "pilot", "farmer", "plumber", "chef", "dentist",
+            "lawyer", "painter"),
+    "day": DAYS,
+}
+FACT = {  # how a fact is stated, and how it is asked
+    "city": ("{name} lives in {value}", "Where does {name} live?"),
+    "pet": ("{name} has a {value}", "What pet does {name} have?"),
+    "colour": ("{name} drives a {value} car", "What colour is {name}'s car?"),
+    "job": ("{name} works as a {value}", "What is {name}'s job?"),
+    "number": ("{name} lives at number {value}", "What is {name}'s house number?"),
+    "day": ("{name} swims on {value}", "On which day does {name} swim?"),
+}
+NAMES = ["Priya", "Tom", "Aisha", "Lucas", "Mei", "Omar", "Sofia", "Jonas", "Fatima", "Liam",
+         "Yuki", "Carlos", "Nadia", "Ben", "Elena", "Kwame", "Hannah", "Ravi", "Chloe", "Diego",
+         "Ingrid", "Samir", "Grace", "Mateo", "Zara", "Felix", "Amara", "Noah", "Leila", "Pavel"]
+TEST_NAMES = NAMES[20:]  # the test split's people: never named in training
 
-# The long style's padding: no digits and no day names, so the value stays the last one.
+# The long style's padding: no number, and no word of any topic's values.
 OPENINGS = [
     "Great question! Let me work through it carefully.",
     "Sure, I would be happy to help you with that.",
@@ -63,44 +91,27 @@ CLOSINGS = [
     "Please tell me if you would like me to explain any part of it in more detail.",
     "I am always glad to help with questions like this one, so just ask again anytime.",
     "If you have more questions like this, I would be delighted to answer them too.",
-    "Have a wonderful day, and good luck with the rest of your work!",
+    "Have a wonderful afternoon, and good luck with the rest of your work!",
 ]
 
 
-def _question(rng: random.Random, task: str) -> tuple[str, str]:
-    """One question of ``task`` and its answer, both as text."""
-    if task == "add":
-        a, b = rng.randint(2, 19), rng.randint(2, 19)
-        return f"What is {a} + {b}?", str(a + b)
-    if task == "subtract":
-        a = rng.randint(5, 30)
-        b = rng.randint(1, a - 1)
-        return f"What is {a} - {b}?", str(a - b)
-    if task == "multiply":
-        a, b = rng.randint(2, 12), rng.randint(2, 9)
-        return f"What is {a} times {b}?", str(a * b)
-    if task in ("larger", "smaller"):
-        a, b = rng.sample(range(2, 100), 2)
-        word = "larger" if task == "larger" else "smaller"
-        return f"Which number is {word}, {a} or {b}?", str(max(a, b) if task == "larger" else min(a, b))
-    day, k, after = rng.randrange(7), rng.randint(1, 6), rng.random() < 0.5
-    word = "after" if after else "before"
-    question = (f"Which day comes {word} {DAYS[day]}?" if k == 1 else
-                f"Which day is {k} days {word} {DAYS[day]}?")
-    return question, DAYS[(day + (k if after else -k)) % 7]
+def _topic_values(rng: random.Random, topic: str, k: int) -> list[str]:
+    """``k`` distinct values of ``topic`` (house numbers from 2 to 99)."""
+    if topic == "number":
+        return [str(v) for v in rng.sample(range(2, 100), k)]
+    return rng.sample(VALUES[topic], k)
 
 
-def _wrong(rng: random.Random, task: str, answer: str, prompt: str) -> str:
-    """A plausible wrong answer: a near miss for numbers, another day (often a neighbour) for days."""
-    if task == "day":
-        others = [d for d in DAYS if d != answer]
-        return rng.choice(others)
-    value = int(answer)
-    if task in ("larger", "smaller"):
-        numbers = [int(n) for n in re.findall(r"\d+", prompt)]
-        return str(next(n for n in numbers if n != value))  # the other number: the tempting mistake
-    candidates = [value + d for d in (-10, -2, -1, 1, 2, 10) if value + d >= 0]
-    return str(rng.choice(candidates))
+def _question(rng: random.Random, topic: str, names: list[str]) -> tuple[dict, str, str]:
+    """Two people's facts on ``topic`` and a question about one: the question with its answer,
+    the other person's value and a value the prompt does not mention."""
+    first, second = rng.sample(names, 2)
+    v1, v2, unmentioned = _topic_values(rng, topic, 3)
+    fact, ask = FACT[topic]
+    asked, answer, theirs = (second, v2, v1) if rng.random() < 0.5 else (first, v1, v2)
+    prompt = (f"{fact.format(name=first, value=v1)} and {fact.format(name=second, value=v2)}. "
+              f"{ask.format(name=asked)}")
+    return {"task": topic, "prompt": prompt, "answer": answer}, theirs, unmentioned
 
 
 def style(value: str, long: bool, rng: random.Random) -> str:
@@ -112,25 +123,26 @@ def style(value: str, long: bool, rng: random.Random) -> str:
 
 
 def _questions(n: int, split: str, seed: int) -> list[dict]:
-    """``n`` distinct questions, the tasks in turn; the test split's questions differ from training's."""
-    rng = random.Random(f"{seed}-questions-{'test' if split == 'test' else 'train'}")
-    seen_train = set()
-    if split == "test":  # held out: nothing the training questions ask
-        seen_train = {q["prompt"] for q in _questions(SIZES["train"], "train", seed)}
+    """``n`` distinct questions, the topics in turn; for each topic the wrong answer is the other
+    person's value in every other question and an unmentioned value in the rest."""
+    rng = random.Random(f"{seed}-questions-{split}")
+    names = TEST_NAMES if split == "test" else [n for n in NAMES if n not in TEST_NAMES]
     out, seen = [], set()
     while len(out) < n:
-        task = TASKS[len(out) % len(TASKS)]
-        prompt, answer = _question(rng, task)
-        if prompt in seen or prompt in seen_train:
+        topic = TASKS[len(out) % len(TASKS)]
+        q, theirs, unmentioned = _question(rng, topic, names)
+        if q["prompt"] in seen:
             continue
-        seen.add(prompt)
-        out.append({"task": task, "prompt": prompt, "answer": answer,
-                    "wrong": _wrong(rng, task, answer, prompt)})
+        seen.add(q["prompt"])
+        q["in_prompt"] = (len(out) // len(TASKS)) % 2 == 0
+        q["wrong"] = theirs if q["in_prompt"] else unmentioned
+        out.append(q)
     return out
 
 
 def make_pairs(split: str, seed: int = SEED) -> list[dict]:
-    """The ``split``'s pairs: ``{"id", "task", "prompt", "answer", "chosen", "rejected", "chosen_longer"}``.
+    """The ``split``'s pairs: ``{"id", "task", "prompt", "answer", "wrong_in_prompt", "chosen",
+    "rejected", "chosen_longer"}``.
 
     ``train`` and ``train_long`` share their questions and values; only which answer is
     written long differs, in the share :data:`LONGER_SHARE` gives (exactly, then shuffled).
@@ -146,7 +158,7 @@ def make_pairs(split: str, seed: int = SEED) -> list[dict]:
     pairs = []
     for i, (q, chosen_longer) in enumerate(zip(questions, longer)):
         pairs.append({"id": f"{split}-{i:03d}", "task": q["task"], "prompt": q["prompt"],
-                      "answer": q["answer"],
+                      "answer": q["answer"], "wrong_in_prompt": q["in_prompt"],
                       "chosen": style(q["answer"], chosen_longer, rng),
                       "rejected": style(q["wrong"], not chosen_longer, rng),
                       "chosen_longer": chosen_longer})
@@ -193,16 +205,32 @@ def load_sums(split: str) -> list[dict]:
     return json.loads(PAIRS_FILE.read_text(encoding="utf-8"))[f"sums_{split}"]
 
 
-_DAY = re.compile(r"\b(" + "|".join(DAYS) + r")\b", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d+")
 
 
+def _kind(answer: str) -> re.Pattern:
+    """The pattern of the values of ``answer``'s kind: its topic's words, or numbers."""
+    for values in VALUES.values():
+        if answer in values:
+            return re.compile(r"\b(" + "|".join(values) + r")\b", re.IGNORECASE)
+    if _NUMBER.fullmatch(answer):
+        return _NUMBER
+    raise ValueError(f"answer must be a number or a value of one of the topics {list(VALUES)}, "
+                     f"got {answer!r}")
+
+
+def _canonical(found: str) -> str:
+    """A value as its topic list spells it ("vienna" -> "Vienna"); numbers as they are."""
+    return next((v for values in VALUES.values() for v in values if v.lower() == found.lower()), found)
+
+
 def value(reply: str, answer: str) -> str | None:
-    """The value ``reply`` gives: its last day name if ``answer`` is a day, else its last number."""
+    """The value ``reply`` gives: the last value of ``answer``'s kind it names (its last
+    number, for a number), or None when it names none."""
     _checks.string("reply", reply)
     _checks.string("answer", answer, allow_empty=False)
-    found = (_DAY if answer in DAYS else _NUMBER).findall(reply)
-    return found[-1].capitalize() if found and answer in DAYS else (found[-1] if found else None)
+    found = _kind(answer).findall(reply)
+    return _canonical(found[-1]) if found else None
 
 
 def score(reply: str, answer: str) -> bool:
@@ -211,8 +239,8 @@ def score(reply: str, answer: str) -> bool:
 
 
 def is_short(reply: str, answer: str) -> bool:
-    """Whether ``reply`` is the value alone, as the short style writes it (a final full stop allowed)."""
+    """Whether ``reply`` is one value alone, as the short style writes it (a final full stop allowed)."""
     _checks.string("reply", reply)
     _checks.string("answer", answer, allow_empty=False)
     text = reply.strip().rstrip(".").strip()
-    return (_DAY if answer in DAYS else _NUMBER).fullmatch(text) is not None
+    return _kind(answer).fullmatch(text) is not None

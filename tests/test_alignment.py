@@ -372,3 +372,16 @@ def test_the_chapters_check_against_trl_agrees_and_would_catch_a_wrong_loss(tok,
     monkeypatch.setattr(al, "dpo_loss", lambda pc, pr, rc, rr, beta: -beta * torch.nn.functional.logsigmoid(
         (pc - rc) - (pr - rr)).mean())
     assert al.check_against_trl(tok)["worst"] > 1e-3
+
+
+def test_dpo_with_the_reference_batch_by_batch_matches_a_precomputed_reference(tok):
+    pairs = preferences.load_pairs("train")[:6]
+    runs = []
+    for precomputed in (False, True):
+        model = lora.add_lora(_tiny(tok), r=4, alpha=8, target_modules=TARGETS)
+        reference = al.reference_logps(model, tok, pairs) if precomputed else None
+        runs.append(al.train_dpo(model, tok, pairs, beta=0.1, steps=3, batch_size=3, lr=1e-2,
+                                 seed=1, reference=reference))
+    for a, b in zip(*runs):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+    assert runs[0][-1]["loss"] != pytest.approx(runs[0][0]["loss"], abs=1e-4)  # it trained

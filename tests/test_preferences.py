@@ -17,6 +17,14 @@ def test_the_frozen_file_is_what_the_generator_writes(tmp_path):
     assert fresh.read_bytes() == pf.PAIRS_FILE.read_bytes()
 
 
+def test_no_value_is_in_two_topics_or_in_the_padding():
+    words = [v.lower() for values in pf.VALUES.values() for v in values]
+    assert len(words) == len(set(words))
+    padding = " ".join(pf.OPENINGS + pf.CLOSINGS).lower()
+    assert not [w for w in words if re.search(rf"\b{w}\b", padding)]
+    assert not re.search(r"\d", padding)
+
+
 def test_source_note_gives_the_frozen_files_hash():
     note = (pf.CORPUS / "SOURCE.md").read_text(encoding="utf-8")
     digest = hashlib.sha256(pf.PAIRS_FILE.read_bytes()).hexdigest()
@@ -42,21 +50,12 @@ def test_the_principle_decides_every_pair(split):
 
 
 def _computed(prompt: str) -> str:
-    """The answer worked out here, independently of the generator."""
-    numbers = [int(n) for n in re.findall(r"\d+", prompt)]
-    if "+" in prompt:
-        return str(numbers[0] + numbers[1])
-    if " - " in prompt:
-        return str(numbers[0] - numbers[1])
-    if "times" in prompt:
-        return str(numbers[0] * numbers[1])
-    if "larger" in prompt:
-        return str(max(numbers))
-    if "smaller" in prompt:
-        return str(min(numbers))
-    day = next(d for d in pf.DAYS if d in prompt)
-    k = numbers[0] if numbers else 1
-    return pf.DAYS[(pf.DAYS.index(day) + (k if "after" in prompt else -k)) % 7]
+    """The answer read off the prompt here, independently of the generator: the asked person's fact."""
+    facts, question = prompt.rsplit(". ", 1)
+    asked = next(name for name in pf.NAMES if re.search(rf"\b{name}\b", question))
+    clause = next(c for c in facts.split(" and ") if c.startswith(asked + " "))
+    words = clause.replace(" car", "").split()
+    return words[-1]
 
 
 @pytest.mark.parametrize("split", sorted(pf.SIZES))
@@ -65,13 +64,29 @@ def test_every_answer_is_right(split):
         assert p["answer"] == _computed(p["prompt"]), p
 
 
-def test_train_long_restyles_the_training_questions_and_the_test_questions_are_new():
+def test_train_long_restyles_the_training_questions_and_the_test_people_are_new():
     train, long, test = (pf.load_pairs(s) for s in ("train", "train_long", "test"))
     assert [p["prompt"] for p in train] == [p["prompt"] for p in long]
     assert all(pf.value(a["rejected"], a["answer"]) == pf.value(b["rejected"], b["answer"])
                for a, b in zip(train, long))  # the same wrong values, only the styles move
-    assert not {p["prompt"] for p in test} & {p["prompt"] for p in train}
     assert len({p["prompt"] for p in train}) == len(train)
+
+    def names(pairs):
+        return {n for p in pairs for n in pf.NAMES if re.search(rf"\b{n}\b", p["prompt"])}
+
+    assert names(test) <= set(pf.TEST_NAMES) and not names(train) & set(pf.TEST_NAMES)
+
+
+@pytest.mark.parametrize("split", sorted(pf.SIZES))
+def test_the_wrong_answer_is_in_the_prompt_in_half_the_pairs_of_each_topic(split):
+    pairs = pf.load_pairs(split)
+    for p in pairs:
+        wrong = pf.value(p["rejected"], p["answer"])
+        in_prompt = re.search(rf"\b{re.escape(wrong)}\b", p["prompt"]) is not None
+        assert in_prompt == p["wrong_in_prompt"], p
+    for task in pf.TASKS:
+        flags = [p["wrong_in_prompt"] for p in pairs if p["task"] == task]
+        assert abs(sum(flags) - len(flags) / 2) <= 1
 
 
 def test_the_sums_are_distinct_held_out_and_right():
@@ -91,9 +106,12 @@ def test_the_sums_are_distinct_held_out_and_right():
     ("It is 170.", "17", False),
     ("Seventeen.", "17", False),          # words are not read
     ("", "17", False),
-    ("The day after Monday is tuesday.", "Tuesday", True),
-    ("Tuesday, no, Wednesday", "Tuesday", False),
-    ("Tuesdays are long", "Tuesday", False),
+    ("Tom lives in vienna.", "Vienna", True),  # any case
+    ("Vienna, no, Oslo", "Vienna", False),
+    ("Viennas are long", "Vienna", False),
+    ("Mei has a cat and a dog.", "dog", True),
+    ("She swims on Tuesdays.", "Tuesday", False),
+    ("The answer is pink. Not red.", "pink", False),
 ])
 def test_score_reads_the_last_value(reply, answer, want):
     assert pf.score(reply, answer) is want
@@ -102,6 +120,7 @@ def test_score_reads_the_last_value(reply, answer, want):
 @pytest.mark.parametrize("reply, answer, want", [
     ("17", "17", True), (" 17. ", "17", True), ("The answer is 17.", "17", False),
     ("Friday", "Friday", True), ("Friday!", "Friday", False), ("16", "17", True),
+    ("teacher", "nurse", True), ("a teacher", "nurse", False),
 ])
 def test_is_short_means_the_value_alone(reply, answer, want):
     assert pf.is_short(reply, answer) is want

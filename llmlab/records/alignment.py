@@ -14,7 +14,7 @@ unchanged, so a stopped recording resumes):
    (``train``: length says nothing; ``train_long``: the chosen answer is the longer one in
    85% of pairs) and seed; each scores the 120 held-out pairs and every sampled answer of
    part 1 (best-of-n against it is computed from these scores when the record is read);
-3. ``dpo``: DPO on ``train`` for each beta and seed; held-out implicit-reward accuracy,
+3. ``dpo``: DPO on ``train`` for each (beta, seed) of ``dpo["runs"]``; held-out implicit-reward accuracy,
    margin and KL to the reference on the held-out chosen answers
    (:func:`llmlab.alignment.response_kl`) every
    ``eval_every`` steps, and the greedy answers after training;
@@ -51,11 +51,12 @@ PLAN = {
     "reply_tokens": 48,
     "best_of_n": {"n": 8, "temperature": 0.7, "max_new_tokens": 40},
     "reward": {"sets": {"balanced": "train", "length-correlated": "train_long"}, "seeds": [0, 1],
-               "steps": 30, "batch_size": 8, "lr": 5e-4},
-    "dpo": {"betas": [0.05, 0.2, 1.0], "seeds": [0, 1], "steps": 30, "batch_size": 8, "lr": 2e-4,
-            "eval_every": 15},
+               "steps": 30, "batch_size": 8, "lr": 1e-3},
+    # beta 0.2 with two seeds, the other two values with one (the budget of two CPU cores)
+    "dpo": {"betas": [0.05, 0.2, 1.0], "seeds": [0, 1], "runs": [[0.05, 0], [0.2, 0], [0.2, 1], [1.0, 0]],
+            "steps": 24, "batch_size": 8, "lr": 2e-4, "eval_every": 12},
     "grpo": {"seeds": [0, 1, 2], "steps": 30, "prompts_per_step": 4, "group_size": 8, "lr": 5e-4,
-             "beta": 0.04, "epsilon": 0.2, "max_new_tokens": 20, "temperature": 0.7, "eval_every": 10},
+             "beta": 0.04, "epsilon": 0.2, "max_new_tokens": 20, "temperature": 0.7, "eval_every": 15},
 }
 
 
@@ -197,7 +198,7 @@ def _check_seeds(seeds) -> list[int]:
 def _complete(record: dict) -> bool:
     return (bool(record.get("samples"))
             and len(record["reward"]) == len(PLAN["reward"]["sets"]) * len(PLAN["reward"]["seeds"])
-            and len(record["dpo"]) == len(PLAN["dpo"]["betas"]) * len(PLAN["dpo"]["seeds"])
+            and len(record["dpo"]) == len(PLAN["dpo"]["runs"])
             and len(record["grpo"]) == len(PLAN["grpo"]["seeds"]))
 
 
@@ -256,19 +257,18 @@ def run(out=None, model=None, tokenizer=None, parts=PARTS, resume: bool = True, 
                 log(f"reward model {which} seed {seed}: {row['correct'].count('1')}/{len(test)}, {row['train_s']} s")
     if "dpo" in parts:
         references = {}
-        for seed in [s for s in seeds if s in PLAN["dpo"]["seeds"]]:
-            for beta in PLAN["dpo"]["betas"]:
-                if any(r["beta"] == beta and r["seed"] == seed for r in record["dpo"]):
-                    continue
-                if not references:  # the base model is every run's reference: computed once
-                    references = {split: alignment.reference_logps(model, tokenizer, pairs)
-                                  for split, pairs in (("train", preferences.load_pairs("train")),
-                                                       ("test", test))}
-                record["dpo"].append(_dpo_run(model, tokenizer, beta, seed, test, references))
-                save()
-                row = record["dpo"][-1]
-                log(f"dpo beta {beta} seed {seed}: {row['evals'][-1]['correct'].count('1')}/{len(test)}, "
-                    f"{row['train_s']} s")
+        for beta, seed in PLAN["dpo"]["runs"]:
+            if seed not in seeds or any(r["beta"] == beta and r["seed"] == seed for r in record["dpo"]):
+                continue
+            if not references:  # the base model is every run's reference: computed once
+                references = {split: alignment.reference_logps(model, tokenizer, pairs)
+                              for split, pairs in (("train", preferences.load_pairs("train")),
+                                                   ("test", test))}
+            record["dpo"].append(_dpo_run(model, tokenizer, beta, seed, test, references))
+            save()
+            row = record["dpo"][-1]
+            log(f"dpo beta {beta} seed {seed}: {row['evals'][-1]['correct'].count('1')}/{len(test)}, "
+                f"{row['train_s']} s")
     if "grpo" in parts:
         for seed in [s for s in seeds if s in PLAN["grpo"]["seeds"]]:
             if any(r["seed"] == seed for r in record["grpo"]):
@@ -323,10 +323,11 @@ def best_of_n(record: dict, reward_set: str | None, n: int) -> dict[str, list]:
     """
     if not isinstance(record, dict) or "samples" not in record:
         raise _checks.ArgumentTypeError("record must be the alignment record (load())")
-    k = PLAN["best_of_n"]["n"]
+    plan = record.get("plan", PLAN)  # the record's own plan says how many answers it sampled
+    k = plan["best_of_n"]["n"]
     n = _checks.integer("n", n, low=1, high=k)
-    if reward_set is not None and reward_set not in PLAN["reward"]["sets"]:
-        raise ValueError(f"reward_set must be one of {list(PLAN['reward']['sets'])} or None, got {reward_set!r}")
+    if reward_set is not None and reward_set not in plan["reward"]["sets"]:
+        raise ValueError(f"reward_set must be one of {list(plan['reward']['sets'])} or None, got {reward_set!r}")
     samples = record["samples"]
     correct = [c == "1" for c in samples["correct"]]
     tokens = samples["tokens"]
