@@ -52,7 +52,7 @@ One module per idea; each chapter of the book imports what it explains:
   with LoRA (chapter 13)
 - ``prompt_tuning_real`` prompt tuning, p-tuning, few-shot and last-layer fine-tuning compared on the real model (chapter 10)
 - ``records``   the recorded experiments: one module per file in ``results/``, each with its plan, ``run``,
-  ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-12)
+  ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-13)
 - ``exercises`` the checks the exercise notebooks call (every chapter)
 - ``book``      glue computed numbers into the book's prose (every chapter)
 - ``stats``     intervals, paired tests and the verdicts the prose glues for every comparison (every chapter)

@@ -50,6 +50,9 @@ Checks by chapter:
   :func:`check_items_needed`, :func:`check_contaminated`, :func:`check_evaluation_quiz`
 - 12 (fine-tuning, :mod:`.ch12_finetuning`): :func:`check_lora_trainable`, :func:`check_merge`,
   :func:`check_nf4_codes`, :func:`check_smallest_rank`, :func:`check_finetuning_quiz`
+- 13 (alignment, :mod:`.ch13_alignment`): :func:`check_dpo`, :func:`check_advantages`,
+  :func:`check_best_of_n`, :func:`check_bradley_terry`, :func:`check_alignment_quiz` (importable;
+  they join ``__all__`` with chapter 13's exercise page, which waits for the chapter's record)
 
 ``__all__`` lists the checks the notebooks call (``tests/test_exercises.py`` checks that every one
 of them is used); ``check_flip_labels`` and ``check_calibrate`` are importable too.
@@ -121,6 +124,21 @@ from .ch12_finetuning import (
     check_merge,
     check_nf4_codes,
     check_smallest_rank,
+)
+from .ch13_alignment import (  # re-exported as they are; not in __all__ until their page is
+    check_advantages as check_advantages,
+)
+from .ch13_alignment import (
+    check_alignment_quiz as check_alignment_quiz,
+)
+from .ch13_alignment import (
+    check_best_of_n as check_best_of_n,
+)
+from .ch13_alignment import (
+    check_bradley_terry as check_bradley_terry,
+)
+from .ch13_alignment import (
+    check_dpo as check_dpo,
 )
 
 __all__ = [
