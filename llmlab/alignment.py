@@ -188,16 +188,21 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+def _padded_batches(model, tokenizer, prompts: list[str], responses: list[str], batch_size: int):
+    """The pairs encoded and right-padded, ``batch_size`` at a time, on the model's device."""
+    _checks.model("model", model)
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    pairs = encode(tokenizer, prompts, responses)
+    for start in range(0, len(pairs), batch_size):
+        yield _right_pad(pairs[start:start + batch_size], _pad_id(tokenizer), _device(model))
+
+
 def sequence_logps(model, tokenizer, prompts: list[str], responses: list[str],
                    batch_size: int = 16) -> torch.Tensor:
     """``log pi(response | prompt)`` for each pair: the response's token log-probabilities summed
     (its end-of-turn token included), ``(N,)``. Differentiable when gradients are on."""
-    _checks.model("model", model)
-    batch_size = _checks.positive_int("batch_size", batch_size)
-    pairs = encode(tokenizer, prompts, responses)
     out = []
-    for start in range(0, len(pairs), batch_size):
-        ids, attn, resp = _right_pad(pairs[start:start + batch_size], _pad_id(tokenizer), _device(model))
+    for ids, attn, resp in _padded_batches(model, tokenizer, prompts, responses, batch_size):
         token, _ = _token_logps(model, ids, attn)
         out.append((token * resp[:, 1:]).sum(dim=1))
     return torch.cat(out)
@@ -213,12 +218,8 @@ def response_kl(model, tokenizer, prompts: list[str], responses: list[str],
     whole vocabulary, and the divergences are summed over the response. It measures
     how far training has moved the model on fixed text, without sampling.
     """
-    _checks.model("model", model)
-    batch_size = _checks.positive_int("batch_size", batch_size)
-    pairs = encode(tokenizer, prompts, responses)
     out = []
-    for start in range(0, len(pairs), batch_size):
-        ids, attn, resp = _right_pad(pairs[start:start + batch_size], _pad_id(tokenizer), _device(model))
+    for ids, attn, resp in _padded_batches(model, tokenizer, prompts, responses, batch_size):
         _, policy = _token_logps(model, ids, attn)
         with lora.disabled(model):
             _, ref = _token_logps(model, ids, attn)
