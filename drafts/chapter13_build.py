@@ -43,8 +43,8 @@ changes SmolLM2-135M-Instruct, the book's real model, on a CPU, through LoRA ada
   a KL penalty) and which pieces DPO and GRPO drop;
 - the Bradley-Terry loss of a reward model, and how a reward model learns a shortcut when
   length goes with preference in its data;
-- reward hacking: optimising against such a reward lengthens answers while the principle
-  behind the preferences is not served;
+- reward hacking: what optimising against such a reward does to the answers, measured
+  against the principle behind the preferences;
 - DPO's loss from four log-probabilities, what beta does, and the KL to the reference;
 - GRPO: several sampled answers per prompt, advantages relative to the group, a clipped
   ratio and a KL penalty; what it changes in the answers.
@@ -356,15 +356,12 @@ glue("v_bon_vs_bal", stats.compare(balanced[-1]["correct"], hacked[-1]["correct"
 
 md(r"""
 With one sample there is nothing to choose: answers average {glue:text}`len_1` tokens and
-{glue:text}`acc_1` are right. As the length-correlated reward model chooses among more
-samples, its picks grow to {glue:text}`len_top` tokens at n = {glue:text}`bon_top`
-({glue:text}`v_bon_len`), while the share that are right moves to {glue:text}`acc_top`
-({glue:text}`v_bon_acc`). The balanced reward model's picks at the same n average
-{glue:text}`len_bal_top` tokens and are right {glue:text}`acc_bal_top` of the time:
-{glue:text}`v_bon_vs_bal`. A chooser that knew the principle would have found a right
-answer {glue:text}`acc_oracle_top` of the time. The reward went up by the route the data
-made cheapest, length, which is the form of reward hacking Singhal et al. (2023) found
-behind much of the reward gained in RLHF.
+{glue:text}`acc_1` are right. The length-correlated reward model's picks at n =
+{glue:text}`bon_top` average {glue:text}`len_top` tokens ({glue:text}`v_bon_len`) and
+{glue:text}`acc_top` of them are right ({glue:text}`v_bon_acc`). The balanced reward
+model's picks at the same n average {glue:text}`len_bal_top` tokens and are right
+{glue:text}`acc_bal_top` of the time: {glue:text}`v_bon_vs_bal`. A chooser that knew the
+principle would have found a right answer {glue:text}`acc_oracle_top` of the time.
 """)
 
 md(r"""
@@ -669,8 +666,8 @@ md(r"""
 
 - A reward model learns from pairs with the Bradley-Terry loss; one trained where length
   goes with preference learns length: {glue:text}`v_rm_short`.
-- Best-of-n against that reward model lengthens answers ({glue:text}`v_bon_len`); on
-  correctness, {glue:text}`v_bon_acc`.
+- Best-of-n against that reward model, on length: {glue:text}`v_bon_len`; on
+  correctness: {glue:text}`v_bon_acc`.
 - DPO needs four log-probabilities per pair and no reward model; at beta =
   {glue:text}`beta_mid`, {glue:text}`v_dpo_prefers`; on greedy answers,
   {glue:text}`v_dpo_greedy`.
