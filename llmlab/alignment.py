@@ -266,15 +266,9 @@ def reward_scores(reward_model: RewardModel, tokenizer, prompts: list[str], resp
     """The reward model's score of each (prompt, response), ``(N,)``."""
     if not isinstance(reward_model, RewardModel):
         raise TypeError(f"reward_model must be an alignment.RewardModel, got {type(reward_model).__name__}")
-    batch_size = _checks.positive_int("batch_size", batch_size)
-    pairs = encode(tokenizer, prompts, responses)
-    out = []
     with torch.no_grad():
-        for start in range(0, len(pairs), batch_size):
-            ids, attn, _ = _right_pad(pairs[start:start + batch_size], _pad_id(tokenizer),
-                                      _device(reward_model))
-            out.append(reward_model(ids, attn))
-    return torch.cat(out)
+        return torch.cat([reward_model(ids, attn) for ids, attn, _ in
+                          _padded_batches(reward_model, tokenizer, prompts, responses, batch_size)])
 
 
 def _check_pairs(pairs) -> list[dict]:
@@ -307,6 +301,14 @@ def _trainable(model) -> list[nn.Parameter]:
     if not params:
         raise ValueError("the model has nothing to train: add LoRA adapters (lora.add_lora) first")
     return params
+
+
+def _probed(row: dict, model, step: int, steps: int, on_step, every: int) -> dict:
+    """``row`` with ``on_step(step, model)``'s dict merged in every ``every`` steps and after the last."""
+    if on_step is not None and ((every and step % every == 0) or step == steps):
+        model.eval()
+        row.update(on_step(step, model))
+    return row
 
 
 def _train_args(steps, batch_size, lr, seed) -> tuple[int, int, float, int]:
@@ -423,10 +425,7 @@ def train_dpo(model, tokenizer, pairs: list[dict], *, beta: float, steps: int, b
                "margin": (chosen_reward - rejected_reward).mean().item(),
                "chosen_reward": chosen_reward.mean().item(),
                "rejected_reward": rejected_reward.mean().item()}
-        if on_step is not None and ((every and step % every == 0) or step == steps):
-            model.eval()
-            row.update(on_step(step, model))
-        history.append(row)
+        history.append(_probed(row, model, step, steps, on_step, every))
     model.eval()
     return history
 
@@ -567,10 +566,7 @@ def train_grpo(model, tokenizer, items: list[dict], reward: Callable[[dict, str]
         row = {"step": step, "reward": rewards.mean().item(),
                "length": mask.sum(dim=1).float().mean().item(), "kl": kl.item(), "loss": loss.item(),
                "groups_with_signal": (groups.max(dim=1).values > groups.min(dim=1).values).float().mean().item()}
-        if on_step is not None and ((every and step % every == 0) or step == steps):
-            model.eval()
-            row.update(on_step(step, model))
-        history.append(row)
+        history.append(_probed(row, model, step, steps, on_step, every))
     model.eval()
     return history
 
