@@ -507,6 +507,9 @@ def completion_logps(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
     return logits.log_softmax(dim=-1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
 
 
+MICRO_BATCH = 8  # completions per forward-backward pass in train_grpo
+
+
 def train_grpo(model, tokenizer, items: list[dict], reward: Callable[[dict, str], float], *,
                steps: int, prompts_per_step: int, group_size: int, lr: float, beta: float = 0.04,
                epsilon: float = 0.2, max_new_tokens: int = 20, temperature: float = 1.0,
@@ -553,11 +556,21 @@ def train_grpo(model, tokenizer, items: list[dict], reward: Callable[[dict, str]
         with torch.no_grad(), lora.disabled(model):
             ref = completion_logps(model, *args, temperature=temperature)
         model.train()
-        logps = completion_logps(model, *args, temperature=temperature)
         mask = batch["completion_mask"]
-        loss = grpo_loss(logps, logps.detach(), ref, mask, advantages, epsilon, beta)
         opt.zero_grad()
-        loss.backward()
+        # the loss is a mean over completions: its gradient is accumulated over slices of
+        # MICRO_BATCH completions, each weighted by its share, to bound the activations kept
+        total, parts = mask.size(0), []
+        loss = torch.zeros(())
+        for lo in range(0, total, MICRO_BATCH):
+            part = slice(lo, lo + MICRO_BATCH)
+            logps = completion_logps(model, *(a[part] for a in args), temperature=temperature)
+            share = logps.size(0) / total
+            piece = grpo_loss(logps, logps.detach(), ref[part], mask[part], advantages[part], epsilon, beta)
+            (piece * share).backward()
+            loss = loss + piece.detach() * share
+            parts.append(logps.detach())
+        logps = torch.cat(parts)
         opt.step()
         with torch.no_grad():
             diff = ref - logps

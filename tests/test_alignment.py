@@ -364,6 +364,25 @@ def test_a_grpo_step_starts_at_the_reference_and_reports_its_batch(tok):
                       group_size=2, lr=1e-3)
 
 
+def test_a_grpo_step_in_slices_takes_the_same_step_as_one_pass(tok, monkeypatch):
+    """train_grpo accumulates its gradient over MICRO_BATCH completions at a time: the step it
+    takes must be the one a single pass over the whole batch takes."""
+    items = preferences.load_sums("train")[:4]
+    grads, losses = [], []
+    for micro in (2, 64):
+        monkeypatch.setattr(al, "MICRO_BATCH", micro)
+        model = lora.add_lora(_tiny(tok), r=4, alpha=8, target_modules=TARGETS)
+        history = al.train_grpo(model, tok, items, lambda item, text: float(len(text) % 3), steps=1,
+                                prompts_per_step=2, group_size=3, lr=1e-2, max_new_tokens=5, seed=0)
+        assert history[0]["groups_with_signal"] > 0  # a step that moves the adapters
+        # the gradient of the step (AdamW's update hides a gradient's scale; the gradient does not)
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.requires_grad]))
+        losses.append(history[0]["loss"])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5, abs=1e-7)
+    assert grads[0].abs().max() > 0
+    assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-7)
+
+
 def test_the_chapters_check_against_trl_agrees_and_would_catch_a_wrong_loss(tok, monkeypatch):
     report = al.check_against_trl(tok)
     assert [r["loss"].split()[0] for r in report["rows"]] == ["Bradley-Terry", "DPO", "GRPO"]

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from llmlab import preferences
+from llmlab import alignment, preferences
 from llmlab.records import alignment as rec
 
 # Until the record is made (python -m llmlab.records.alignment), there is nothing to check.
@@ -83,6 +83,38 @@ def test_grpo_runs_start_at_the_reference_and_their_flags_follow_their_replies(r
     assert len(first["sampled"]) == plan["steps"] * plan["prompts_per_step"] * plan["group_size"]
     # every GRPO run starts from the same model: the same greedy replies at step 0
     assert len({tuple(r["evals"][0]["replies"]) for r in record["grpo"]}) == 1
+
+
+def test_proxy_runs_score_what_they_sampled_by_the_principle(record):
+    test = preferences.load_pairs("test")
+    plan = rec.PLAN["proxy"]
+    assert sorted(r["set"] for r in record["proxy"]) == sorted(plan["sets"])
+    per_step = plan["prompts_per_step"] * plan["group_size"]
+    reward_runs = {(r["set"], r["seed"]): r for r in record["reward"]}
+    for r in record["proxy"]:
+        assert len(r["history"]) == plan["steps"]
+        assert r["history"][0]["kl"] == pytest.approx(0.0, abs=1e-6)
+        s = r["sampled"]
+        assert len(s["correct"]) == len(s["short"]) == len(s["tokens"]) == plan["steps"] * per_step
+        assert len(s["first"]) == len(s["last"]) == per_step
+        # the first and last steps' answers, scored again against the questions those steps drew
+        questions = preferences.load_pairs("train")
+        batches = list(alignment._batches(len(questions), plan["steps"], plan["prompts_per_step"], plan["seed"]))
+        for texts, idx, flags in ((s["first"], batches[0], s["correct"][:per_step]),
+                                  (s["last"], batches[-1], s["correct"][-per_step:])):
+            answers = [questions[i]["answer"] for i in idx for _ in range(plan["group_size"])]
+            assert _bits(flags) == [preferences.score(t, a) for t, a in zip(texts, answers)]
+        assert [e["step"] for e in r["evals"]] == list(range(0, plan["steps"] + 1, plan["eval_every"]))
+        for e in r["evals"]:
+            assert _bits(e["correct"]) == [preferences.score(t, p["answer"]) for t, p in zip(e["replies"], test)]
+            assert _bits(e["short"]) == [preferences.is_short(t, p["answer"]) for t, p in zip(e["replies"], test)]
+            assert len(e["scores"]) == len(test)
+        # the reward model was trained again as in the reward part: it ranks the pairs alike
+        same = reward_runs[(r["set"], plan["seed"])]["correct"]
+        agree = sum(a == b for a, b in zip(r["reward_model_correct"], same))
+        assert agree >= 0.95 * len(test)
+    # both runs start from the same model: the same greedy replies at step 0
+    assert len({tuple(r["evals"][0]["replies"]) for r in record["proxy"]}) == 1
 
 
 def test_best_of_n_picks_the_first_sample_at_n_1_and_the_oracle_never_loses_by_choosing(record):

@@ -20,7 +20,12 @@ unchanged, so a stopped recording resumes):
    ``eval_every`` steps, and the greedy answers after training;
 4. ``grpo``: GRPO on the 111 training sums, reward 1 when the reply's last number is the
    sum; greedy accuracy on the 60 held-out sums every ``eval_every`` steps; every sampled
-   answer of seed 0 kept.
+   answer of seed 0 kept;
+5. ``proxy``: GRPO on the training questions with a reward model's score as the reward,
+   once per training set of part 2 (the reward model trained again as there): per step
+   the reward, and what the principle says of the same sampled answers (right, one value
+   alone, length); greedy answers to the 120 held-out questions every ``eval_every`` steps,
+   with the reward model's score of each.
 
 ``python -m llmlab.records.alignment`` makes it (``--parts``, ``--seeds``, ``--out`` and
 ``--merge`` record it in parts, side by side); :func:`load` reads it back.
@@ -44,7 +49,7 @@ COMMAND = "python -m llmlab.records.alignment"
 CODE = ("llmlab/alignment.py", "llmlab/lora.py", "llmlab/preferences.py", "llmlab/corpus/preferences.json",
         "llmlab/records/alignment.py")
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-PARTS = ("samples", "reward", "dpo", "grpo")
+PARTS = ("samples", "reward", "dpo", "grpo", "proxy")
 PLAN = {
     "seeds": [0, 1, 2],  # every seed of any part; each part runs the seeds it names
     "lora": {"r": 16, "alpha": 32, "targets": ALL_LINEAR},
@@ -57,6 +62,10 @@ PLAN = {
             "steps": 24, "batch_size": 8, "lr": 2e-4, "eval_every": 12},
     "grpo": {"seeds": [0, 1, 2], "steps": 30, "prompts_per_step": 4, "group_size": 8, "lr": 5e-4,
              "beta": 0.04, "epsilon": 0.2, "max_new_tokens": 20, "temperature": 0.7, "eval_every": 15},
+    # GRPO against each reward model (retrained as in the reward part, seed 0): the proxy optimised
+    "proxy": {"sets": ["length-correlated", "balanced"], "seed": 0, "steps": 24, "prompts_per_step": 4,
+              "group_size": 8, "lr": 5e-4, "beta": 0.04, "epsilon": 0.2, "max_new_tokens": 40,
+              "temperature": 0.7, "eval_every": 12},
 }
 
 
@@ -188,6 +197,63 @@ def _grpo_run(base, tokenizer, seed: int) -> dict:
             "evals": evals, "sampled": sampled}
 
 
+def _proxy_eval(model, reward_model, tokenizer, test: list[dict], step: int) -> dict:
+    prompts = [p["prompt"] for p in test]
+    replies = chat.chat_complete(model, tokenizer, prompts, max_new_tokens=PLAN["reply_tokens"])
+    scores = alignment.reward_scores(reward_model, tokenizer, prompts, replies)
+    return {"step": step, "correct": _bits(preferences.score(t, p["answer"]) for t, p in zip(replies, test)),
+            "short": _bits(preferences.is_short(t, p["answer"]) for t, p in zip(replies, test)),
+            "tokens": _tokens(tokenizer, replies), "scores": [round(x, 4) for x in scores.tolist()],
+            "replies": replies}
+
+
+def _proxy_run(base, tokenizer, which: str, test: list[dict]) -> dict:
+    """GRPO against the reward model of ``which`` training set: the proxy, optimised."""
+    spec, rspec = PLAN["proxy"], PLAN["reward"]
+    seed = spec["seed"]
+    seed_everything(seed)
+    reward_model = alignment.RewardModel(with_lora(base), seed=seed)
+    pairs = preferences.load_pairs(rspec["sets"][which])
+    alignment.train_reward_model(reward_model, tokenizer, pairs, steps=rspec["steps"],
+                                 batch_size=rspec["batch_size"], lr=rspec["lr"], seed=seed)
+    reward_model.eval()
+    rc = alignment.reward_scores(reward_model, tokenizer, [p["prompt"] for p in test], [p["chosen"] for p in test])
+    rr = alignment.reward_scores(reward_model, tokenizer, [p["prompt"] for p in test],
+                                 [p["rejected"] for p in test])
+    seed_everything(seed)
+    model = with_lora(base)
+    questions = preferences.load_pairs("train")  # their prompts and right answers; not their pairs
+    seen: list[dict] = []  # every sampled answer, in order: 32 a step
+
+    def reward(item, text):
+        r = alignment.reward_scores(reward_model, tokenizer, [item["prompt"]], [text]).item()
+        seen.append({"text": text, "reward": r, "correct": preferences.score(text, item["answer"]),
+                     "short": preferences.is_short(text, item["answer"])})
+        return r
+
+    evals = [_proxy_eval(model, reward_model, tokenizer, test, 0)]
+
+    def probe(step, m):
+        evals.append(_proxy_eval(m, reward_model, tokenizer, test, step))
+        return {}
+
+    started = time.perf_counter()
+    history = alignment.train_grpo(model, tokenizer, questions, reward, steps=spec["steps"],
+                                   prompts_per_step=spec["prompts_per_step"], group_size=spec["group_size"],
+                                   lr=spec["lr"], beta=spec["beta"], epsilon=spec["epsilon"],
+                                   max_new_tokens=spec["max_new_tokens"], temperature=spec["temperature"],
+                                   seed=seed, on_step=probe, every=spec["eval_every"])
+    seconds = time.perf_counter() - started
+    per_step = spec["prompts_per_step"] * spec["group_size"]
+    sampled = {"correct": _bits(s["correct"] for s in seen), "short": _bits(s["short"] for s in seen),
+               "tokens": _tokens(tokenizer, [s["text"] for s in seen]),
+               "first": [s["text"] for s in seen[:per_step]], "last": [s["text"] for s in seen[-per_step:]]}
+    return {"set": which, "seed": seed, "train_s": round(seconds, 1),
+            "reward_model_correct": _bits((rc > rr).tolist()),
+            "history": [{k: round(v, 4) for k, v in r.items()} for r in history],
+            "sampled": sampled, "evals": evals}
+
+
 def _check_seeds(seeds) -> list[int]:
     seeds = PLAN["seeds"] if seeds is None else seeds
     if not isinstance(seeds, (list, tuple)) or not seeds or not set(seeds) <= set(PLAN["seeds"]):
@@ -199,7 +265,13 @@ def _complete(record: dict) -> bool:
     return (bool(record.get("samples"))
             and len(record["reward"]) == len(PLAN["reward"]["sets"]) * len(PLAN["reward"]["seeds"])
             and len(record["dpo"]) == len(PLAN["dpo"]["runs"])
-            and len(record["grpo"]) == len(PLAN["grpo"]["seeds"]))
+            and len(record["grpo"]) == len(PLAN["grpo"]["seeds"])
+            and len(record.get("proxy", [])) == len(PLAN["proxy"]["sets"]))
+
+
+def _same_plan(old: dict | None) -> bool:
+    """Whether a record was made by this plan, or by this plan before parts were added to it."""
+    return isinstance(old, dict) and all(PLAN.get(k) == v for k, v in old.items())
 
 
 def run(out=None, model=None, tokenizer=None, parts=PARTS, resume: bool = True, seeds=None) -> dict:
@@ -218,12 +290,12 @@ def run(out=None, model=None, tokenizer=None, parts=PARTS, resume: bool = True, 
     started = time.perf_counter()
     record = {"what": "chapter 13: a reward model, DPO and GRPO with LoRA on the real model",
               "model": zoo.REAL_MODEL, "plan": PLAN, **stamp(COMMAND, *CODE),
-              "samples": {}, "reward": [], "dpo": [], "grpo": [], "seconds": 0.0}
+              "samples": {}, "reward": [], "dpo": [], "grpo": [], "proxy": [], "seconds": 0.0}
     if resume and out is not False and path.exists():
         old = read_json(out, NAME, COMMAND)
-        if old.get("plan") == PLAN:
-            for key in ("samples", "reward", "dpo", "grpo"):
-                record[key] = old[key]
+        if _same_plan(old.get("plan")):
+            for key in PARTS:
+                record[key] = old.get(key, record[key])
             started -= old.get("seconds", 0.0)
     if model is None:
         model, tokenizer = zoo.load(zoo.REAL_MODEL, device="cpu")
@@ -279,6 +351,16 @@ def run(out=None, model=None, tokenizer=None, parts=PARTS, resume: bool = True, 
             log(f"grpo seed {seed}: {row['evals'][0]['correct'].count('1')} -> "
                 f"{row['evals'][-1]['correct'].count('1')} of {len(row['evals'][-1]['correct'])}, "
                 f"{row['train_s']} s")
+    if "proxy" in parts:
+        for which in PLAN["proxy"]["sets"]:
+            if any(r["set"] == which for r in record["proxy"]):
+                continue
+            record["proxy"].append(_proxy_run(model, tokenizer, which, test))
+            save()
+            row = record["proxy"][-1]
+            log(f"proxy {which}: reward {row['history'][0]['reward']:.2f} -> {row['history'][-1]['reward']:.2f}, "
+                f"right {row['evals'][0]['correct'].count('1')} -> {row['evals'][-1]['correct'].count('1')}, "
+                f"{row['train_s']} s")
     save()
     return record
 
@@ -289,16 +371,17 @@ def merge(paths: list, out=None) -> dict:
     if not isinstance(paths, (list, tuple)) or not paths:
         raise ValueError(f"paths must be a non-empty list of record files, got {paths!r}")
     parts = [read_json(p, NAME, COMMAND) for p in paths]
-    if any(p.get("plan") != PLAN for p in parts):
+    if not all(_same_plan(p.get("plan")) for p in parts):
         raise ValueError("every part must have been made with this module's PLAN")
     record = dict(parts[0])
+    record["plan"] = PLAN
     record["samples"] = next((p["samples"] for p in parts if p["samples"]), {})
-    keys = {"reward": ("set", "seed"), "dpo": ("beta", "seed"), "grpo": ("seed",)}
+    keys = {"reward": ("set", "seed"), "dpo": ("beta", "seed"), "grpo": ("seed",), "proxy": ("set",)}
     for key, ident in keys.items():
         record[key] = []
         for part in parts:
             have = {tuple(r[k] for k in ident) for r in record[key]}
-            record[key] += [r for r in part[key] if tuple(r[k] for k in ident) not in have]
+            record[key] += [r for r in part.get(key, []) if tuple(r[k] for k in ident) not in have]
     # the parts ran side by side: the longest is the wall time
     record["seconds"] = round(max(p["seconds"] for p in parts), 1)
     record["parts"] = [{k: p[k] for k in ("code_version", "made", "seconds")} for p in parts]
