@@ -30,6 +30,8 @@ def test_the_record_is_complete_and_made_by_this_plan(record):
     assert "+dirty" not in record["code_version"]
     for part in record.get("parts", [record]):
         assert "+dirty" not in part["code_version"]
+        for earlier in part.get("earlier", []):  # runs kept from a resumed recording: their code too
+            assert "+dirty" not in earlier["code_version"] and earlier["runs"]
     assert record["model"] == "smollm2-135m-instruct"
 
 

@@ -168,6 +168,15 @@ def _grpo_eval(model, tokenizer, sums: list[dict], step: int) -> dict:
             "tokens": _tokens(tokenizer, replies), "replies": replies}
 
 
+def _train_grpo(model, tokenizer, items: list[dict], reward, spec: dict, seed: int, probe) -> list[dict]:
+    """:func:`llmlab.alignment.train_grpo` with a part's settings (``PLAN["grpo"]`` or ``PLAN["proxy"]``)."""
+    return alignment.train_grpo(model, tokenizer, items, reward, steps=spec["steps"],
+                                prompts_per_step=spec["prompts_per_step"], group_size=spec["group_size"],
+                                lr=spec["lr"], beta=spec["beta"], epsilon=spec["epsilon"],
+                                max_new_tokens=spec["max_new_tokens"], temperature=spec["temperature"],
+                                seed=seed, on_step=probe, every=spec["eval_every"])
+
+
 def _grpo_run(base, tokenizer, seed: int) -> dict:
     spec = PLAN["grpo"]
     seed_everything(seed)
@@ -186,11 +195,7 @@ def _grpo_run(base, tokenizer, seed: int) -> dict:
             sampled.append(text)
             return _sum_reward(item, text)
     started = time.perf_counter()
-    history = alignment.train_grpo(model, tokenizer, train, reward, steps=spec["steps"],
-                                   prompts_per_step=spec["prompts_per_step"], group_size=spec["group_size"],
-                                   lr=spec["lr"], beta=spec["beta"], epsilon=spec["epsilon"],
-                                   max_new_tokens=spec["max_new_tokens"], temperature=spec["temperature"],
-                                   seed=seed, on_step=probe, every=spec["eval_every"])
+    history = _train_grpo(model, tokenizer, train, reward, spec, seed, probe)
     seconds = time.perf_counter() - started
     return {"seed": seed, "train_s": round(seconds, 1),
             "history": [{k: round(v, 4) for k, v in r.items()} for r in history],
@@ -238,11 +243,7 @@ def _proxy_run(base, tokenizer, which: str, test: list[dict]) -> dict:
         return {}
 
     started = time.perf_counter()
-    history = alignment.train_grpo(model, tokenizer, questions, reward, steps=spec["steps"],
-                                   prompts_per_step=spec["prompts_per_step"], group_size=spec["group_size"],
-                                   lr=spec["lr"], beta=spec["beta"], epsilon=spec["epsilon"],
-                                   max_new_tokens=spec["max_new_tokens"], temperature=spec["temperature"],
-                                   seed=seed, on_step=probe, every=spec["eval_every"])
+    history = _train_grpo(model, tokenizer, questions, reward, spec, seed, probe)
     seconds = time.perf_counter() - started
     per_step = spec["prompts_per_step"] * spec["group_size"]
     sampled = {"correct": _bits(s["correct"] for s in seen), "short": _bits(s["short"] for s in seen),
@@ -267,6 +268,13 @@ def _complete(record: dict) -> bool:
             and len(record["dpo"]) == len(PLAN["dpo"]["runs"])
             and len(record["grpo"]) == len(PLAN["grpo"]["seeds"])
             and len(record.get("proxy", [])) == len(PLAN["proxy"]["sets"]))
+
+
+def _made(record: dict) -> dict:
+    """Which code made a record's runs, when, and which runs it held."""
+    return {"code_version": record.get("code_version", "unknown"), "made": record.get("made", "unknown"),
+            "seconds": record.get("seconds", 0.0),
+            "runs": {key: (1 if key == "samples" else len(record[key])) for key in PARTS if record.get(key)}}
 
 
 def _same_plan(old: dict | None) -> bool:
@@ -297,6 +305,8 @@ def run(out=None, model=None, tokenizer=None, parts=PARTS, resume: bool = True, 
             for key in PARTS:
                 record[key] = old.get(key, record[key])
             started -= old.get("seconds", 0.0)
+            # the runs kept were made by the code of the record's own stamp: keep it
+            record["earlier"] = old.get("earlier", []) + [_made(old)]
     if model is None:
         model, tokenizer = zoo.load(zoo.REAL_MODEL, device="cpu")
     model.eval()
@@ -384,7 +394,8 @@ def merge(paths: list, out=None) -> dict:
             record[key] += [r for r in part.get(key, []) if tuple(r[k] for k in ident) not in have]
     # the parts ran side by side: the longest is the wall time
     record["seconds"] = round(max(p["seconds"] for p in parts), 1)
-    record["parts"] = [{k: p[k] for k in ("code_version", "made", "seconds")} for p in parts]
+    record["parts"] = [{**_made(p), "earlier": p.get("earlier", [])} for p in parts]
+    record.pop("earlier", None)
     record["complete"] = _complete(record)
     if out is not False:
         write_json(record, out, NAME)
