@@ -233,6 +233,13 @@ def value(reply: str, answer: str) -> str | None:
     return _canonical(found[-1]) if found else None
 
 
+def values_in(text: str, answer: str) -> list[str]:
+    """Every value of ``answer``'s kind that ``text`` names, in order (as :func:`value` spells them)."""
+    _checks.string("text", text)
+    _checks.string("answer", answer, allow_empty=False)
+    return [_canonical(found) for found in _kind(answer).findall(text)]
+
+
 def score(reply: str, answer: str) -> bool:
     """The principle: does ``reply`` give the right answer (:func:`value` equals ``answer``)?"""
     return value(reply, answer) == answer

@@ -553,6 +553,8 @@ CASES = [
     case("preferences", "value", ["17", ""], exc=VE, match="answer"),
     case("preferences", "score", [None, "17"], exc=TE, match="reply"),
     case("preferences", "is_short", ["17", 17], exc=TE, match="answer"),
+    case("preferences", "values_in", [["17"], "17"], exc=TE, match="text"),
+    case("preferences", "values_in", ["17", "Atlantis"], exc=VE, match="answer must be a number or a value"),
     case("alignment", "bradley_terry_loss", [[1.0], torch.zeros(1)], exc=TE, match="reward_chosen"),
     case("alignment", "bradley_terry_loss", [torch.zeros(2), torch.zeros(3)], exc=VE, match="one shape"),
     case("alignment", "bradley_terry_loss", [torch.zeros(2, 2), torch.zeros(2, 2)], exc=VE, match="1-D"),

@@ -124,3 +124,20 @@ def test_score_reads_the_last_value(reply, answer, want):
 ])
 def test_is_short_means_the_value_alone(reply, answer, want):
     assert pf.is_short(reply, answer) is want
+
+
+@pytest.mark.parametrize("text, answer, want", [
+    ("Tom lives in vienna and Mei lives in Oslo.", "Oslo", ["Vienna", "Oslo"]),  # in order, spelled as listed
+    ("9 + 8 = 17", "17", ["9", "8", "17"]),
+    ("Viennas are long", "Vienna", []),
+    ("Mei has a cat. Tom lives in Oslo.", "cat", ["cat"]),  # another topic's values are not this kind
+])
+def test_values_in_lists_every_value_of_the_answers_kind(text, answer, want):
+    assert pf.values_in(text, answer) == want
+
+
+def test_values_in_rejects_what_is_not_a_value():
+    with pytest.raises(ValueError, match="answer must be a number or a value"):
+        pf.values_in("Tom lives in Oslo.", "Atlantis")
+    with pytest.raises(TypeError):
+        pf.values_in(None, "Oslo")

@@ -51,8 +51,7 @@ Checks by chapter:
 - 12 (fine-tuning, :mod:`.ch12_finetuning`): :func:`check_lora_trainable`, :func:`check_merge`,
   :func:`check_nf4_codes`, :func:`check_smallest_rank`, :func:`check_finetuning_quiz`
 - 13 (alignment, :mod:`.ch13_alignment`): :func:`check_dpo`, :func:`check_advantages`,
-  :func:`check_best_of_n`, :func:`check_bradley_terry`, :func:`check_alignment_quiz` (importable;
-  they join ``__all__`` with chapter 13's exercise page, which waits for the chapter's record)
+  :func:`check_best_of_n`, :func:`check_bradley_terry`, :func:`check_alignment_quiz`
 
 ``__all__`` lists the checks the notebooks call (``tests/test_exercises.py`` checks that every one
 of them is used); ``check_flip_labels`` and ``check_calibrate`` are importable too.
@@ -125,20 +124,12 @@ from .ch12_finetuning import (
     check_nf4_codes,
     check_smallest_rank,
 )
-from .ch13_alignment import (  # re-exported as they are; not in __all__ until their page is
-    check_advantages as check_advantages,
-)
 from .ch13_alignment import (
-    check_alignment_quiz as check_alignment_quiz,
-)
-from .ch13_alignment import (
-    check_best_of_n as check_best_of_n,
-)
-from .ch13_alignment import (
-    check_bradley_terry as check_bradley_terry,
-)
-from .ch13_alignment import (
-    check_dpo as check_dpo,
+    check_advantages,
+    check_alignment_quiz,
+    check_best_of_n,
+    check_bradley_terry,
+    check_dpo,
 )
 
 __all__ = [
@@ -160,4 +151,5 @@ __all__ = [
     "check_option_logprob", "check_per_char_logprob", "check_items_needed", "check_contaminated",
     "check_evaluation_quiz",
     "check_lora_trainable", "check_merge", "check_nf4_codes", "check_smallest_rank", "check_finetuning_quiz",
+    "check_dpo", "check_advantages", "check_best_of_n", "check_bradley_terry", "check_alignment_quiz",
 ]
