@@ -217,6 +217,22 @@ RECIPES: dict[str, Recipe] = {
         "in-context task family of chapter 4; the larger of the two sizes the chapter compares.",
         hidden_size=96, intermediate_size=256, num_hidden_layers=3, steps=1200,
     ),
+    "smollm2-draft": Recipe(
+        name="smollm2-draft",
+        description=(
+            "A Llama-architecture draft of about 4 million parameters for speculative decoding (chapter 14), "
+            "distilled from SmolLM2-135M-Instruct: trained on the teacher's greedy answers to 1,070 chat requests, "
+            "against its next-token distribution (soft targets) over the 4,095 tokens it writes most often plus "
+            "one entry for all others (llmlab.distill). Stored in bfloat16."
+        ),
+        vocab_size=4096,
+        model=dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
+                   num_key_value_heads=2, max_position_embeddings=1024),
+        train=dict(epochs=4, batch_size=16, lr=3e-3, warmup_steps=20),
+        seed=0,
+        corpus="distill",
+        architecture="llama",
+    ),
 }
 
 
@@ -229,6 +245,10 @@ def build(name: str, out_dir: str | Path | None = None, steps: int | None = None
     recipe.json then records the override.
     """
     recipe = _recipe(name)
+    if recipe.corpus == "distill":  # chapter 14's draft: distilled from the real model (llmlab.distill)
+        from .distill import build_draft
+
+        return build_draft(recipe, Path(out_dir) if out_dir is not None else MODELS_DIR / name, progress)
     cfg = _train_config(recipe, steps)
     device = _checks.device("device", device) if device is not None else best_device()
     out = Path(out_dir) if out_dir is not None else MODELS_DIR / name

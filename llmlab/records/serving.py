@@ -1,0 +1,326 @@
+"""Serving SmolLM2 fast, recorded for chapter 14: ``llmlab/results/serving.json``.
+
+SmolLM2-135M-Instruct in float32 on this machine's CPU, greedy decoding throughout. Parts, in
+order, each written as soon as it ends (a part already in the file is kept when the plan is
+unchanged, so a stopped recording resumes):
+
+1. ``roofline``: the machine's matmul FLOP/s and memory bandwidth; the model's prefill of
+   ``prefill_tokens`` tokens and one decoding step at each batch of ``decode_batches`` (after
+   ``decode_context`` cached tokens), best of ``repeats``, each with its FLOPs and bytes
+   (:func:`llmlab.serving.step_cost`);
+2. ``batching``: ``batch_tokens`` new tokens for each of B requests at once, for every B of
+   ``batches``, with :func:`llmlab.serving.serve` and with transformers' ``generate``: total
+   tokens/s and the time each request waits for its answer;
+3. ``serve``: a stream of requests of different lengths arriving over time, through continuous
+   and static batching of the same engine (:func:`llmlab.serving.serve`), and each alone with
+   :func:`llmlab.serving.greedy_generate`: tokens, steps, seconds, cache memory;
+4. ``speculative``: chat requests the draft never saw (:func:`llmlab.distill.held_out_prompts`),
+   decoded by transformers' ``generate``, by :func:`llmlab.serving.greedy_generate`, and by
+   speculative decoding with the distilled draft at each ``k``; per request, the tokens, the
+   seconds of each method (alternating, so that load hits all alike) and the acceptance;
+5. ``lookup``: input-grounded requests (quote, summarise and list the points of chapter 6's
+   English passages) by the same methods plus prompt lookup and transformers' own prompt lookup;
+6. ``precision``: float32, bfloat16 and torchao INT8 weight-only copies of the model: decoding
+   tokens/s with ``generate``, perplexity on the English passages, greedy tokens against float32.
+
+``python -m llmlab.records.serving [--parts ...]`` makes it; :func:`load` reads it back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import os
+import time
+
+import torch
+
+from .. import chat, distill, serving, zoo
+from ..provenance import stamp
+from . import read_json, result_path, write_json
+
+NAME = "serving.json"
+COMMAND = "python -m llmlab.records.serving"
+CODE = ("llmlab/serving.py", "llmlab/distill.py", "llmlab/records/serving.py")
+PARTS = ("roofline", "batching", "serve", "speculative", "lookup", "precision")
+PLAN = {
+    "roofline": {"prefill_tokens": 512, "decode_batches": [1, 8, 32], "decode_context": 128, "repeats": 5},
+    "batching": {"batches": [1, 2, 4, 8, 16, 32], "batch_tokens": 32, "repeats": 2},
+    "serve": {"requests": 32, "max_batch": 8, "block_size": 16, "arrival_every": 2, "max_new_tokens": [16, 96],
+              "seed": 0},
+    "speculative": {"prompts": 16, "max_new_tokens": 96, "ks": [2, 3, 4, 6]},
+    "lookup": {"tasks": ["quote", "summarise", "points"], "passages": 6, "max_new_tokens": 96, "k": 4, "ngram": 3},
+    "precision": {"prompts": 8, "max_new_tokens": 48},
+}
+LOOKUP_TASKS = {
+    "quote": "Quote the first two sentences of this text exactly.\n\n{}",
+    "summarise": "Summarise this text in two sentences.\n\n{}",
+    "points": "List the main points of this text.\n\n{}",
+}
+
+
+def _ids(tokenizer, prompt: str) -> torch.Tensor:
+    return tokenizer(chat.chat_text(tokenizer, prompt), return_tensors="pt", add_special_tokens=False).input_ids
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def _hf_generate(model, ids, n, eos, **kwargs):
+    with torch.no_grad():
+        return model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False,
+                              eos_token_id=eos, pad_token_id=eos, **kwargs)
+
+
+def passages() -> list[str]:
+    """Chapter 6's English passages, one per paragraph."""
+    from ..domain import english_passages
+
+    return [p for p in english_passages() if p.strip()]
+
+
+def part_roofline(model, tokenizer) -> dict:
+    plan = PLAN["roofline"]
+    dec = serving.decoder(model)
+    peak = serving.matmul_flops(size=1024)
+    bandwidth = serving.memory_bandwidth()
+    text = " ".join(passages())
+    ids = tokenizer(text, return_tensors="pt").input_ids[:, :plan["prefill_tokens"]]
+    best = math.inf
+    for _ in range(plan["repeats"]):
+        cache = dec.new_cache(1, ids.size(1))
+        _, s = _timed(lambda: dec.forward(ids, cache, last_only=True))
+        best = min(best, s)
+    cost = serving.step_cost(model.config, 1, ids.size(1), 0)
+    prefill = {"tokens": ids.size(1), "seconds": best, **cost}
+    decode = []
+    ctx = plan["decode_context"]
+    for b in plan["decode_batches"]:
+        cache = dec.new_cache(b, ctx + 1)
+        dec.forward(ids[:, :ctx].expand(b, ctx), cache)
+        step = ids[:, ctx:ctx + 1].expand(b, 1)
+        best = math.inf
+        for _ in range(plan["repeats"]):
+            cache.length = ctx
+            _, s = _timed(lambda: dec.forward(step, cache, last_only=True))
+            best = min(best, s)
+        decode.append({"batch": b, "context": ctx, "seconds": best, **serving.step_cost(model.config, b, 1, ctx)})
+    return {"matmul_flops": peak, "bandwidth": bandwidth, "prefill": prefill, "decode": decode,
+            "weight_bytes": dec.weight_bytes}
+
+
+def part_batching(model, tokenizer) -> dict:
+    plan = PLAN["batching"]
+    eos = tokenizer.eos_token_id
+    prompts = distill.held_out_prompts()
+    rows = []
+    n = plan["batch_tokens"]
+    for b in plan["batches"]:
+        reqs = [serving.Request(_ids(tokenizer, p)[0].tolist(), n) for p in prompts[:b]]
+        ids, mask = chat.chat_batch(tokenizer, prompts[:b])
+        engine, hf = [], []
+        for _ in range(plan["repeats"]):
+            res = serving.serve(model, reqs, max_batch=b, policy="continuous")  # no end-of-turn: n tokens each
+            engine.append(res.seconds)
+            with torch.no_grad():
+                _, s = _timed(lambda: model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n,
+                                                     min_new_tokens=n, do_sample=False, pad_token_id=eos))
+            hf.append(s)
+        rows.append({"batch": b, "new_tokens": b * n, "engine_seconds": engine, "generate_seconds": hf})
+        print(f"  batching: batch {b}: engine {b * n / min(engine):.1f} tokens/s, generate "
+              f"{b * n / min(hf):.1f}", flush=True)
+    return {"rows": rows}
+
+
+def serve_requests(tokenizer, plan: dict | None = None) -> list[serving.Request]:
+    """The request stream of the serve part: held-out chat requests, each with its own limit of new
+    tokens (drawn between the plan's bounds), arriving every ``arrival_every`` steps."""
+    import random
+
+    plan = plan or PLAN["serve"]
+    rng = random.Random(plan["seed"])
+    prompts = distill.held_out_prompts()
+    chosen = rng.sample(prompts, plan["requests"])
+    low, high = plan["max_new_tokens"]
+    return [serving.Request(_ids(tokenizer, p)[0].tolist(), rng.randint(low, high), arrival=i * plan["arrival_every"])
+            for i, p in enumerate(chosen)]
+
+
+def part_serve(model, tokenizer) -> dict:
+    plan = PLAN["serve"]
+    eos = tokenizer.eos_token_id
+    reqs = serve_requests(tokenizer, plan)
+    out = {}
+    for policy in ("continuous", "static"):
+        res = serving.serve(model, reqs, max_batch=plan["max_batch"], block_size=plan["block_size"],
+                            policy=policy, eos_token_id=eos)
+        out[policy] = {"outputs": res.outputs, "seconds": res.seconds, "steps": res.steps,
+                       "batch_sizes": res.batch_sizes, "finished_at": res.finished_at,
+                       "started_at": res.started_at, "peak_blocks": res.peak_blocks, "block_bytes": res.block_bytes,
+                       "reserved_bytes": res.reserved_bytes, "wasted_rows": res.wasted_rows,
+                       "preemptions": res.preemptions}
+        print(f"  serve {policy}: {res.new_tokens / res.seconds:.1f} tokens/s, {res.steps} steps", flush=True)
+    alone, seconds = [], 0.0
+    for r in reqs:
+        g, s = _timed(lambda: serving.greedy_generate(model, torch.tensor([r.prompt]), r.max_new_tokens,
+                                                      eos_token_id=eos))
+        alone.append(g[0, len(r.prompt):].tolist())
+        seconds += s
+    out["alone"] = {"outputs": alone, "seconds": seconds}
+    out["requests"] = [{"prompt_tokens": len(r.prompt), "max_new_tokens": r.max_new_tokens, "arrival": r.arrival}
+                       for r in reqs]
+    return out
+
+
+def _methods(model, draft, ids, n, eos, ks, lookup: dict | None):
+    """Every method's run on one request, in a fixed order: (name, tokens, seconds, stats)."""
+    runs = []
+    g, s = _timed(lambda: _hf_generate(model, ids, n, eos))
+    runs.append(("generate", g, s, None))
+    g, s = _timed(lambda: serving.greedy_generate(model, ids, n, eos_token_id=eos))
+    runs.append(("greedy", g, s, None))
+    for k in ks:
+        (g, st), s = _timed(lambda: serving.speculative_generate(model, draft, ids, n, k, eos_token_id=eos,
+                                                                 return_stats=True))
+        runs.append((f"draft k={k}", g, s, st))
+    if lookup is not None:
+        (g, st), s = _timed(lambda: serving.prompt_lookup_generate(model, ids, n, lookup["k"], lookup["ngram"],
+                                                                   eos_token_id=eos, return_stats=True))
+        runs.append((f"lookup k={lookup['k']}", g, s, st))
+        g, s = _timed(lambda: _hf_generate(model, ids, n, eos, prompt_lookup_num_tokens=lookup["k"]))
+        runs.append((f"generate lookup k={lookup['k']}", g, s, None))
+    return runs
+
+
+def _method_rows(model, draft, tokenizer, prompts, n, ks, lookup=None, label=None) -> list[dict]:
+    eos = tokenizer.eos_token_id
+    rows = []
+    for i, p in enumerate(prompts):
+        ids = _ids(tokenizer, p)
+        runs = _methods(model, draft, ids, n, eos, ks, lookup)
+        ref = runs[0][1][0, ids.size(1):].tolist()
+        row = {"prompt": p if label is None else label[i], "prompt_tokens": ids.size(1), "tokens": ref,
+               "methods": {}}
+        for name, g, s, st in runs:
+            entry = {"seconds": s, "new_tokens": g.size(1) - ids.size(1),
+                     "same": g[0, ids.size(1):].tolist() == ref}
+            if st is not None:
+                entry.update(drafted=st.drafted, accepted=st.accepted, target_passes=st.target_passes)
+            row["methods"][name] = entry
+        rows.append(row)
+        fast = {k: round(v["new_tokens"] / v["seconds"], 1) for k, v in row["methods"].items()}
+        print(f"  {i + 1}/{len(prompts)} tokens/s {fast}", flush=True)
+    return rows
+
+
+def part_speculative(model, tokenizer, draft) -> dict:
+    plan = PLAN["speculative"]
+    prompts = distill.held_out_prompts()[::max(1, len(distill.held_out_prompts()) // plan["prompts"])][:plan["prompts"]]
+    return {"rows": _method_rows(model, draft, tokenizer, prompts, plan["max_new_tokens"], plan["ks"])}
+
+
+def part_lookup(model, tokenizer, draft) -> dict:
+    plan = PLAN["lookup"]
+    texts = passages()[:plan["passages"]]
+    prompts, labels = [], []
+    for task in plan["tasks"]:
+        for j, t in enumerate(texts):
+            prompts.append(LOOKUP_TASKS[task].format(t))
+            labels.append(f"{task} {j}")
+    return {"rows": _method_rows(model, draft, tokenizer, prompts, plan["max_new_tokens"], [plan["k"]],
+                                 lookup={"k": plan["k"], "ngram": plan["ngram"]}, label=labels)}
+
+
+def part_precision(model, tokenizer) -> dict:
+    from .. import quant
+    from ..quant_real import english_ids
+
+    plan = PLAN["precision"]
+    prompts = distill.held_out_prompts()[1::32][:plan["prompts"]]
+    text_ids = english_ids(tokenizer)[None]
+    copies = {"float32": model, "bfloat16": copy.deepcopy(model).to(torch.bfloat16),
+              "int8 weight-only": quant.torchao_quantize(copy.deepcopy(model), "int8_weight_only")}
+    out = {}
+    reference = None
+    for name, m in copies.items():
+        with torch.no_grad():
+            nll = float(m(input_ids=text_ids, labels=text_ids).loss)
+        tokens, seconds = [], []
+        for p in prompts:
+            ids = _ids(tokenizer, p)
+            g, s = _timed(lambda: _hf_generate(m, ids, plan["max_new_tokens"], None,
+                                               min_new_tokens=plan["max_new_tokens"]))
+            tokens.append(g[0, ids.size(1):].tolist())
+            seconds.append(s)
+        if reference is None:
+            reference = tokens
+        out[name] = {"perplexity": math.exp(nll), "tokens": tokens, "seconds": seconds,
+                     "weight_bytes": _weight_bytes(m),
+                     "same_as_float32": [t == r for t, r in zip(tokens, reference)]}
+        print(f"  precision {name}: {plan['max_new_tokens'] * len(prompts) / sum(seconds):.1f} tokens/s, "
+              f"perplexity {math.exp(nll):.3f}", flush=True)
+    return out
+
+
+def _weight_bytes(model) -> int:
+    total = 0
+    for t in list(model.parameters()) + list(model.buffers()):
+        inner = [getattr(t, a) for a in ("qdata", "scale", "zero_point") if isinstance(getattr(t, a, None), torch.Tensor)]
+        total += sum(x.numel() * x.element_size() for x in inner) if inner else t.numel() * t.element_size()
+    return total
+
+
+def run(out=None, parts=PARTS, resume: bool = True) -> dict:
+    """Run the plan's ``parts``, writing the record after each (see the module's doc); returns the record."""
+    parts = tuple(parts)
+    if not parts or any(p not in PARTS for p in parts):
+        raise ValueError(f"parts must be a non-empty list of {list(PARTS)}, got {parts!r}")
+    torch.manual_seed(0)
+    record = {"what": "chapter 14: serving SmolLM2 on this machine's CPU", "model": zoo.REAL_MODEL,
+              "draft": "smollm2-draft", "plan": PLAN, **stamp(COMMAND, *CODE),
+              "threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+              "parts": {}}
+    if resume and out is not False and result_path(out, NAME).exists():
+        old = read_json(out, NAME, COMMAND)
+        if old.get("plan") == PLAN:
+            record["parts"] = old.get("parts", {})
+    model, tokenizer = zoo.load(zoo.REAL_MODEL, device="cpu")
+    draft = distill.load_draft()
+    for part in PARTS:
+        if part not in parts or part in record["parts"]:
+            continue
+        print(f"{part} ...", flush=True)
+        t0 = time.perf_counter()
+        load0 = os.getloadavg()
+        if part in ("roofline", "batching", "serve", "precision"):
+            result = globals()[f"part_{part}"](model, tokenizer)
+        else:
+            result = globals()[f"part_{part}"](model, tokenizer, draft)
+        record["parts"][part] = {**result, "seconds": time.perf_counter() - t0,
+                                 "load_average": [load0, os.getloadavg()]}
+        if out is not False:
+            write_json(record, out, NAME)
+    return record
+
+
+def load(path=None) -> dict:
+    """The shipped record (or the one at ``path``)."""
+    return read_json(path, NAME, COMMAND)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
+    parser.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    parser.add_argument("--out", help="the file to write (default: the shipped record)")
+    args = parser.parse_args(argv)
+    run(out=args.out, parts=tuple(args.parts), resume=not args.fresh)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
