@@ -217,10 +217,11 @@ def init_draft(cfg: DraftConfig, teacher, vocab_ids: list[int]):
     with torch.no_grad():
         rows = teacher.get_input_embeddings().weight[torch.tensor(vocab_ids)].float()
         centred = rows - rows.mean(0)
-        _, _, v = torch.pca_lowrank(centred, q=cfg.hidden_size, center=False)
-        projected = centred @ v[:, :cfg.hidden_size]
+        q = min(cfg.hidden_size, *centred.shape)
+        _, _, v = torch.pca_lowrank(centred, q=q, center=False)
+        projected = centred @ v[:, :q]
         projected = projected / projected.std() * model.model.embed_tokens.weight.std()
-        model.model.embed_tokens.weight[:len(vocab_ids)] = projected
+        model.model.embed_tokens.weight[:len(vocab_ids), :q] = projected
     return model
 
 
@@ -269,9 +270,9 @@ def train_draft(model, targets: list[dict], vocab_ids: list[int], cfg: DraftConf
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            log.append({"step": step, "epoch": epoch, "loss": float(loss), "seconds": time.perf_counter() - t0})
+            log.append({"step": step, "epoch": epoch, "loss": loss.item(), "seconds": time.perf_counter() - t0})
             if progress and step % 20 == 0:
-                print(f"  step {step}/{total} loss {float(loss):.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+                print(f"  step {step}/{total} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
             step += 1
     model.eval()
     return log
@@ -403,6 +404,7 @@ def load_draft(name: str = "smollm2-draft") -> Draft:
     vocab_file = Path(folder) / "draft_vocab.json"
     if not vocab_file.exists():
         raise ValueError(f"{name!r} is not a draft model (no draft_vocab.json in {folder})")
-    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True,
-                                                 dtype=torch.float32).eval()
+    with zoo._quiet_loading():
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True,
+                                                     dtype=torch.float32).eval()
     return Draft(model, json.loads(vocab_file.read_text()))

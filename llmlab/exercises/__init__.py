@@ -52,6 +52,8 @@ Checks by chapter:
   :func:`check_nf4_codes`, :func:`check_smallest_rank`, :func:`check_finetuning_quiz`
 - 13 (alignment, :mod:`.ch13_alignment`): :func:`check_dpo`, :func:`check_advantages`,
   :func:`check_best_of_n`, :func:`check_bradley_terry`, :func:`check_alignment_quiz`
+- 14 (serving, :mod:`.ch14_serving`): :func:`check_kv_bytes`, :func:`check_speculative_speedup`,
+  :func:`check_block_table`, :func:`check_prompt_lookup`, :func:`check_serving_quiz`
 
 ``__all__`` lists the checks the notebooks call (``tests/test_exercises.py`` checks that every one
 of them is used); ``check_flip_labels`` and ``check_calibrate`` are importable too.
@@ -131,6 +133,13 @@ from .ch13_alignment import (
     check_bradley_terry,
     check_dpo,
 )
+from .ch14_serving import (
+    check_block_table,
+    check_kv_bytes,
+    check_prompt_lookup,
+    check_serving_quiz,
+    check_speculative_speedup,
+)
 
 __all__ = [
     "check_fit_to_context", "check_greedy_completion", "check_model_card_numbers", "check_lifecycle_quiz",
@@ -152,4 +161,5 @@ __all__ = [
     "check_evaluation_quiz",
     "check_lora_trainable", "check_merge", "check_nf4_codes", "check_smallest_rank", "check_finetuning_quiz",
     "check_dpo", "check_advantages", "check_best_of_n", "check_bradley_terry", "check_alignment_quiz",
+    "check_kv_bytes", "check_speculative_speedup", "check_block_table", "check_prompt_lookup", "check_serving_quiz",
 ]
