@@ -50,9 +50,12 @@ One module per idea; each chapter of the book imports what it explains:
   and its addition questions, with the principle as a function
 - ``alignment`` the Bradley-Terry, DPO and GRPO losses from scratch; a reward model, DPO and GRPO runs
   with LoRA (chapter 13)
+- ``serving``   the roofline's costs, a lean decoding loop, speculative and prompt-lookup decoding, continuous
+  batching on a paged key-value cache (chapter 14)
+- ``distill``   the draft model distilled from SmolLM2's own answers, and its recipe (chapter 14)
 - ``prompt_tuning_real`` prompt tuning, p-tuning, few-shot and last-layer fine-tuning compared on the real model (chapter 10)
 - ``records``   the recorded experiments: one module per file in ``results/``, each with its plan, ``run``,
-  ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-13)
+  ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-14)
 - ``exercises`` the checks the exercise notebooks call (every chapter)
 - ``book``      glue computed numbers into the book's prose (every chapter)
 - ``stats``     intervals, paired tests and the verdicts the prose glues for every comparison (every chapter)

@@ -228,7 +228,7 @@ RECIPES: dict[str, Recipe] = {
         vocab_size=4096,
         model=dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
                    num_key_value_heads=2, max_position_embeddings=1024),
-        train=dict(epochs=4, batch_size=16, lr=3e-3, warmup_steps=20),
+        train=dict(epochs=12, batch_size=16, lr=3e-3, warmup_steps=20),
         seed=0,
         corpus="distill",
         architecture="llama",
