@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from . import _checks
 from .bench import matmul_flops  # measured FLOP/s of a float32 matmul (chapter 8)
 
-__all__ = ["memory_bandwidth", "matmul_flops", "step_cost", "roofline", "Decoder", "greedy_generate",
+__all__ = ["memory_bandwidth", "matvec_seconds", "matmul_flops", "step_cost", "roofline", "Decoder", "greedy_generate",
            "speculative_generate", "prompt_lookup_generate", "SpeculativeStats", "PagedKVCache", "Request",
            "serve", "ServeResult", "expected_tokens_per_pass"]
 
@@ -75,6 +75,31 @@ def memory_bandwidth(megabytes: int = 512, tries: int = 5) -> dict[str, float]:
         best_read, best_copy = min(best_read, t1 - t0), min(best_copy, t2 - t1)
     nbytes = a.numel() * 4
     return {"read": nbytes / best_read, "copy": 2 * nbytes / best_copy}
+
+
+def matvec_seconds(model, repeats: int = 3) -> dict[str, float]:
+    """Time the matrix products of one batch-1 decoding step alone: every weight matrix of ``model``
+    (a Llama-architecture causal LM) times one vector, as a step does them, and nothing else.
+
+    Returns ``{"seconds", "bytes", "bandwidth"}`` (best of ``repeats``; bandwidth in bytes/s): how fast
+    this machine's matrix-vector kernels stream the weights, which can be well below what a plain
+    sum over memory reaches (:func:`memory_bandwidth`).
+    """
+    dec = decoder(model)
+    repeats = _checks.positive_int("repeats", repeats)
+    mats = [w for layer in dec.layers for w in layer if w.dim() == 2]
+    vectors = {w.size(1): torch.randn(1, 1, w.size(1)) for w in mats}
+    head_in = torch.randn(1, dec.head_t.size(0))
+    nbytes = sum(w.numel() * w.element_size() for w in mats) + dec.head_t.numel() * dec.head_t.element_size()
+    best = math.inf
+    with torch.inference_mode():
+        for _ in range(repeats + 1):  # the first pass warms up
+            t0 = time.perf_counter()
+            for w in mats:
+                F.linear(vectors[w.size(1)], w)
+            head_in @ dec.head_t
+            best = min(best, time.perf_counter() - t0)
+    return {"seconds": best, "bytes": float(nbytes), "bandwidth": nbytes / best}
 
 
 def _config_numbers(config) -> dict:

@@ -1,10 +1,12 @@
 """Serving SmolLM2 fast, recorded for chapter 14: ``llmlab/results/serving.json``.
 
 SmolLM2-135M-Instruct in float32 on this machine's CPU, greedy decoding throughout. Parts, in
-order, each written as soon as it ends (a part already in the file is kept when the plan is
-unchanged, so a stopped recording resumes):
+order, each written as soon as it ends (a part already in the file is kept when its plan is
+unchanged, so a stopped recording resumes and a changed part is measured again):
 
-1. ``roofline``: the machine's matmul FLOP/s and memory bandwidth; the model's prefill of
+1. ``roofline``: the machine's matmul FLOP/s and memory bandwidth; the matrix-vector products of
+   one decoding step timed alone (:func:`llmlab.serving.matvec_seconds`); one pass over T new tokens
+   for each T of ``pass_tokens`` (what a verifying pass costs) and one step of the draft; the model's prefill of
    ``prefill_tokens`` tokens and one decoding step at each batch of ``decode_batches`` (after
    ``decode_context`` cached tokens), best of ``repeats``, each with its FLOPs and bytes
    (:func:`llmlab.serving.step_cost`);
@@ -23,7 +25,9 @@ unchanged, so a stopped recording resumes):
 6. ``precision``: float32, bfloat16 and torchao INT8 weight-only copies of the model: decoding
    tokens/s with ``generate``, perplexity on the English passages, greedy tokens against float32.
 
-``python -m llmlab.records.serving [--parts ...]`` makes it; :func:`load` reads it back.
+``python -m llmlab.records.serving [--parts ...]`` makes it (a part already in the file is kept; delete it
+from the file to measure it again); each part carries the ``code_version`` and time (``made``) of the
+run that measured it. :func:`load` reads it back.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ COMMAND = "python -m llmlab.records.serving"
 CODE = ("llmlab/serving.py", "llmlab/distill.py", "llmlab/records/serving.py")
 PARTS = ("roofline", "batching", "serve", "speculative", "lookup", "precision")
 PLAN = {
-    "roofline": {"prefill_tokens": 512, "decode_batches": [1, 8, 32], "decode_context": 128, "repeats": 5},
+    "roofline": {"prefill_tokens": 512, "decode_batches": [1, 8, 32], "decode_context": 128, "repeats": 5,
+                 "pass_tokens": [1, 2, 3, 4, 5, 7]},
     "batching": {"batches": [1, 2, 4, 8, 16, 32], "batch_tokens": 32, "repeats": 2},
     "serve": {"requests": 32, "max_batch": 8, "block_size": 16, "arrival_every": 2, "max_new_tokens": [16, 96],
               "seed": 0},
@@ -109,8 +114,27 @@ def part_roofline(model, tokenizer) -> dict:
             _, s = _timed(lambda: dec.forward(step, cache, last_only=True))
             best = min(best, s)
         decode.append({"batch": b, "context": ctx, "seconds": best, **serving.step_cost(model.config, b, 1, ctx)})
+    passes = []  # one pass of T new tokens at batch 1, as speculative decoding's verifying pass runs
+    cache = dec.new_cache(1, ctx + max(plan["pass_tokens"]))
+    dec.forward(ids[:, :ctx], cache)
+    for t in plan["pass_tokens"]:
+        best = math.inf
+        for _ in range(plan["repeats"]):
+            cache.length = ctx
+            _, s = _timed(lambda: dec.forward(ids[:, ctx:ctx + t], cache))
+            best = min(best, s)
+        passes.append({"tokens": t, "seconds": best})
+    ddec = serving.decoder(distill.load_draft())
+    dcache = ddec.new_cache(1, ctx + 1)
+    ddec.forward(ids[:, :ctx], dcache)
+    best = math.inf
+    for _ in range(plan["repeats"]):
+        dcache.length = ctx
+        _, s = _timed(lambda: ddec.forward(ids[:, ctx:ctx + 1], dcache, last_only=True))
+        best = min(best, s)
     return {"matmul_flops": peak, "bandwidth": bandwidth, "prefill": prefill, "decode": decode,
-            "weight_bytes": dec.weight_bytes}
+            "matvec": serving.matvec_seconds(model, plan["repeats"]), "passes": passes,
+            "draft_step_seconds": best, "weight_bytes": dec.weight_bytes}
 
 
 def part_batching(model, tokenizer) -> dict:
@@ -286,8 +310,11 @@ def run(out=None, parts=PARTS, resume: bool = True) -> dict:
               "parts": {}}
     if resume and out is not False and result_path(out, NAME).exists():
         old = read_json(out, NAME, COMMAND)
-        if old.get("plan") == PLAN:
-            record["parts"] = old.get("parts", {})
+        for name, kept in old.get("parts", {}).items():  # keep each part whose own plan is unchanged
+            if old.get("plan", {}).get(name) == PLAN.get(name):
+                kept.setdefault("code_version", old.get("code_version"))  # the code that made it
+                kept.setdefault("made", old.get("made"))
+                record["parts"][name] = kept
     model, tokenizer = zoo.load(zoo.REAL_MODEL, device="cpu")
     draft = distill.load_draft()
     for part in PARTS:
@@ -301,7 +328,8 @@ def run(out=None, parts=PARTS, resume: bool = True) -> dict:
         else:
             result = globals()[f"part_{part}"](model, tokenizer, draft)
         record["parts"][part] = {**result, "seconds": time.perf_counter() - t0,
-                                 "load_average": [load0, os.getloadavg()]}
+                                 "load_average": [load0, os.getloadavg()],
+                                 "code_version": record["code_version"], "made": record["made"]}
         if out is not False:
             write_json(record, out, NAME)
     return record
