@@ -80,6 +80,19 @@ def test_speculative_equals_greedy_with_any_draft(k):
     assert stats.target_passes - 1 == -(-(32 - 1) // (k + 1))
 
 
+def test_speculative_equals_transformers_assisted_generation():
+    target = _target(0)
+    draft = _target(5, num_hidden_layers=1)
+    for k in (1, 3, 5):
+        for ids in _prompts(3, seed=10 + k):
+            with torch.no_grad():
+                assisted = target.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=20,
+                                           do_sample=False, pad_token_id=0, assistant_model=draft,
+                                           num_assistant_tokens=k, num_assistant_tokens_schedule="constant")
+            eos = target.generation_config.eos_token_id  # generate stops there by default
+            assert torch.equal(serving.speculative_generate(target, draft, ids, 20, k, eos_token_id=eos), assisted)
+
+
 def test_speculative_stops_at_end_of_text_like_generate():
     target, draft = _target(0), _target(0)
     for ids in _prompts(5, seed=3):
@@ -265,3 +278,70 @@ def test_memory_bandwidth_is_measured():
 def test_bad_input(call, error):
     with pytest.raises(error):
         call(_target(0))
+
+
+# ---------------------------------------------------------------- the bundled draft and the real model
+DRAFT = "smollm2-draft"
+
+
+def test_bundled_draft_matches_its_recipe():
+    import json
+
+    from llmlab import recipes, zoo
+
+    folder = zoo.model_dir(DRAFT)
+    recipe = recipes.RECIPES[DRAFT]
+    expected = distill.DraftConfig(vocab_size=recipe.vocab_size, seed=recipe.seed, **recipe.model,
+                                   **recipe.train).llama_config().to_dict()
+    shipped = json.loads((folder / "config.json").read_text())
+    for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                "num_key_value_heads", "max_position_embeddings", "tie_word_embeddings"):
+        assert shipped[key] == expected[key], key
+    vocab = json.loads((folder / "draft_vocab.json").read_text())
+    assert len(vocab) == recipe.vocab_size - 1 == len(set(vocab))
+    assert all(0 <= t < 49152 for t in vocab)
+    card = zoo.recipe_of(DRAFT)
+    assert card["teacher"] == zoo.REAL_MODEL and card["train_prompts"] == len(distill.prompts("train"))
+    assert (folder / "model.safetensors").stat().st_size < 10_000_000  # the bundle stays small
+
+
+@pytest.fixture(scope="module")
+def real():
+    from llmlab import zoo
+
+    model, tok = zoo.load(zoo.REAL_MODEL, device="cpu")
+    return model, tok, distill.load_draft()
+
+
+def test_real_model_decoder_and_every_fast_path_give_generates_tokens(real):
+    from llmlab import chat
+
+    model, tok, draft = real
+    eos = tok.eos_token_id
+    for prompt in distill.held_out_prompts()[7:9]:
+        ids = tok(chat.chat_text(tok, prompt), return_tensors="pt", add_special_tokens=False).input_ids
+        with torch.no_grad():
+            ref = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=24, do_sample=False,
+                                 eos_token_id=eos, pad_token_id=eos)
+            assert torch.allclose(serving.decoder(model).forward(ids, serving.decoder(model).new_cache(1, ids.size(1))),
+                                  model(ids).logits, atol=1e-4, rtol=1e-4)
+        assert torch.equal(serving.greedy_generate(model, ids, 24, eos_token_id=eos), ref)
+        out, stats = serving.speculative_generate(model, draft, ids, 24, 4, eos_token_id=eos, return_stats=True)
+        assert torch.equal(out, ref)
+        assert stats.acceptance_rate > 0.2  # the distilled draft agrees with the teacher, unlike noise
+        assert torch.equal(serving.prompt_lookup_generate(model, ids, 24, 4, eos_token_id=eos), ref)
+
+
+def test_the_record_says_every_method_gave_the_same_tokens():
+    from llmlab.records import serving as rec
+
+    record = rec.load()
+    parts = record["parts"]
+    assert set(parts) == set(rec.PARTS)
+    for part in ("speculative", "lookup"):
+        for row in parts[part]["rows"]:
+            assert all(m["same"] for m in row["methods"].values()), (part, row["prompt"])
+    serve = parts["serve"]
+    assert serve["continuous"]["outputs"] == serve["alone"]["outputs"] == serve["static"]["outputs"]
+    # continuous batching ended sooner in steps than static batching of the same stream
+    assert serve["continuous"]["steps"] < serve["static"]["steps"]
