@@ -70,6 +70,36 @@ TASKS = [
 HELD_OUT_EVERY = 5  # every fifth subject is held out: the draft never sees its prompts
 
 
+def _rows(name: str, rows) -> list[dict]:
+    """``rows`` if it is a list of the teacher's answers (dicts with an ``"answer"`` list of token ids)."""
+    if not isinstance(rows, (list, tuple)) or not all(
+            isinstance(r, dict) and isinstance(r.get("answer"), (list, tuple)) for r in rows):
+        raise _checks.ArgumentTypeError(f"{name} must be a list of dicts with an 'answer' list of token ids "
+                                        f"(teacher_outputs), got {type(rows).__name__} {_checks._shown(rows)}")
+    return list(rows)
+
+
+def _vocab_ids(name: str, vocab_ids, high: int | None = None) -> list[int]:
+    """``vocab_ids`` if it is a non-empty list of distinct token ids (each below ``high`` when given)."""
+    if not isinstance(vocab_ids, (list, tuple)) or not all(
+            isinstance(t, int) and not isinstance(t, bool) for t in vocab_ids):
+        raise _checks.ArgumentTypeError(f"{name} must be a list of token ids (draft_vocabulary), got "
+                                        f"{type(vocab_ids).__name__} {_checks._shown(vocab_ids)}")
+    if not vocab_ids or len(set(vocab_ids)) != len(vocab_ids) or min(vocab_ids) < 0 or (
+            high is not None and max(vocab_ids) >= high):
+        bound = f" below {high}" if high is not None else ""
+        raise ValueError(f"{name} must be a non-empty list of distinct token ids >= 0{bound}, got "
+                         f"{_checks._shown(vocab_ids)}")
+    return list(vocab_ids)
+
+
+def _draft_config(name: str, cfg) -> DraftConfig:
+    if not isinstance(cfg, DraftConfig):
+        raise _checks.ArgumentTypeError(f"{name} must be a distill.DraftConfig, got {type(cfg).__name__} "
+                                        f"{_checks._shown(cfg)}")
+    return cfg
+
+
 def prompts(split: str = "train") -> list[str]:
     """The chat requests of ``split`` (``"train"`` or ``"held-out"``): every task template with every subject of the split."""
     if split not in ("train", "held-out"):
@@ -93,6 +123,7 @@ def teacher_outputs(model, tokenizer, requests: list[str], max_new_tokens: int =
     from .chat import chat_batch
 
     _checks.model("model", model)
+    _checks.tokenizer("tokenizer", tokenizer)
     requests = _checks.strings("requests", requests)
     _checks.positive_int("max_new_tokens", max_new_tokens)
     _checks.positive_int("batch_size", batch_size)
@@ -122,6 +153,7 @@ def draft_vocabulary(rows: list[dict], size: int) -> list[int]:
     ``size - 1``, stands for every other token."""
     from collections import Counter
 
+    rows = _rows("rows", rows)
     size = _checks.integer("size", size, low=2)
     counts = Counter(t for row in rows for t in row["answer"])
     ranked = sorted(counts, key=lambda t: (-counts[t], t))
@@ -130,7 +162,8 @@ def draft_vocabulary(rows: list[dict], size: int) -> list[int]:
 
 def coverage(rows: list[dict], vocab_ids: list[int]) -> float:
     """Share of the answer tokens in ``rows`` that are in ``vocab_ids`` (the rest the draft cannot propose)."""
-    keep = set(vocab_ids)
+    rows = _rows("rows", rows)
+    keep = set(_vocab_ids("vocab_ids", vocab_ids))
     tokens = [t for row in rows for t in row["answer"]]
     if not tokens:
         raise ValueError("rows hold no answer tokens")
@@ -148,7 +181,13 @@ def soft_targets(teacher, rows: list[dict], vocab_ids: list[int], top: int = 16,
     probability of all tokens outside the vocabulary going to the "other" entry first.
     """
     _checks.model("teacher", teacher)
-    _checks.positive_int("top", top)
+    if not isinstance(getattr(getattr(teacher, "config", None), "vocab_size", None), int):
+        raise _checks.ArgumentTypeError(f"teacher must be a transformers causal LM (zoo.load), got "
+                                        f"{type(teacher).__name__}")
+    rows = _rows("rows", rows)
+    vocab_ids = _vocab_ids("vocab_ids", vocab_ids, teacher.config.vocab_size)
+    _checks.integer("top", top, low=1, high=len(vocab_ids) + 1)
+    _checks.positive_int("batch_size", batch_size)
     index = torch.full((teacher.config.vocab_size,), len(vocab_ids), dtype=torch.long)
     index[torch.tensor(vocab_ids)] = torch.arange(len(vocab_ids))
     out = []
@@ -195,6 +234,19 @@ class DraftConfig:
     warmup_steps: int = 20
     seed: int = 0
 
+    def __post_init__(self):
+        _checks.integer("vocab_size", self.vocab_size, low=2)
+        for name in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                     "num_key_value_heads", "max_position_embeddings", "epochs", "batch_size"):
+            _checks.positive_int(name, getattr(self, name))
+        if self.hidden_size % self.num_attention_heads or self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError(f"num_attention_heads must divide hidden_size and num_key_value_heads must divide "
+                             f"num_attention_heads, got {self.hidden_size}, {self.num_attention_heads} and "
+                             f"{self.num_key_value_heads}")
+        _checks.positive("lr", self.lr)
+        _checks.non_negative_int("warmup_steps", self.warmup_steps)
+        _checks.integer("seed", self.seed)
+
     def llama_config(self):
         from transformers import LlamaConfig
 
@@ -212,6 +264,15 @@ def init_draft(cfg: DraftConfig, teacher, vocab_ids: list[int]):
     ``hidden_size`` principal directions (a start that already groups similar tokens)."""
     from transformers import LlamaForCausalLM
 
+    cfg = _draft_config("cfg", cfg)
+    _checks.model("teacher", teacher)
+    if not callable(getattr(teacher, "get_input_embeddings", None)):
+        raise _checks.ArgumentTypeError(f"teacher must be a transformers causal LM (zoo.load), got "
+                                        f"{type(teacher).__name__}")
+    vocab_ids = _vocab_ids("vocab_ids", vocab_ids, teacher.get_input_embeddings().num_embeddings)
+    if len(vocab_ids) > cfg.vocab_size - 1:
+        raise ValueError(f"vocab_ids must list at most cfg.vocab_size - 1 = {cfg.vocab_size - 1} ids (the last "
+                         f"entry is 'another token'), got {len(vocab_ids)}")
     torch.manual_seed(cfg.seed)
     model = LlamaForCausalLM(cfg.llama_config())
     with torch.no_grad():
@@ -229,6 +290,15 @@ def train_draft(model, targets: list[dict], vocab_ids: list[int], cfg: DraftConf
                 progress: bool = False) -> list[dict]:
     """Distil: minimise the cross-entropy of the draft's predictions against the teacher's soft targets
     (its top entries, renormalised), position by position over the answers. Returns the loss log."""
+    _checks.model("model", model)
+    if not isinstance(targets, (list, tuple)) or not all(
+            isinstance(r, dict) and {"ids", "start", "targets", "probs"} <= r.keys() for r in targets):
+        raise _checks.ArgumentTypeError(f"targets must be a list of soft_targets rows (dicts with ids, start, "
+                                        f"targets, probs), got {type(targets).__name__} {_checks._shown(targets)}")
+    if not targets:
+        raise ValueError("targets must be a non-empty list of soft_targets rows, got an empty list")
+    vocab_ids = _vocab_ids("vocab_ids", vocab_ids)
+    cfg = _draft_config("cfg", cfg)
     index = {t: i for i, t in enumerate(vocab_ids)}
     other = len(vocab_ids)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -291,6 +361,9 @@ class Draft(torch.nn.Module):
         super().__init__()
         from .serving import Decoder
 
+        _checks.model("model", model)
+        full_vocab = _checks.positive_int("full_vocab", full_vocab)
+        _vocab_ids("vocab_ids", vocab_ids, full_vocab)
         self.model = model
         self.vocab_ids = list(vocab_ids)
         self.full_vocab = full_vocab
@@ -322,6 +395,11 @@ def agreement(draft_model, rows: list[dict], vocab_ids: list[int]) -> dict:
     """How often the draft's top choice is the teacher's greedy token, position by position over the teacher's
     answers in ``rows`` (teacher forcing): ``{"agreement", "positions", "covered"}``, ``covered`` the share of
     answer tokens inside the draft vocabulary (the most the draft can agree)."""
+    _checks.model("draft_model", draft_model)
+    rows = _rows("rows", rows)
+    vocab_ids = _vocab_ids("vocab_ids", vocab_ids)
+    if not any(r["answer"] for r in rows):
+        raise ValueError("rows hold no answer tokens: agreement needs the teacher's answers (teacher_outputs)")
     index = {t: i for i, t in enumerate(vocab_ids)}
     other = len(vocab_ids)
     hits = n = covered = 0
@@ -347,8 +425,12 @@ def build_draft(recipe, out: Path, progress: bool = True) -> Path:
     import csv
     from dataclasses import asdict
 
-    from . import zoo
+    from . import recipes, zoo
 
+    if not isinstance(recipe, recipes.Recipe):
+        raise _checks.ArgumentTypeError(f"recipe must be a recipes.Recipe (recipes.RECIPES['smollm2-draft']), got "
+                                        f"{type(recipe).__name__} {_checks._shown(recipe)}")
+    out = Path(_checks.path("out", out))
     cfg = DraftConfig(vocab_size=recipe.vocab_size, seed=recipe.seed, **recipe.model, **recipe.train)
     teacher, tokenizer = zoo.load(zoo.REAL_MODEL, device="cpu")
     answers, teacher_seconds = {}, {}

@@ -102,7 +102,17 @@ def matvec_seconds(model, repeats: int = 3) -> dict[str, float]:
     return {"seconds": best, "bytes": float(nbytes), "bandwidth": nbytes / best}
 
 
+_CONFIG_KEYS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
+
+
 def _config_numbers(config) -> dict:
+    missing = [key for key in _CONFIG_KEYS if not hasattr(config, key)]
+    if missing:
+        hint = "; pass model.config, not the model" if hasattr(config, "config") else ""
+        shown = f" {_checks._shown(config)}" if isinstance(config, (str, int, float)) else ""
+        raise _checks.ArgumentTypeError(f"config must be a Llama-style model config (model.config, with "
+                                        f"{', '.join(_CONFIG_KEYS)}), got {type(config).__name__}{shown} "
+                                        f"lacking {missing}{hint}")
     layers = _checks.positive_int("config.num_hidden_layers", config.num_hidden_layers)
     width = _checks.positive_int("config.hidden_size", config.hidden_size)
     heads = _checks.positive_int("config.num_attention_heads", config.num_attention_heads)
@@ -351,16 +361,42 @@ def decoder(model) -> Decoder:
     return dec
 
 
-def _prompt(input_ids) -> list[int]:
-    ids = torch.as_tensor(input_ids)
+def _prompt(input_ids, dec: Decoder | None = None) -> list[int]:
+    if isinstance(input_ids, str):
+        raise _checks.ArgumentTypeError(f"input_ids must be token ids (a (1, T) tensor), got the str "
+                                        f"{_checks._shown(input_ids)}; encode the text with the tokenizer first")
+    try:
+        ids = torch.as_tensor(input_ids)
+    except (TypeError, ValueError, RuntimeError):
+        raise _checks.ArgumentTypeError(f"input_ids must be token ids (a (1, T) tensor), got "
+                                        f"{type(input_ids).__name__} {_checks._shown(input_ids)}") from None
     if ids.dim() == 2:
         if ids.size(0) != 1:
             raise ValueError(f"input_ids must be one sequence (1, T); batch {ids.size(0)} is not supported here "
                              f"(serve() batches requests)")
         ids = ids[0]
-    if ids.dim() != 1 or ids.numel() == 0 or ids.dtype not in (torch.int64, torch.int32):
+    if ids.dim() != 1 or ids.numel() == 0:
         raise ValueError(f"input_ids must be a non-empty (1, T) tensor of token ids, got {tuple(ids.shape)} {ids.dtype}")
-    return ids.tolist()
+    if ids.dtype not in (torch.int64, torch.int32):
+        raise _checks.ArgumentTypeError(f"input_ids must be a (1, T) tensor of token ids (int64), got dtype "
+                                        f"{ids.dtype}")
+    prompt = ids.tolist()
+    if dec is not None:
+        _in_vocabulary("input_ids", prompt, dec)
+    return prompt
+
+
+def _in_vocabulary(name: str, ids: list[int], dec: Decoder) -> None:
+    """Token ids the decoder can embed: in [0, its vocabulary); any id >= 0 for a draft with ``vocab_ids``
+    (it reads an id outside its list as "another token")."""
+    low, high = min(ids), max(ids)
+    if low < 0 or (dec.vocab_ids is None and high >= dec.vocab):
+        bound = f"[0, {dec.vocab}) (the model's vocabulary)" if dec.vocab_ids is None else ">= 0"
+        raise ValueError(f"{name} must hold token ids in {bound}, got ids from {low} to {high}")
+
+
+def _eos(eos_token_id) -> int | None:
+    return None if eos_token_id is None else _checks.non_negative_int("eos_token_id", eos_token_id)
 
 
 def _finish(prompt: list[int], out: list[int], max_new_tokens: int, eos: int | None) -> torch.Tensor:
@@ -377,8 +413,9 @@ def greedy_generate(model, input_ids, max_new_tokens: int, eos_token_id: int | N
     after ``eos_token_id`` when given.
     """
     dec = decoder(model)
-    prompt = _prompt(input_ids)
+    prompt = _prompt(input_ids, dec)
     max_new_tokens = _checks.positive_int("max_new_tokens", max_new_tokens)
+    eos_token_id = _eos(eos_token_id)
     cache = dec.new_cache(1, len(prompt) + max_new_tokens)
     scores = dec.forward(torch.tensor([prompt]), cache, last_only=True)
     out = []
@@ -461,8 +498,10 @@ def speculative_generate(target, draft, input_ids, max_new_tokens: int, k: int, 
     prompt = _prompt(input_ids)
     max_new_tokens = _checks.positive_int("max_new_tokens", max_new_tokens)
     k = _checks.positive_int("k", k)
+    eos_token_id = _eos(eos_token_id)
     ddec = decoder(draft)
     tdec = decoder(target)
+    _in_vocabulary("input_ids", prompt, tdec)
     if ddec.vocab_ids is None and ddec.vocab != tdec.vocab:
         raise ValueError(f"draft and target must share a tokenizer: the draft scores {ddec.vocab} tokens, the "
                          f"target {tdec.vocab} (a draft with a smaller vocabulary needs its vocab_ids)")
@@ -490,6 +529,11 @@ def speculative_generate(target, draft, input_ids, max_new_tokens: int, k: int, 
 def lookup_proposal(seq: list[int], k: int, ngram: int = 3) -> list[int]:
     """Prompt lookup: find the last ``ngram`` (down to 1) tokens of ``seq`` earlier in ``seq`` and propose
     the (up to) ``k`` tokens that followed the earliest such occurrence; ``[]`` when none is found."""
+    if not isinstance(seq, (list, tuple)) or not all(isinstance(t, int) and not isinstance(t, bool) for t in seq):
+        raise _checks.ArgumentTypeError(f"seq must be a list of token ids (ints), got {type(seq).__name__} "
+                                        f"{_checks._shown(seq)}")
+    k = _checks.positive_int("k", k)
+    ngram = _checks.positive_int("ngram", ngram)
     for size in range(min(ngram, len(seq) - 1), 0, -1):
         tail = seq[-size:]
         for start in range(len(seq) - size):
@@ -509,6 +553,8 @@ def prompt_lookup_generate(target, input_ids, max_new_tokens: int, k: int, ngram
     max_new_tokens = _checks.positive_int("max_new_tokens", max_new_tokens)
     k = _checks.positive_int("k", k)
     ngram = _checks.positive_int("ngram", ngram)
+    eos_token_id = _eos(eos_token_id)
+    _in_vocabulary("input_ids", prompt, decoder(target))
     stats = SpeculativeStats()
     out = _speculate(decoder(target), lambda seq, n: lookup_proposal(seq, n, ngram), prompt, max_new_tokens, k,
                      eos_token_id, stats)
@@ -580,8 +626,11 @@ class Request:
     arrival: int = 0
 
     def __post_init__(self):
-        if not isinstance(self.prompt, (list, tuple)) or not self.prompt or not all(
-                isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in self.prompt):
+        if not isinstance(self.prompt, (list, tuple)) or not all(
+                isinstance(t, int) and not isinstance(t, bool) for t in self.prompt):
+            raise _checks.ArgumentTypeError(f"prompt must be a non-empty list of token ids (ints), got "
+                                            f"{type(self.prompt).__name__} {_checks._shown(self.prompt)}")
+        if not self.prompt or not all(t >= 0 for t in self.prompt):
             raise ValueError(f"prompt must be a non-empty list of token ids, got {self.prompt!r:.80}")
         _checks.positive_int("max_new_tokens", self.max_new_tokens)
         _checks.non_negative_int("arrival", self.arrival)
@@ -650,6 +699,8 @@ def serve(model, requests: list[Request], max_batch: int = 8, block_size: int = 
     max_batch = _checks.positive_int("max_batch", max_batch)
     block_size = _checks.positive_int("block_size", block_size)
     policy = _checks.choice("policy", policy, ("continuous", "static"))
+    eos_token_id = _eos(eos_token_id)
+    _in_vocabulary("requests' prompts", [t for r in requests for t in r.prompt], dec)
     longest = max(len(r.prompt) + r.max_new_tokens for r in requests)
     if num_blocks is None:
         num_blocks = sum(-(-(len(r.prompt) + r.max_new_tokens) // block_size) for r in requests)

@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 import llmlab
-from llmlab import attention
+from llmlab import attention, serving
+from llmlab.recipes import RECIPES
 from llmlab.train import TrainConfig
 
 NAN, INF = float("nan"), float("inf")
@@ -77,6 +78,35 @@ def _more_fixtures():
 
 ICL_TEMPLATE, ICL_TASK, LLAMA_CFG, CONTROL, TINY_LLAMA = _more_fixtures()
 q = torch.randn(1, 2, 4)
+
+
+def _serving_fixtures():
+    from tiny_models import tiny_llama
+
+    from llmlab import distill
+
+    llama = tiny_llama(0, vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                       num_attention_heads=2, num_key_value_heads=1)
+    cfg = distill.DraftConfig(vocab_size=4, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                              num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=16,
+                              epochs=1, batch_size=1)
+    return llama, cfg
+
+
+class NoTokenizer:
+    """Passes the tokenizer check; a case that gives it must be refused on another argument before it is used."""
+
+    def __call__(self, *args, **kwargs):
+        raise AssertionError("the bad argument was not refused before the tokenizer was used")
+
+    decode = __call__
+
+
+LLAMA, DRAFT_CFG = _serving_fixtures()  # a tiny Llama (vocabulary 32) and a tiny draft configuration
+PROMPT = torch.tensor([[1, 2, 3]])
+ROWS = [{"prompt": [1, 2], "answer": [3, 4]}]  # teacher answers, as distill.teacher_outputs returns them
+TARGETS = [{"ids": [1, 2, 3], "start": 1, "targets": torch.zeros(1, 2, dtype=torch.int16), "probs": torch.ones(1, 2)}]
+SERVE_PLAN = {"requests": 4, "max_new_tokens": [16, 96], "arrival_every": 2, "seed": 0}
 CASES = [
     # ------------------------------------------------------------------ attention
     case("attention", "causal_mask", [0], exc=VE, match="t_q"),
@@ -603,6 +633,111 @@ CASES = [
     case("alignment", "check_against_trl", [NAME], exc=TE, match="tokenizer"),
     case("lora", "disabled", [NAME], exc=TE, match=MODEL_HINT),
     case("lora", "disabled", [MODEL], exc=VE, match="no LoRA layers"),
+    # ------------------------------------------------------------------ serving, distill (chapter 14)
+    case("serving", "memory_bandwidth", [0], exc=VE, match="megabytes must be a positive int"),
+    case("serving", "memory_bandwidth", [], {"tries": 2.5}, exc=TE, match="tries"),
+    case("serving", "matvec_seconds", [NAME], exc=TE, match=MODEL_HINT),
+    case("serving", "matvec_seconds", [LLAMA, 0], exc=VE, match="repeats must be a positive int"),
+    case("serving", "step_cost", ["SmolLM2", 1, 1, 0], exc=TE, match=r"config must be .*model\.config"),
+    case("serving", "step_cost", [LLAMA, 1, 1, 0], exc=TE, match=r"pass model\.config, not the model"),
+    case("serving", "step_cost", [LLAMA.config, 0, 1, 0], exc=VE, match="batch must be a positive int"),
+    case("serving", "step_cost", [LLAMA.config, 1, 1, -1], exc=VE, match="context must be a non-negative int"),
+    case("serving", "step_cost", [LLAMA.config, 1, 1, 0], {"bytes_per_weight": 0}, exc=VE, match="bytes_per_weight"),
+    case("serving", "roofline", [0.0, 1e9, 1e9], exc=VE, match="intensity must be > 0"),
+    case("serving", "roofline", [1.0, "1e9", 1e9], exc=TE, match="peak_flops must be a number"),
+    case("serving", "expected_tokens_per_pass", [1.5, 2], exc=VE, match=r"acceptance must be .*\[0\.0, 1\.0\]"),
+    case("serving", "expected_tokens_per_pass", [0.5, -1], exc=VE, match="k must be a non-negative int"),
+    case("serving", "expected_tokens_per_pass", [0.5, 2.0], exc=TE, match="k must be a non-negative int"),
+    case("serving", "Decoder", [NAME], exc=TE, match=MODEL_HINT),
+    case("serving", "Decoder", [MODEL], exc=TE, match="Llama-architecture"),
+    case("serving", "Decoder", [LLAMA], {"vocab_ids": [1, 2]}, exc=VE, match="vocab_ids must list 31 ids"),
+    case("serving", "decoder", [NAME], exc=TE, match=MODEL_HINT),
+    case("serving", "greedy_generate", [NAME, PROMPT, 3], exc=TE, match=MODEL_HINT),
+    case("serving", "greedy_generate", [LLAMA, torch.tensor([[1, 2], [3, 4]]), 3], exc=VE, match="one sequence"),
+    case("serving", "greedy_generate", [LLAMA, torch.tensor([[1, 40]]), 3], exc=VE,
+         match=r"input_ids must hold token ids in \[0, 32\)"),
+    case("serving", "greedy_generate", [LLAMA, "Once upon a time", 3], exc=TE, match="encode the text"),
+    case("serving", "greedy_generate", [LLAMA, torch.tensor([[1.0, 2.0]]), 3], exc=TE, match="input_ids.*dtype"),
+    case("serving", "greedy_generate", [LLAMA, PROMPT, 0], exc=VE, match="max_new_tokens must be a positive int"),
+    case("serving", "greedy_generate", [LLAMA, PROMPT, 3], {"eos_token_id": "2"}, exc=TE,
+         match="eos_token_id must be a non-negative int"),
+    case("serving", "speculative_generate", [LLAMA, NAME, PROMPT, 3, 2], exc=TE, match=MODEL_HINT),
+    case("serving", "speculative_generate", [LLAMA, LLAMA, PROMPT, 3, 0], exc=VE, match="k must be a positive int"),
+    case("serving", "speculative_generate", [LLAMA, LLAMA, torch.tensor([[1, 40]]), 3, 2], exc=VE,
+         match="input_ids must hold token ids"),
+    case("serving", "lookup_proposal", [torch.tensor([1, 2, 1]), 2], exc=TE, match="seq must be a list of token ids"),
+    case("serving", "lookup_proposal", [[1, 2, 1], 0], exc=VE, match="k must be a positive int"),
+    case("serving", "lookup_proposal", [[1, 2, 1], 2, 0], exc=VE, match="ngram must be a positive int"),
+    case("serving", "prompt_lookup_generate", [NAME, PROMPT, 3, 2], exc=TE, match=MODEL_HINT),
+    case("serving", "prompt_lookup_generate", [LLAMA, PROMPT, 3, 2], {"ngram": 0}, exc=VE, match="ngram"),
+    case("serving", "prompt_lookup_generate", [LLAMA, torch.tensor([[-1, 2]]), 3, 2], exc=VE,
+         match="input_ids must hold token ids"),
+    case("serving", "PagedKVCache", [0, 1, 4, 5], exc=VE, match="layers must be a positive int"),
+    case("serving", "PagedKVCache", [2, 1, 4, 5, 2.0], exc=TE, match="block_size must be a positive int"),
+    case("serving", "Request", [[], 3], exc=VE, match="prompt must be a non-empty list of token ids"),
+    case("serving", "Request", ["Once upon a time", 3], exc=TE, match="prompt must be a non-empty list of token ids"),
+    case("serving", "Request", [[1, 2], 0], exc=VE, match="max_new_tokens must be a positive int"),
+    case("serving", "Request", [[1, 2], 3, -1], exc=VE, match="arrival must be a non-negative int"),
+    case("serving", "serve", [NAME, [serving.Request([1, 2], 3)]], exc=TE, match=MODEL_HINT),
+    case("serving", "serve", [LLAMA, [[1, 2]]], exc=TE, match=r"requests must be .*serving\.Request"),
+    case("serving", "serve", [LLAMA, [serving.Request([1, 2], 3)]], {"policy": "fifo"}, exc=VE,
+         match="policy must be one of"),
+    case("serving", "serve", [LLAMA, [serving.Request([1, 40], 3)]], exc=VE, match="token ids in \\[0, 32\\)"),
+    case("serving", "serve", [LLAMA, [serving.Request([1, 2], 30)]], {"block_size": 4, "num_blocks": 2}, exc=VE,
+         match="needs 8 blocks; the cache has 2"),
+    case("serving", "serve", [LLAMA, [serving.Request([1, 2], 3)]], {"max_batch": 0}, exc=VE, match="max_batch"),
+    case("distill", "prompts", ["dev"], exc=VE, match="split must be 'train' or 'held-out'"),
+    case("distill", "teacher_outputs", [NAME, None, ["p"]], exc=TE, match=MODEL_HINT),
+    case("distill", "teacher_outputs", [LLAMA, None, ["p"]], exc=TE, match="tokenizer"),
+    case("distill", "teacher_outputs", [LLAMA, NoTokenizer(), "p"], exc=TE, match="requests must be a list of str"),
+    case("distill", "teacher_outputs", [LLAMA, NoTokenizer(), ["p"]], {"batch_size": 0}, exc=VE, match="batch_size"),
+    case("distill", "draft_vocabulary", [ROWS, 1], exc=VE, match="size must be an int >= 2"),
+    case("distill", "draft_vocabulary", ["3 4", 3], exc=TE, match="rows must be a list of dicts"),
+    case("distill", "coverage", [ROWS, 5], exc=TE, match="vocab_ids must be a list of token ids"),
+    case("distill", "coverage", [ROWS[0], [3]], exc=TE, match="rows must be a list of dicts"),
+    case("distill", "coverage", [[{"answer": []}], [3]], exc=VE, match="no answer tokens"),
+    case("distill", "soft_targets", [NAME, ROWS, [3]], exc=TE, match=MODEL_HINT),
+    case("distill", "soft_targets", [LLAMA, ROWS, [3, 40]], exc=VE, match="vocab_ids must be .* below 32"),
+    case("distill", "soft_targets", [LLAMA, ROWS, [3, 3]], exc=VE, match="distinct token ids"),
+    case("distill", "soft_targets", [LLAMA, ROWS, [3, 4]], {"top": 4}, exc=VE, match="top must be an int <= 3"),
+    case("distill", "soft_targets", [LLAMA, ROWS, [3, 4]], {"top": 2, "batch_size": 0}, exc=VE, match="batch_size"),
+    case("distill", "DraftConfig", [], {"hidden_size": 30}, exc=VE, match="num_attention_heads must divide hidden_size"),
+    case("distill", "DraftConfig", [], {"vocab_size": 1}, exc=VE, match="vocab_size must be an int >= 2"),
+    case("distill", "DraftConfig", [], {"epochs": 2.0}, exc=TE, match="epochs must be a positive int"),
+    case("distill", "DraftConfig", [], {"lr": 0.0}, exc=VE, match="lr must be > 0"),
+    case("distill", "DraftConfig", [], {"warmup_steps": -1}, exc=VE, match="warmup_steps"),
+    case("distill", "init_draft", [{"vocab_size": 4}, LLAMA, [3]], exc=TE, match=r"cfg must be a distill\.DraftConfig"),
+    case("distill", "init_draft", [DRAFT_CFG, NAME, [3]], exc=TE, match=MODEL_HINT),
+    case("distill", "init_draft", [DRAFT_CFG, torch.nn.Linear(2, 2), [3]], exc=TE, match="transformers causal LM"),
+    case("distill", "init_draft", [DRAFT_CFG, LLAMA, [3, 4, 5, 6]], exc=VE, match="at most cfg.vocab_size - 1 = 3"),
+    case("distill", "init_draft", [DRAFT_CFG, LLAMA, [3, 40]], exc=VE, match="below 32"),
+    case("distill", "train_draft", [NAME, TARGETS, [3], DRAFT_CFG], exc=TE, match=MODEL_HINT),
+    case("distill", "train_draft", [LLAMA, [], [3], DRAFT_CFG], exc=VE, match="targets must be a non-empty list"),
+    case("distill", "train_draft", [LLAMA, ROWS, [3], DRAFT_CFG], exc=TE, match="targets must be a list of soft_targets"),
+    case("distill", "train_draft", [LLAMA, TARGETS, [3], {"epochs": 1}], exc=TE, match="cfg must be a distill.DraftConfig"),
+    case("distill", "Draft", [NAME, [3]], exc=TE, match=MODEL_HINT),
+    case("distill", "Draft", [LLAMA, [3, 4]], exc=VE, match="vocab_ids must list 31 ids"),
+    case("distill", "Draft", [LLAMA, list(range(31))], {"full_vocab": 0}, exc=VE, match="full_vocab must be a positive"),
+    case("distill", "Draft", [LLAMA, list(range(31))], {"full_vocab": 20}, exc=VE, match="below 20"),
+    case("distill", "agreement", [NAME, ROWS, [3]], exc=TE, match=MODEL_HINT),
+    case("distill", "agreement", [LLAMA, [], [3]], exc=VE, match="no answer tokens"),
+    case("distill", "agreement", [LLAMA, ROWS, "34"], exc=TE, match="vocab_ids must be a list of token ids"),
+    case("distill", "build_draft", [{"vocab_size": 4}, "draft"], exc=TE, match=r"recipe must be a recipes\.Recipe"),
+    case("distill", "build_draft", [RECIPES["smollm2-draft"], 42], exc=TE, match="out must be a file path"),
+    case("distill", "load_draft", [42], exc=TE, match="model name"),
+    case("distill", "load_draft", ["stories-1m"], exc=VE, match="not a draft model"),
+    case("records.serving", "serve_requests", [NAME], exc=TE, match="tokenizer"),
+    case("records.serving", "serve_requests", [NoTokenizer(), {"requests": 4}], exc=VE, match="plan must have the keys"),
+    case("records.serving", "serve_requests", [NoTokenizer(), [4]], exc=TE, match="plan must be a dict"),
+    case("records.serving", "serve_requests", [NoTokenizer(), {**SERVE_PLAN, "requests": 10**6}], exc=VE,
+         match=r"plan\['requests'\] must be an int <="),
+    case("records.serving", "serve_requests", [NoTokenizer(), {**SERVE_PLAN, "max_new_tokens": [96, 16]}], exc=VE,
+         match=r"plan\['max_new_tokens'\] must be \[low, high\]"),
+    case("records.serving", "run", [], {"parts": ["train"]}, exc=VE, match="parts must be"),
+    case("records.serving", "run", [], {"parts": "serve"}, exc=VE, match="parts must be a non-empty list"),
+    case("records.serving", "run", [], {"out": 42, "resume": False}, exc=TE, match="path"),
+    case("records.serving", "load", [42], exc=TE, match="path"),
+    case("records.serving", "main", [["--parts", "train"]], exc=SystemExit, match=""),
     # ------------------------------------------------------------------ lora (chapter 12)
     case("lora", "LoRALinear", ["q_proj", 4, 8.0], exc=TE, match="base must be a layer"),
     case("lora", "LoRALinear", [torch.nn.ReLU(), 4, 8.0], exc=TE, match="in_features"),
@@ -1202,6 +1337,7 @@ RECORDS = {
     "icl": {"Prompt", "PromptTooLong"},
     "peak": {"PeakMemory"},
     "widgets": {"NextToken"},
+    "serving": {"Cache", "SpeculativeStats", "ServeResult"},
 }
 
 

@@ -40,7 +40,7 @@ import time
 
 import torch
 
-from .. import chat, distill, serving, zoo
+from .. import _checks, chat, distill, serving, zoo
 from ..provenance import stamp
 from . import read_json, result_path, write_json
 
@@ -88,7 +88,7 @@ def passages() -> list[str]:
     return [p for p in english_passages() if p.strip()]
 
 
-def part_roofline(model, tokenizer) -> dict:
+def _part_roofline(model, tokenizer) -> dict:
     plan = PLAN["roofline"]
     dec = serving.decoder(model)
     peak = serving.matmul_flops(size=1024)
@@ -137,7 +137,7 @@ def part_roofline(model, tokenizer) -> dict:
             "draft_step_seconds": best, "weight_bytes": dec.weight_bytes}
 
 
-def part_batching(model, tokenizer) -> dict:
+def _part_batching(model, tokenizer) -> dict:
     plan = PLAN["batching"]
     eos = tokenizer.eos_token_id
     prompts = distill.held_out_prompts()
@@ -160,12 +160,32 @@ def part_batching(model, tokenizer) -> dict:
     return {"rows": rows}
 
 
+def _check_plan(plan) -> None:
+    """A serve plan: ``requests`` (at most the held-out prompts), ``max_new_tokens`` (low, high),
+    ``arrival_every`` and ``seed``, as in ``PLAN["serve"]``."""
+    if not isinstance(plan, dict):
+        raise _checks.ArgumentTypeError(f"plan must be a dict like PLAN['serve'], got {type(plan).__name__}")
+    missing = [key for key in ("requests", "max_new_tokens", "arrival_every", "seed") if key not in plan]
+    if missing:
+        raise ValueError(f"plan must have the keys of PLAN['serve'] (requests, max_new_tokens, arrival_every, "
+                         f"seed); it lacks {missing}")
+    _checks.integer("plan['requests']", plan["requests"], low=1, high=len(distill.held_out_prompts()))
+    bounds = plan["max_new_tokens"]
+    if (not isinstance(bounds, (list, tuple)) or len(bounds) != 2
+            or not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+            or not 1 <= bounds[0] <= bounds[1]):
+        raise ValueError(f"plan['max_new_tokens'] must be [low, high] with 1 <= low <= high, got {bounds!r}")
+    _checks.non_negative_int("plan['arrival_every']", plan["arrival_every"])
+
+
 def serve_requests(tokenizer, plan: dict | None = None) -> list[serving.Request]:
     """The request stream of the serve part: held-out chat requests, each with its own limit of new
     tokens (drawn between the plan's bounds), arriving every ``arrival_every`` steps."""
     import random
 
+    _checks.tokenizer("tokenizer", tokenizer)
     plan = plan or PLAN["serve"]
+    _check_plan(plan)
     rng = random.Random(plan["seed"])
     prompts = distill.held_out_prompts()
     chosen = rng.sample(prompts, plan["requests"])
@@ -174,7 +194,7 @@ def serve_requests(tokenizer, plan: dict | None = None) -> list[serving.Request]
             for i, p in enumerate(chosen)]
 
 
-def part_serve(model, tokenizer) -> dict:
+def _part_serve(model, tokenizer) -> dict:
     plan = PLAN["serve"]
     eos = tokenizer.eos_token_id
     reqs = serve_requests(tokenizer, plan)
@@ -241,13 +261,13 @@ def _method_rows(model, draft, tokenizer, prompts, n, ks, lookup=None, label=Non
     return rows
 
 
-def part_speculative(model, tokenizer, draft) -> dict:
+def _part_speculative(model, tokenizer, draft) -> dict:
     plan = PLAN["speculative"]
     prompts = distill.held_out_prompts()[::max(1, len(distill.held_out_prompts()) // plan["prompts"])][:plan["prompts"]]
     return {"rows": _method_rows(model, draft, tokenizer, prompts, plan["max_new_tokens"], plan["ks"])}
 
 
-def part_lookup(model, tokenizer, draft) -> dict:
+def _part_lookup(model, tokenizer, draft) -> dict:
     plan = PLAN["lookup"]
     texts = passages()[:plan["passages"]]
     prompts, labels = [], []
@@ -259,7 +279,7 @@ def part_lookup(model, tokenizer, draft) -> dict:
                                  lookup={"k": plan["k"], "ngram": plan["ngram"]}, label=labels)}
 
 
-def part_precision(model, tokenizer) -> dict:
+def _part_precision(model, tokenizer) -> dict:
     from .. import quant
     from ..quant_real import english_ids
 
@@ -300,9 +320,11 @@ def _weight_bytes(model) -> int:
 
 def run(out=None, parts=PARTS, resume: bool = True) -> dict:
     """Run the plan's ``parts``, writing the record after each (see the module's doc); returns the record."""
-    parts = tuple(parts)
-    if not parts or any(p not in PARTS for p in parts):
+    parts = tuple(parts) if hasattr(parts, "__iter__") and not isinstance(parts, (str, dict)) else parts
+    if not isinstance(parts, tuple) or not parts or any(p not in PARTS for p in parts):
         raise ValueError(f"parts must be a non-empty list of {list(PARTS)}, got {parts!r}")
+    if out is not False:
+        result_path(out, NAME)  # a bad path fails here, not after the first part
     torch.manual_seed(0)
     record = {"what": "chapter 14: serving SmolLM2 on this machine's CPU", "model": zoo.REAL_MODEL,
               "draft": "smollm2-draft", "plan": PLAN, **stamp(COMMAND, *CODE),
@@ -324,9 +346,9 @@ def run(out=None, parts=PARTS, resume: bool = True) -> dict:
         t0 = time.perf_counter()
         load0 = os.getloadavg()
         if part in ("roofline", "batching", "serve", "precision"):
-            result = globals()[f"part_{part}"](model, tokenizer)
+            result = globals()[f"_part_{part}"](model, tokenizer)
         else:
-            result = globals()[f"part_{part}"](model, tokenizer, draft)
+            result = globals()[f"_part_{part}"](model, tokenizer, draft)
         record["parts"][part] = {**result, "seconds": time.perf_counter() - t0,
                                  "load_average": [load0, os.getloadavg()],
                                  "code_version": record["code_version"], "made": record["made"]}
