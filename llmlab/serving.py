@@ -77,19 +77,21 @@ def memory_bandwidth(megabytes: int = 512, tries: int = 5) -> dict[str, float]:
     return {"read": nbytes / best_read, "copy": 2 * nbytes / best_copy}
 
 
-def matvec_seconds(model, repeats: int = 3) -> dict[str, float]:
+def matvec_seconds(model, repeats: int = 3, rows: int = 1) -> dict[str, float]:
     """Time the matrix products of one batch-1 decoding step alone: every weight matrix of ``model``
     (a Llama-architecture causal LM) times one vector, as a step does them, and nothing else.
 
     Returns ``{"seconds", "bytes", "bandwidth"}`` (best of ``repeats``; bandwidth in bytes/s): how fast
     this machine's matrix-vector kernels stream the weights, which can be well below what a plain
-    sum over memory reaches (:func:`memory_bandwidth`).
+    sum over memory reaches (:func:`memory_bandwidth`). ``rows`` > 1 times the same products for that
+    many tokens at once, as a verifying pass of speculative decoding runs them.
     """
     dec = decoder(model)
     repeats = _checks.positive_int("repeats", repeats)
+    rows = _checks.positive_int("rows", rows)
     mats = [w for layer in dec.layers for w in layer if w.dim() == 2]
-    vectors = {w.size(1): torch.randn(1, 1, w.size(1)) for w in mats}
-    head_in = torch.randn(1, dec.head_t.size(0))
+    vectors = {w.size(1): torch.randn(1, rows, w.size(1)) for w in mats}
+    head_in = torch.randn(rows, dec.head_t.size(0))
     nbytes = sum(w.numel() * w.element_size() for w in mats) + dec.head_t.numel() * dec.head_t.element_size()
     best = math.inf
     with torch.inference_mode():
@@ -438,6 +440,8 @@ class SpeculativeStats:
     accepted: int = 0
     new_tokens: int = 0
     accepted_per_pass: list = field(default_factory=list)
+    proposed_per_pass: list = field(default_factory=list)
+    cut_at_other: int = 0  # proposals a small-vocabulary draft stopped at its "another token"
 
     @property
     def acceptance_rate(self) -> float:
@@ -479,6 +483,7 @@ def _speculate(target, propose, prompt: list[int], max_new_tokens: int, k: int, 
         stats.drafted += len(proposal)
         stats.accepted += n
         stats.accepted_per_pass.append(n)
+        stats.proposed_per_pass.append(len(proposal))
         out += new
         seq += new
     return out
@@ -512,12 +517,13 @@ def speculative_generate(target, draft, input_ids, max_new_tokens: int, k: int, 
         dcache.length = min(dcache.length, len(seq) - 1)  # drop what the target rejected
         scores = ddec.forward(torch.tensor([seq[dcache.length:]]), dcache, last_only=True)
         proposal = [int(ddec.next_tokens(scores[0, -1]))]
-        while len(proposal) < n and proposal[-1] != eos_token_id:
+        # a draft with a smaller vocabulary stops at its "another token" (-1), which it cannot name
+        while len(proposal) < n and proposal[-1] not in (eos_token_id, -1):
             scores = ddec.forward(torch.tensor([proposal[-1:]]), dcache, last_only=True)
             proposal.append(int(ddec.next_tokens(scores[0, -1])))
-        if ddec.vocab_ids is not None:  # "another token" cannot be proposed: stop before it
-            if -1 in proposal:
-                proposal = proposal[:proposal.index(-1)]
+        if -1 in proposal:
+            stats.cut_at_other += 1
+            proposal = proposal[:proposal.index(-1)]
         return proposal
 
     out = _speculate(tdec, propose, prompt, max_new_tokens, k, eos_token_id, stats)
@@ -651,6 +657,8 @@ class ServeResult:
     reserved_bytes: int  # what a contiguous cache would have set aside (static: the worst case of each batch)
     wasted_rows: int     # sequence-steps computed for requests already finished (static batching's padding)
     preemptions: int = 0  # requests sent back to wait for want of a free block (continuous batching)
+    arrival_seconds: list = field(default_factory=list)   # when the engine reached each request's arrival step
+    finished_seconds: list = field(default_factory=list)  # when each request's answer was complete (delivered)
 
     @property
     def new_tokens(self) -> int:
@@ -687,8 +695,9 @@ def serve(model, requests: list[Request], max_batch: int = 8, block_size: int = 
     room in the batch and free blocks for the prompt; a request takes one more block each
     time it fills one, and when none is free the request admitted last gives its blocks back
     and waits to be run again from its tokens so far (vLLM's preemption by recomputation).
-    ``policy="static"``: a batch of up to ``max_batch`` arrived requests starts together,
-    each with its whole length reserved, and runs until its longest request is done;
+    ``policy="static"``: a batch of ``max_batch`` requests starts together once that many have
+    arrived (fewer when no more will come), each with its whole length reserved, and runs until
+    its longest request is done;
     finished rows keep being computed, as padding, and no one joins until the batch ends.
     Each request's tokens are its own greedy decoding, whatever the policy.
     ``num_blocks`` defaults to enough for every request at once.
@@ -716,10 +725,17 @@ def serve(model, requests: list[Request], max_batch: int = 8, block_size: int = 
     running: list[_Running] = []
     batch_sizes, wasted, reserved, step, preempted = [], 0, 0, 0, 0
     t0 = time.perf_counter()
+    step_start: dict[int, float] = {}
+    finished_seconds = [0.0] * len(requests)
     while waiting or running:
+        step_start.setdefault(step, time.perf_counter() - t0)
         if policy == "continuous" or not running:  # admit
+            fill = True
+            if policy == "static":  # a static batch starts once it is full, or when no one else will come
+                arrived = sum(requests[w.index].arrival <= step for w in waiting)
+                fill = arrived >= max_batch or all(requests[w.index].arrival <= step for w in waiting)
             admitted = []
-            while (waiting and requests[waiting[0].index].arrival <= step
+            while (fill and waiting and requests[waiting[0].index].arrival <= step
                    and len(running) + len(admitted) < max_batch):
                 a = waiting[0]
                 length = len(a.tokens) + (a.max_new - len(a.new) if policy == "static" else 0)
@@ -737,7 +753,8 @@ def serve(model, requests: list[Request], max_batch: int = 8, block_size: int = 
                 _emit(a, eos_token_id)
                 running.append(a)
         if not running:
-            step = max(step, requests[waiting[0].index].arrival)
+            upcoming = [requests[w.index].arrival for w in waiting if requests[w.index].arrival > step]
+            step = min(upcoming) if upcoming else step + 1
             continue
         live = [a for a in running if not a.done]
         if policy == "continuous":
@@ -766,13 +783,17 @@ def serve(model, requests: list[Request], max_batch: int = 8, block_size: int = 
             for a in [a for a in running if a.done]:
                 outputs[a.index] = a.new
                 finished_at[a.index] = step
+                finished_seconds[a.index] = time.perf_counter() - t0
                 cache.release(a.table)
                 running.remove(a)
     seconds = time.perf_counter() - t0
     if policy == "continuous":
         reserved = _contiguous_reserve(requests, max_batch)
+    starts = sorted(step_start.items())
+    arrival_seconds = [next((t for s_, t in starts if s_ >= r.arrival), seconds) for r in requests]
     return ServeResult(outputs, seconds, step, batch_sizes, finished_at, started_at, cache.peak_used,
-                       cache.block_bytes, reserved * cache.block_bytes // block_size, wasted, preempted)
+                       cache.block_bytes, reserved * cache.block_bytes // block_size, wasted, preempted,
+                       arrival_seconds, finished_seconds)
 
 
 def _contiguous_reserve(requests: list[Request], max_batch: int) -> int:

@@ -13,13 +13,17 @@ unchanged, so a stopped recording resumes and a changed part is measured again):
 2. ``batching``: ``batch_tokens`` new tokens for each of B requests at once, for every B of
    ``batches``, with :func:`llmlab.serving.serve` and with transformers' ``generate``: total
    tokens/s and the time each request waits for its answer;
-3. ``serve``: a stream of requests of different lengths arriving over time, through continuous
-   and static batching of the same engine (:func:`llmlab.serving.serve`), and each alone with
-   :func:`llmlab.serving.greedy_generate`: tokens, steps, seconds, cache memory;
+3. ``serve``: a simulated stream of requests of different lengths arriving every ``arrival_every``
+   decoding steps, through continuous and static batching of the same engine
+   (:func:`llmlab.serving.serve`; each policy ``repeats`` times, alternating), continuous batching
+   once more with a block pool of ``pool_fraction`` of what a contiguous cache reserves, and each
+   request alone with :func:`llmlab.serving.greedy_generate`: tokens, steps, seconds (arrival and
+   finish of every request), cache memory, preemptions;
 4. ``speculative``: chat requests the draft never saw (:func:`llmlab.distill.held_out_prompts`),
    decoded by transformers' ``generate``, by :func:`llmlab.serving.greedy_generate`, and by
    speculative decoding with the distilled draft at each ``k``; per request, the tokens, the
-   seconds of each method (alternating, so that load hits all alike) and the acceptance;
+   seconds of each method (run one after another in a fixed order, request by request) and, per
+   verifying pass, the tokens proposed and accepted;
 5. ``lookup``: input-grounded requests (quote, summarise and list the points of chapter 6's
    English passages) by the same methods plus prompt lookup and transformers' own prompt lookup;
 6. ``precision``: float32, bfloat16 and torchao INT8 weight-only copies of the model: decoding
@@ -50,11 +54,11 @@ CODE = ("llmlab/serving.py", "llmlab/distill.py", "llmlab/records/serving.py")
 PARTS = ("roofline", "batching", "serve", "speculative", "lookup", "precision")
 PLAN = {
     "roofline": {"prefill_tokens": 512, "decode_batches": [1, 8, 32], "decode_context": 128, "repeats": 5,
-                 "pass_tokens": [1, 2, 3, 4, 5, 7]},
+                 "pass_tokens": [1, 2, 3, 4, 5, 7], "matvec_rows": True},
     "batching": {"batches": [1, 2, 4, 8, 16, 32], "batch_tokens": 32, "repeats": 2},
     "serve": {"requests": 32, "max_batch": 8, "block_size": 16, "arrival_every": 2, "max_new_tokens": [16, 96],
-              "seed": 0},
-    "speculative": {"prompts": 16, "max_new_tokens": 96, "ks": [2, 3, 4, 6]},
+              "seed": 0, "repeats": 2, "pool_fraction": 0.5, "static_waits_to_fill": True},
+    "speculative": {"prompts": 16, "max_new_tokens": 96, "ks": [2, 3, 4, 6], "per_pass": True},
     "lookup": {"tasks": ["quote", "summarise", "points"], "passages": 6, "max_new_tokens": 96, "k": 4, "ngram": 3},
     "precision": {"prompts": 8, "max_new_tokens": 48},
 }
@@ -134,6 +138,8 @@ def _part_roofline(model, tokenizer) -> dict:
         best = min(best, s)
     return {"matmul_flops": peak, "bandwidth": bandwidth, "prefill": prefill, "decode": decode,
             "matvec": serving.matvec_seconds(model, plan["repeats"]), "passes": passes,
+            "matvec_rows": [{"tokens": t, **serving.matvec_seconds(model, plan["repeats"], rows=t)}
+                            for t in plan["pass_tokens"]],
             "draft_step_seconds": best, "weight_bytes": dec.weight_bytes}
 
 
@@ -199,15 +205,26 @@ def _part_serve(model, tokenizer) -> dict:
     eos = tokenizer.eos_token_id
     reqs = serve_requests(tokenizer, plan)
     out = {}
-    for policy in ("continuous", "static"):
+    longest = max(len(r.prompt) + r.max_new_tokens for r in reqs)
+    reserve_blocks = plan["max_batch"] * -(-longest // plan["block_size"])  # a contiguous cache's reservation
+    pool = int(reserve_blocks * plan["pool_fraction"])
+    runs = [("continuous", None), ("static", None)] * plan["repeats"] + [("continuous, small pool", pool)]
+    for name, blocks in runs:
         res = serving.serve(model, reqs, max_batch=plan["max_batch"], block_size=plan["block_size"],
-                            policy=policy, eos_token_id=eos)
-        out[policy] = {"outputs": res.outputs, "seconds": res.seconds, "steps": res.steps,
-                       "batch_sizes": res.batch_sizes, "finished_at": res.finished_at,
-                       "started_at": res.started_at, "peak_blocks": res.peak_blocks, "block_bytes": res.block_bytes,
-                       "reserved_bytes": res.reserved_bytes, "wasted_rows": res.wasted_rows,
-                       "preemptions": res.preemptions}
-        print(f"  serve {policy}: {res.new_tokens / res.seconds:.1f} tokens/s, {res.steps} steps", flush=True)
+                            num_blocks=blocks, policy=name.split(",")[0], eos_token_id=eos)
+        if name in out:  # a repeat: keep every timing, the first run's details
+            out[name]["seconds_repeats"].append(res.seconds)
+            continue
+        out[name] = {"outputs": res.outputs, "seconds": res.seconds, "seconds_repeats": [res.seconds],
+                     "steps": res.steps, "batch_sizes": res.batch_sizes, "finished_at": res.finished_at,
+                     "started_at": res.started_at, "arrival_seconds": res.arrival_seconds,
+                     "finished_seconds": res.finished_seconds, "num_blocks": blocks or sum(
+                         -(-(len(r.prompt) + r.max_new_tokens) // plan["block_size"]) for r in reqs),
+                     "peak_blocks": res.peak_blocks, "block_bytes": res.block_bytes,
+                     "reserved_bytes": res.reserved_bytes, "wasted_rows": res.wasted_rows,
+                     "preemptions": res.preemptions}
+        print(f"  serve {name}: {res.new_tokens / res.seconds:.1f} tokens/s, {res.steps} steps, "
+              f"{res.preemptions} preemptions", flush=True)
     alone, seconds = [], 0.0
     for r in reqs:
         g, s = _timed(lambda: serving.greedy_generate(model, torch.tensor([r.prompt]), r.max_new_tokens,
@@ -253,7 +270,9 @@ def _method_rows(model, draft, tokenizer, prompts, n, ks, lookup=None, label=Non
             entry = {"seconds": s, "new_tokens": g.size(1) - ids.size(1),
                      "same": g[0, ids.size(1):].tolist() == ref}
             if st is not None:
-                entry.update(drafted=st.drafted, accepted=st.accepted, target_passes=st.target_passes)
+                entry.update(drafted=st.drafted, accepted=st.accepted, target_passes=st.target_passes,
+                             proposed_per_pass=st.proposed_per_pass, accepted_per_pass=st.accepted_per_pass,
+                             cut_at_other=st.cut_at_other)
             row["methods"][name] = entry
         rows.append(row)
         fast = {k: round(v["new_tokens"] / v["seconds"], 1) for k, v in row["methods"].items()}
