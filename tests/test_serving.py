@@ -202,6 +202,32 @@ def test_continuous_batching_beats_static_in_steps_and_memory():
     assert cont.peak_cache_bytes < cont.reserved_bytes
 
 
+def test_static_batches_wait_until_full_and_times_are_recorded():
+    model = _target(2)
+    reqs = _stream(10, seed=5, every=3)
+    stat = serving.serve(model, reqs, max_batch=4, block_size=4, policy="static")
+    # batches of four (the last one smaller) start only once four requests have arrived
+    starts = sorted(set(stat.started_at))
+    assert [stat.started_at.count(t) for t in starts] == [4, 4, 2]
+    assert starts[0] >= reqs[3].arrival
+    for res in (stat, serving.serve(model, reqs, max_batch=4, block_size=4)):
+        assert len(res.arrival_seconds) == len(res.finished_seconds) == len(reqs)
+        assert all(0 <= a <= f <= res.seconds for a, f in zip(res.arrival_seconds, res.finished_seconds))
+
+
+def test_speculative_stats_count_every_round():
+    target = _target(0)
+    small = tiny_llama(3, vocab_size=32, initializer_range=0.3, max_position_embeddings=256)
+    draft = distill.Draft(small, list(range(10, 41)), full_vocab=V)
+    for ids in _prompts(3, seed=2):
+        _, st = serving.speculative_generate(target, draft, ids, 24, 3, return_stats=True)
+        assert len(st.proposed_per_pass) == len(st.accepted_per_pass) == st.target_passes - 1
+        assert sum(st.proposed_per_pass) == st.drafted and sum(st.accepted_per_pass) == st.accepted
+        assert all(0 <= n <= L <= 3 for n, L in zip(st.accepted_per_pass, st.proposed_per_pass))
+        # rounds cut at the draft's "another token" propose fewer than k
+        assert sum(L < 3 for L in st.proposed_per_pass) >= st.cut_at_other
+
+
 def test_paged_cache_allocation():
     cache = serving.PagedKVCache(layers=2, kv_heads=1, head_dim=4, num_blocks=5, block_size=3)
     assert cache.block_bytes == 2 * 2 * 1 * 3 * 4 * 4
