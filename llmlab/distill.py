@@ -6,7 +6,7 @@ student as the *draft* of speculative decoding: it proposes the next few tokens 
 SmolLM2-135M-Instruct, which the teacher then checks in one pass. A draft is only useful
 if it is much cheaper than the teacher and agrees with it often.
 
-The recipe, one command (``python -m llmlab.zoo build smollm2-draft``):
+The recipe, one command (``python -m llmlab.distill build smollm2-draft``):
 
 1. :func:`prompts`: chat requests written from templates and subjects (no outside text);
    a fifth of the subjects are held out (:func:`held_out_prompts`) for measuring the draft;
@@ -491,3 +491,26 @@ def load_draft(name: str = "smollm2-draft") -> Draft:
         model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True,
                                                      dtype=torch.float32).eval()
     return Draft(model, json.loads(vocab_file.read_text()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llmlab.distill build smollm2-draft [--out FOLDER]``: run the draft's recipe (see the module's doc)."""
+    import argparse
+
+    from . import recipes
+
+    names = sorted(n for n, r in recipes.RECIPES.items() if r.corpus == "distill")
+    parser = argparse.ArgumentParser(prog="python -m llmlab.distill", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="distil a draft from its recipe")
+    b.add_argument("name", choices=names)
+    b.add_argument("--out", help="output folder (default: the bundled folder inside llmlab/models)")
+    args = parser.parse_args(argv)
+    recipe = recipes.RECIPES[args.name]
+    out = build_draft(recipe, Path(args.out) if args.out else recipes.MODELS_DIR / args.name)
+    print(f"saved {args.name} to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

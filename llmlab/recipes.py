@@ -245,10 +245,9 @@ def build(name: str, out_dir: str | Path | None = None, steps: int | None = None
     recipe.json then records the override.
     """
     recipe = _recipe(name)
-    if recipe.corpus == "distill":  # chapter 14's draft: distilled from the real model (llmlab.distill)
-        from .distill import build_draft
-
-        return build_draft(recipe, Path(out_dir) if out_dir is not None else MODELS_DIR / name, progress)
+    if recipe.corpus == "distill":  # chapter 14's draft needs the real model: llmlab.distill builds it
+        raise ValueError(f"{name!r} is distilled from the real model: build it with "
+                         f"`python -m llmlab.distill build {name}`")
     cfg = _train_config(recipe, steps)
     device = _checks.device("device", device) if device is not None else best_device()
     out = Path(out_dir) if out_dir is not None else MODELS_DIR / name

@@ -6,7 +6,7 @@ new token per sequence per step: every weight is read from memory for a handful 
 multiplications, so at small batches it is limited by memory bandwidth (bytes/s). The
 roofline (Williams et al. 2009) puts both on one picture: attainable FLOP/s =
 ``min(peak FLOP/s, arithmetic intensity x bandwidth)``, where the intensity is FLOPs per byte
-moved. :func:`memory_bandwidth`, :func:`matmul_flops`, :func:`step_cost` and :func:`roofline`
+moved. :func:`memory_bandwidth`, :func:`llmlab.bench.matmul_flops`, :func:`step_cost` and :func:`roofline`
 measure and compute it for the reader's machine and model.
 
 Everything else here produces *the same tokens as plain greedy decoding*, faster or with less
@@ -44,9 +44,8 @@ import torch
 import torch.nn.functional as F
 
 from . import _checks
-from .bench import matmul_flops  # measured FLOP/s of a float32 matmul (chapter 8)
 
-__all__ = ["memory_bandwidth", "matvec_seconds", "matmul_flops", "step_cost", "roofline", "Decoder", "greedy_generate",
+__all__ = ["memory_bandwidth", "matvec_seconds", "step_cost", "roofline", "Decoder", "greedy_generate",
            "speculative_generate", "prompt_lookup_generate", "SpeculativeStats", "PagedKVCache", "Request",
            "serve", "ServeResult", "expected_tokens_per_pass"]
 

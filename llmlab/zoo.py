@@ -142,10 +142,8 @@ def _load_local(name: str, device: torch.device, **kwargs):
 
     path = model_dir(name)
     if (path / "draft_vocab.json").exists():  # chapter 14's draft reads SmolLM2's token ids
-        from .distill import load_draft
-
-        return load_draft(name).to(device).eval(), AutoTokenizer.from_pretrained(prepare(REAL_MODEL),
-                                                                                 local_files_only=True)
+        raise ZooError(f"{name!r} is a draft model that reads SmolLM2's token ids through its own smaller "
+                       f"vocabulary: load it with llmlab.distill.load_draft({name!r})")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     if name == MINILM:
         model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True, **kwargs)

@@ -726,6 +726,7 @@ CASES = [
     case("distill", "build_draft", [RECIPES["smollm2-draft"], 42], exc=TE, match="out must be a file path"),
     case("distill", "load_draft", [42], exc=TE, match="model name"),
     case("distill", "load_draft", ["stories-1m"], exc=VE, match="not a draft model"),
+    case("distill", "main", [["build", "stories-1m"]], exc=SystemExit, match=""),
     case("records.serving", "serve_requests", [NAME], exc=TE, match="tokenizer"),
     case("records.serving", "serve_requests", [NoTokenizer(), {"requests": 4}], exc=VE, match="plan must have the keys"),
     case("records.serving", "serve_requests", [NoTokenizer(), [4]], exc=TE, match="plan must be a dict"),

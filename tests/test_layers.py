@@ -29,10 +29,10 @@ LAYERS: dict[int, set[str]] = {
         "train_memory", "scaling", "scaling_fits", "data", "tokenization", "evaluation",
         "contamination", "judge", "distributed",
         "chat", "icl", "context_window", "retrieval", "classifier", "prompt_template", "prompt_tuning",
-        "lora", "nf4", "orders", "preferences", "alignment"},
+        "lora", "nf4", "orders", "preferences", "alignment", "serving"},
     2: {"recipes", "zoo"},
     3: {"lifecycle", "cot", "model_card", "prompt_tuning_real", "domain", "quant_real", "sweep", "bench",
-        "finetune"},
+        "finetune", "distill"},
     4: {"widgets", "records", "exercises"},
 }
 TOP = 4

@@ -44,7 +44,7 @@ import time
 
 import torch
 
-from .. import _checks, chat, distill, serving, zoo
+from .. import _checks, bench, chat, distill, serving, zoo
 from ..provenance import stamp
 from . import read_json, result_path, write_json
 
@@ -95,7 +95,7 @@ def passages() -> list[str]:
 def _part_roofline(model, tokenizer) -> dict:
     plan = PLAN["roofline"]
     dec = serving.decoder(model)
-    peak = serving.matmul_flops(size=1024)
+    peak = bench.matmul_flops(size=1024)
     bandwidth = serving.memory_bandwidth()
     text = " ".join(passages())
     ids = tokenizer(text, return_tensors="pt").input_ids[:, :plan["prefill_tokens"]]
