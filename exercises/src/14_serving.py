@@ -56,9 +56,16 @@ with torch.device("meta"):
 # key-value head per query head (`config.num_attention_heads` of them)? By what factor
 # does grouped-query attention shrink it, and how does the cache compare with the weights?
 
+
 # %%
-def kv_bytes(layers: int, kv_heads: int, head_dim: int, tokens: int, batch: int,
-             bytes_per_value: int) -> int:
+def kv_bytes(
+    layers: int,
+    kv_heads: int,
+    head_dim: int,
+    tokens: int,
+    batch: int,
+    bytes_per_value: int,
+) -> int:
     """Bytes of the keys and values of `batch` sequences of `tokens` tokens."""
     ### BEGIN SOLUTION
     return 2 * layers * kv_heads * head_dim * tokens * batch * bytes_per_value
@@ -68,22 +75,39 @@ def kv_bytes(layers: int, kv_heads: int, head_dim: int, tokens: int, batch: int,
 def config_kv_bytes(config, tokens: int, batch: int, bytes_per_value: int) -> int:
     """kv_bytes for a Llama-style model's config."""
     ### BEGIN SOLUTION
-    return kv_bytes(config.num_hidden_layers, config.num_key_value_heads, config.head_dim,
-                    tokens, batch, bytes_per_value)
+    c = config
+    per_token = kv_bytes(c.num_hidden_layers, c.num_key_value_heads, c.head_dim, 1, 1, 1)
+    return per_token * tokens * batch * bytes_per_value
     ### END SOLUTION
 
 
 # %% {"role": "try"}
 ours = config_kv_bytes(config, 2048, 8, 4)
-library = kv_cache.cache_bytes(config.num_hidden_layers, config.num_key_value_heads,
-                               llama.head_dim(config), 2048, 8, 4)
-every_head = kv_bytes(config.num_hidden_layers, config.num_attention_heads,
-                      llama.head_dim(config), 2048, 8, 4)
+library = kv_cache.cache_bytes(
+    config.num_hidden_layers,
+    config.num_key_value_heads,
+    llama.head_dim(config),
+    2048,
+    8,
+    4,
+)
+every_head = kv_bytes(
+    config.num_hidden_layers,
+    config.num_attention_heads,
+    llama.head_dim(config),
+    2048,
+    8,
+    4,
+)
 weights = 4 * sum(p.numel() for p in smol.parameters())
-print(f"SmolLM2's cache, 2,048 tokens x 8 sequences, float32: {ours / 1e6:,.0f} MB "
-      f"(equal to kv_cache.cache_bytes: {ours == library})")
-print(f"with one key-value head per query head ({config.num_attention_heads}, multi-head "
-      f"attention): {every_head / 1e6:,.0f} MB, {every_head / ours:.0f} times as much")
+print(
+    f"SmolLM2's cache, 2,048 tokens x 8 sequences, float32: {ours / 1e6:,.0f} MB "
+    f"(equal to kv_cache.cache_bytes: {ours == library})"
+)
+print(
+    f"with one key-value head per query head ({config.num_attention_heads}, multi-head "
+    f"attention): {every_head / 1e6:,.0f} MB, {every_head / ours:.0f} times as much"
+)
 print(f"the weights in float32: {weights / 1e6:,.0f} MB")
 
 # %% {"role": "check"}
@@ -108,9 +132,11 @@ ex.check_kv_bytes(kv_bytes, config_kv_bytes)
 # as prompt lookup) and a draft too slow to pay for itself. The cell below looks for the
 # best `k` when `a = 0.6` and `draft_cost = 0.05`: why does drafting more not always pay?
 
+
 # %%
 def expected_tokens(acceptance: float, k: int) -> float:
-    """Tokens per target pass when each of k drafted tokens is kept with probability acceptance."""
+    """Tokens per target pass when each of k drafted tokens is kept with probability
+    acceptance."""
     ### BEGIN SOLUTION
     if acceptance == 1:
         return float(k + 1)
@@ -119,18 +145,24 @@ def expected_tokens(acceptance: float, k: int) -> float:
 
 
 def expected_speedup(acceptance: float, k: int, draft_cost: float) -> float:
-    """Speed-up over plain decoding: tokens per pass over the cost of a pass, in target steps."""
+    """Speed-up over plain decoding: tokens per pass over the cost of a pass, in target
+    steps."""
     ### BEGIN SOLUTION
     return expected_tokens(acceptance, k) / (1 + k * draft_cost)
     ### END SOLUTION
 
 
 # %% {"role": "try"}
-print(f"a = 0.6, k = 4: {expected_tokens(0.6, 4):.4f} tokens per pass "
-      f"(serving.expected_tokens_per_pass: {serving.expected_tokens_per_pass(0.6, 4):.4f})")
+print(
+    f"a = 0.6, k = 4: {expected_tokens(0.6, 4):.4f} tokens per pass "
+    f"(serving.expected_tokens_per_pass: "
+    f"{serving.expected_tokens_per_pass(0.6, 4):.4f})"
+)
 speedups = {k: expected_speedup(0.6, k, 0.05) for k in range(1, 11)}
 for k, s in speedups.items():
-    print(f"  k = {k:2d}: {expected_tokens(0.6, k):.3f} tokens per pass, speed-up {s:.3f}")
+    print(
+        f"  k = {k:2d}: {expected_tokens(0.6, k):.3f} tokens per pass, speed-up {s:.3f}"
+    )
 best_k = max(speedups, key=speedups.get)
 print(f"best k for a = 0.6 and a draft step at 5% of the target's: {best_k}")
 
@@ -163,6 +195,7 @@ ex.check_speculative_speedup(expected_tokens, expected_speedup)
 # tables whose blocks are no longer in order, as they are once requests have grown side by
 # side.
 
+
 # %%
 def locate(position: int, block_table: list[int], block_size: int) -> tuple[int, int]:
     """(block, offset) that holds a request's position."""
@@ -178,8 +211,11 @@ def blocks_needed(tokens: int, block_size: int) -> int:
     ### END SOLUTION
 
 
-def allocate_stream(lengths: list[int], num_blocks: int, block_size: int) -> list[list[int]]:
-    """Each request's block table, the lowest free blocks first; MemoryError when they run out."""
+def allocate_stream(
+    lengths: list[int], num_blocks: int, block_size: int
+) -> list[list[int]]:
+    """Each request's block table, the lowest free blocks first; MemoryError when they
+    run out."""
     ### BEGIN SOLUTION
     free = list(range(num_blocks))
     tables = []
@@ -193,9 +229,15 @@ def allocate_stream(lengths: list[int], num_blocks: int, block_size: int) -> lis
     ### END SOLUTION
 
 
-def after_release(tables: list[list[int]], finished_index: int, new_length: int,
-                  num_blocks: int, block_size: int) -> list[int]:
-    """The new request's block table once request finished_index has given its blocks back."""
+def after_release(
+    tables: list[list[int]],
+    finished_index: int,
+    new_length: int,
+    num_blocks: int,
+    block_size: int,
+) -> list[int]:
+    """The new request's block table once request finished_index has given its blocks
+    back."""
     ### BEGIN SOLUTION
     held = {b for i, table in enumerate(tables) if i != finished_index for b in table}
     free = [b for b in range(num_blocks) if b not in held]
@@ -209,14 +251,24 @@ def after_release(tables: list[list[int]], finished_index: int, new_length: int,
 # %% {"role": "try"}
 lengths = [40, 17, 64, 5]
 tables = allocate_stream(lengths, 12, 16)
-pool = serving.PagedKVCache(layers=1, kv_heads=1, head_dim=1, num_blocks=12, block_size=16)
+pool = serving.PagedKVCache(
+    layers=1, kv_heads=1, head_dim=1, num_blocks=12, block_size=16
+)
 library = [pool.allocate(pool.blocks_for(n)) for n in lengths]
 print("block tables:", tables, f"(as PagedKVCache hands them out: {tables == library})")
-print("position 37 of the first request lives in (block, offset):", locate(37, tables[0], 16))
-print("a request of 30 tokens once the second finishes:", after_release(tables, 1, 30, 12, 16))
+print(
+    "position 37 of the first request lives in (block, offset):",
+    locate(37, tables[0], 16),
+)
+print(
+    "a request of 30 tokens once the second finishes:",
+    after_release(tables, 1, 30, 12, 16),
+)
 longest = 256  # a contiguous cache reserves the longest a request may become, for each
-print(f"positions set aside: paged {16 * sum(len(t) for t in tables)}, "
-      f"contiguous {longest * len(lengths)}")
+print(
+    f"positions set aside: paged {16 * sum(len(t) for t in tables)}, "
+    f"contiguous {longest * len(lengths)}"
+)
 
 # %% {"role": "check"}
 ex.check_block_table(locate, blocks_needed, allocate_stream, after_release)
@@ -242,49 +294,70 @@ ex.check_block_table(locate, blocks_needed, allocate_stream, after_release)
 # predicts at the measured acceptance: that formula takes each drafted token to be
 # accepted independently of the others; are copied tokens?
 
+
 # %%
 def propose(seq: list[int], k: int, ngram: int) -> list[int]:
-    """Up to k tokens that followed the earliest earlier occurrence of seq's last n-gram."""
+    """Up to k tokens that followed the earliest earlier occurrence of seq's last
+    n-gram."""
     ### BEGIN SOLUTION
     for size in range(min(ngram, len(seq) - 1), 0, -1):
         tail = seq[-size:]
         for start in range(len(seq) - size):
-            if seq[start:start + size] == tail:
-                return seq[start + size:start + size + k]
+            if seq[start : start + size] == tail:
+                return seq[start + size : start + size + k]
     return []
     ### END SOLUTION
 
 
 # %% {"role": "try"}
-print("a made-up sequence:", propose([5, 1, 2, 3, 6, 7, 1, 2, 3, 8, 9, 1, 2, 3], 4, 3),
-      serving.lookup_proposal([5, 1, 2, 3, 6, 7, 1, 2, 3, 8, 9, 1, 2, 3], 4, 3))
+print(
+    "a made-up sequence:",
+    propose([5, 1, 2, 3, 6, 7, 1, 2, 3, 8, 9, 1, 2, 3], 4, 3),
+    serving.lookup_proposal([5, 1, 2, 3, 6, 7, 1, 2, 3, 8, 9, 1, 2, 3], 4, 3),
+)
 
 model, tok = zoo.load(zoo.REAL_MODEL, device="cpu")
 eos = tok.convert_tokens_to_ids("<|im_end|>")
-request = ("Quote the first two sentences of this text exactly.\n\n"
-           + english_passages()[0])
-ids = tok(chat.chat_text(tok, request), return_tensors="pt", add_special_tokens=False).input_ids
+request = (
+    "Quote the first two sentences of this text exactly.\n\n" + english_passages()[0]
+)
+ids = tok(
+    chat.chat_text(tok, request), return_tensors="pt", add_special_tokens=False
+).input_ids
 k, ngram, max_new = 4, 3, 48
-fast, stats = serving.prompt_lookup_generate(model, ids, max_new, k, ngram, eos_token_id=eos,
-                                              return_stats=True)
+fast, stats = serving.prompt_lookup_generate(
+    model, ids, max_new, k, ngram, eos_token_id=eos, return_stats=True
+)
 plain = serving.greedy_generate(model, ids, max_new, eos_token_id=eos)
 print(f"the same tokens as plain greedy decoding: {torch.equal(fast, plain)}")
 
 # replay: each pass keeps the proposals that match the greedy answer, and one token more
-prompt, answer = ids[0].tolist(), fast[0, ids.size(1):].tolist()
+prompt, answer = ids[0].tolist(), fast[0, ids.size(1) :].tolist()
 done, passes, drafted, accepted = 1, 0, 0, 0  # the prompt's pass gives the first token
 while done < len(answer):
     proposal = propose(prompt + answer[:done], min(k, max_new - done), ngram)
     n = 0
-    while n < len(proposal) and done + n < len(answer) and proposal[n] == answer[done + n]:
+    while (
+        n < len(proposal) and done + n < len(answer) and proposal[n] == answer[done + n]
+    ):
         n += 1
-    passes, drafted, accepted, done = passes + 1, drafted + len(proposal), accepted + n, done + n + 1
-print(f"{len(answer)} tokens in {passes} passes after the prompt's: {len(answer) / passes:.2f} "
-      f"tokens per pass (prompt_lookup_generate counted the same passes: "
-      f"{passes == stats.target_passes - 1})")
+    passes, drafted, accepted, done = (
+        passes + 1,
+        drafted + len(proposal),
+        accepted + n,
+        done + n + 1,
+    )
+print(
+    f"{len(answer)} tokens in {passes} passes after the prompt's: "
+    f"{len(answer) / passes:.2f} "
+    f"tokens per pass (prompt_lookup_generate counted the same passes: "
+    f"{passes == stats.target_passes - 1})"
+)
 rate = accepted / drafted
-print(f"acceptance {rate:.2f}; expected_tokens at that rate and k = {k}: "
-      f"{expected_tokens(rate, k):.2f} tokens per pass")
+print(
+    f"acceptance {rate:.2f}; expected_tokens at that rate and k = {k}: "
+    f"{expected_tokens(rate, k):.2f} tokens per pass"
+)
 print(repr(tok.decode(answer[:24])))
 
 # %% {"role": "check"}
@@ -300,34 +373,40 @@ ex.check_prompt_lookup(propose)
 
 # %%
 answers = {
-    "the phase of generation that memory bandwidth limits at batch 1 (prefill/decode)": ...,
-    "at a small batch, does doubling the batch double the time of a decoding step (yes/no)": ...,
+    "the phase of generation that memory bandwidth limits at batch 1 "
+    "(prefill/decode)": ...,
+    "at a small batch, does doubling the batch double the time of a decoding step "
+    "(yes/no)": ...,
     "the tokens greedy speculative decoding returns, next to the target's own greedy"
     " decoding (identical/nearly the same/the draft's)": ...,
     "when a waiting request can join the running batch under continuous batching"
     " (at any decoding step/when the whole batch has finished/never)": ...,
     "what a paged cache sets aside for a request"
     " (blocks as its tokens arrive/its longest possible length/one token)": ...,
-    "what grouped-query attention makes smaller (the KV cache/the MLP/the vocabulary)": ...,
+    "what grouped-query attention makes smaller (the KV cache/the MLP/the "
+    "vocabulary)": ...,
     "where prompt lookup finds its proposals"
     " (earlier tokens of the text/a draft model/the most frequent tokens)": ...,
 }
 ### BEGIN SOLUTION
 answers = {
-    "the phase of generation that memory bandwidth limits at batch 1 (prefill/decode)": "decode",
-    "at a small batch, does doubling the batch double the time of a decoding step (yes/no)": "no",
+    "the phase of generation that memory bandwidth limits at batch 1 "
+    "(prefill/decode)": "decode",
+    "at a small batch, does doubling the batch double the time of a decoding step "
+    "(yes/no)": "no",
     "the tokens greedy speculative decoding returns, next to the target's own greedy"
     " decoding (identical/nearly the same/the draft's)": "identical",
     "when a waiting request can join the running batch under continuous batching"
-    " (at any decoding step/when the whole batch has finished/never)": "at any decoding step",
+    " (at any decoding step/when the whole batch has "
+    "finished/never)": "at any decoding step",
     "what a paged cache sets aside for a request"
-    " (blocks as its tokens arrive/its longest possible length/one token)":
-        "blocks as its tokens arrive",
-    "what grouped-query attention makes smaller (the KV cache/the MLP/the vocabulary)":
-        "the KV cache",
+    " (blocks as its tokens arrive/its longest possible length/one "
+    "token)": "blocks as its tokens arrive",
+    "what grouped-query attention makes smaller (the KV cache/the MLP/the "
+    "vocabulary)": "the KV cache",
     "where prompt lookup finds its proposals"
-    " (earlier tokens of the text/a draft model/the most frequent tokens)":
-        "earlier tokens of the text",
+    " (earlier tokens of the text/a draft model/the most frequent "
+    "tokens)": "earlier tokens of the text",
 }
 ### END SOLUTION
 
