@@ -32,7 +32,7 @@ LAYERS: dict[int, set[str]] = {
         "lora", "nf4", "orders", "preferences", "alignment", "serving"},
     2: {"recipes", "zoo"},
     3: {"lifecycle", "cot", "model_card", "prompt_tuning_real", "domain", "quant_real", "sweep", "bench",
-        "finetune", "distill"},
+        "finetune", "distill", "rag", "tools", "guardrails"},
     4: {"widgets", "records", "exercises"},
 }
 TOP = 4
