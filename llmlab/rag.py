@@ -14,8 +14,9 @@ the prompt, and let the model read them.
   All three answer ``search(query, k) -> [(document index, score), ...]``, best first.
 - :func:`recall_at_k` and :func:`gold_ranks` measure a retriever against the questions'
   gold documents.
-- :func:`prompt_text` writes the chat prompt (one worked example, then the passages and
-  the question); :func:`generate_answers` answers a batch of prompts greedily;
+- :func:`prompt_text` writes the chat prompt (a system message asking for a few words, then
+  the passages and the question; other :data:`PROMPT_STYLES` for comparison);
+  :func:`generate_answers` answers a batch of prompts greedily;
   :func:`answer` runs the whole loop for one question.
 - :func:`contains_answer` and :func:`exact_answer` judge a reply against the gold answer.
 """
@@ -46,14 +47,19 @@ RRF_K = 60
 #: new tokens allowed per answer: enough for a short sentence
 MAX_NEW_TOKENS = 24
 
-# One worked example shows the model the shape of an answer: a few words, not a paragraph.
-# Its passage is about a lamp that is not in the collection.
+# The prompt styles compared on the first DEV_QUESTIONS questions (the recording's "prompts" part);
+# "system" was the best there and is the default everywhere else.
+PROMPT_STYLES = ("system", "example", "plain", "question first")
+DEFAULT_STYLE = "system"
+#: the first questions of the file, used to choose the prompt style and left out of the chapter's figures
+DEV_QUESTIONS = 24
+SYSTEM_BOOK = "Answer the question in a few words."
+SYSTEM_PASSAGES = "Answer the question in a few words using the passages given."
+# the worked example of the "example" style: a passage about a lamp that is not in the collection
 EXAMPLE_PASSAGE = ("The Harwick Lantern is a brass oil lamp made by the Pell Works of Dunmore since 1911. "
                    "It burns for nine hours on one filling of oil.")
 EXAMPLE_QUESTION = "Who makes the Harwick Lantern?"
 EXAMPLE_ANSWER = "the Pell Works"
-INSTRUCTION_BOOK = "Answer in a few words."
-INSTRUCTION_PASSAGES = "Answer in a few words, using the passages."
 
 
 # --------------------------------------------------------------------------- the collection
@@ -307,31 +313,51 @@ def recall_at_k(ranks: list[int], k: int) -> float:
 
 
 # --------------------------------------------------------------------------- prompting and answering
+def _listed(passages: list[str]) -> str:
+    return "\n".join(f"[{i}] {p}" for i, p in enumerate(passages, 1))
+
+
 def _user_message(question: str, passages: list[str]) -> str:
     if not passages:
-        return f"Question: {question}\n{INSTRUCTION_BOOK}"
-    listed = "\n".join(f"[{i}] {p}" for i, p in enumerate(passages, 1))
-    return f"Passages:\n{listed}\n\nQuestion: {question}\n{INSTRUCTION_PASSAGES}"
+        return f"Question: {question}\nAnswer in a few words."
+    return f"Passages:\n{_listed(passages)}\n\nQuestion: {question}\nAnswer in a few words, using the passages."
 
 
-def messages(question: str, passages: list[str] | None = None) -> list[dict]:
-    """The chat messages for ``question``: one worked example (with its passage when ``passages`` are
-    given), then the passages, numbered, and the question. No passages: closed-book."""
+def messages(question: str, passages: list[str] | None = None, style: str = DEFAULT_STYLE) -> list[dict]:
+    """The chat messages for ``question`` with ``passages`` (none: closed-book), in one of
+    :data:`PROMPT_STYLES`:
+
+    - ``"system"``: a system message asking for a few words (using the passages), then the
+      passages, numbered, and the question as the user's message;
+    - ``"example"``: one worked example (a question, its passage and a short answer) before it;
+    - ``"plain"``: one user message, passages first, the instruction last;
+    - ``"question first"``: the question, then the passages, then the instruction.
+    """
     _checks.string("question", question, allow_empty=False)
     passages = [] if passages is None else _checks.strings("passages", passages)
+    _checks.choice("style", style, PROMPT_STYLES)
+    if style == "system":
+        user = f"{_listed(passages)}\n\n{question}" if passages else question
+        return [{"role": "system", "content": SYSTEM_PASSAGES if passages else SYSTEM_BOOK},
+                {"role": "user", "content": user}]
+    if style == "question first":
+        listed = f"Passages:\n{_listed(passages)}\n" if passages else ""
+        return [{"role": "user", "content": f"Question: {question}\n{listed}Answer the question in a few words."}]
+    main = {"role": "user", "content": _user_message(question, passages)}
+    if style == "plain":
+        return [main]
     example = _user_message(EXAMPLE_QUESTION, [EXAMPLE_PASSAGE] if passages else [])
-    return [{"role": "user", "content": example}, {"role": "assistant", "content": EXAMPLE_ANSWER},
-            {"role": "user", "content": _user_message(question, passages)}]
+    return [{"role": "user", "content": example}, {"role": "assistant", "content": EXAMPLE_ANSWER}, main]
 
 
-def prompt_text(tokenizer, question: str, passages: list[str] | None = None) -> str:
+def prompt_text(tokenizer, question: str, passages: list[str] | None = None, style: str = DEFAULT_STYLE) -> str:
     """The text the model reads: :func:`messages` through the tokenizer's chat template, ending with the
     opening of the assistant's turn."""
     _checks.tokenizer("tokenizer", tokenizer)
     if getattr(tokenizer, "chat_template", None) is None:
         raise ValueError("this tokenizer has no chat template; rag needs a chat model such as "
                          "smollm2-135m-instruct")
-    return tokenizer.apply_chat_template(messages(question, passages), add_generation_prompt=True,
+    return tokenizer.apply_chat_template(messages(question, passages, style), add_generation_prompt=True,
                                          tokenize=False)
 
 

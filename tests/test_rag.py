@@ -107,13 +107,19 @@ def test_exact_answer_is_squads_and_stricter_than_contains():
     assert rag.exact_answer("Brasilia", "Brasília", ["Brasilia"])
 
 
-def test_prompt_holds_the_example_the_passages_and_the_question():
+def test_prompt_styles_hold_the_passages_and_the_question():
     msgs = rag.messages("Who founded Velmora?", ["P one.", "P two."])
-    assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
-    assert rag.EXAMPLE_PASSAGE in msgs[0]["content"] and msgs[1]["content"] == rag.EXAMPLE_ANSWER
-    assert "[1] P one.\n[2] P two." in msgs[2]["content"] and msgs[2]["content"].endswith(rag.INSTRUCTION_PASSAGES)
-    closed = rag.messages("Who founded Velmora?")
-    assert "Passages" not in closed[0]["content"] + closed[2]["content"]
+    assert msgs == [{"role": "system", "content": rag.SYSTEM_PASSAGES},
+                    {"role": "user", "content": "[1] P one.\n[2] P two.\n\nWho founded Velmora?"}]
+    assert rag.messages("Who founded Velmora?") == [{"role": "system", "content": rag.SYSTEM_BOOK},
+                                                     {"role": "user", "content": "Who founded Velmora?"}]
+    for style in rag.PROMPT_STYLES:
+        text = "\n".join(m["content"] for m in rag.messages("Who founded Velmora?", ["P one.", "P two."], style))
+        assert "Who founded Velmora?" in text and "[1] P one.\n[2] P two." in text
+        closed = "\n".join(m["content"] for m in rag.messages("Who founded Velmora?", None, style))
+        assert "P one" not in closed and "[1]" not in closed
+    example = rag.messages("Q?", ["P."], "example")
+    assert rag.EXAMPLE_PASSAGE in example[0]["content"] and example[1]["content"] == rag.EXAMPLE_ANSWER
 
 
 # --------------------------------------------------------------------------- guardrails

@@ -8,14 +8,17 @@ the file is kept when its plan is unchanged, so a stopped recording resumes):
 1. ``retrieval``: for MiniLM (:class:`llmlab.rag.Retriever`), BM25 and their fusion, the rank
    of every question's gold document and its first ``top`` documents; the nearest
    document's cosine for every question, out-of-scope ones included;
-2. ``answers``: the model's reply to every question closed-book, with MiniLM's first ``k``
-   passages, and with the gold passage alone (the oracle), in batches of ``batch_size`` in
-   question order;
-3. ``distractor``: the gold passage with the question's distractor passage beside it, in
+2. ``prompts``: the first ``questions`` questions (the development set) answered in each prompt
+   style of :data:`llmlab.rag.PROMPT_STYLES`, with the gold passage and with MiniLM's first ``k``;
+   the chapter uses the best style and leaves these questions out of its figures;
+3. ``answers``: the model's reply to every question closed-book, with MiniLM's first ``k``
+   passages ("retrieved"), with BM25's first ``k``, and with the gold passage alone (the
+   oracle), in batches of ``batch_size`` in question order;
+4. ``distractor``: the gold passage with the question's distractor passage beside it, in
    both orders;
-4. ``position``: for every ``stride``-th question, the gold passage among ``passages - 1`` of
+5. ``position``: for every ``stride``-th question, the gold passage among ``passages - 1`` of
    MiniLM's nearest wrong documents, at each position;
-5. ``tools``: every arithmetic problem answered directly, with chain of thought (batched)
+6. ``tools``: every arithmetic problem answered directly, with chain of thought (batched)
    and with the calculator (:func:`llmlab.tools.answer_with_tools`, one at a time).
 
 ``python -m llmlab.records.augmentation`` makes it (``--parts``, ``--fresh``, ``--out``);
@@ -39,10 +42,12 @@ COMMAND = "python -m llmlab.records.augmentation"
 CODE = ("llmlab/rag.py", "llmlab/tools.py", "llmlab/retrieval.py", "llmlab/chat.py", "llmlab/lifecycle.py",
         "llmlab/corpus/augment_documents.json", "llmlab/corpus/augment_questions.json",
         "llmlab/corpus/augment_arithmetic.json", "llmlab/records/augmentation.py")
-PARTS = ("retrieval", "answers", "distractor", "position", "tools")
+PARTS = ("retrieval", "prompts", "answers", "distractor", "position", "tools")
 PLAN = {
     "retrieval": {"retrievers": ["minilm", "bm25", "hybrid"], "top": 10},
-    "answers": {"conditions": ["closed", "retrieved", "oracle"], "k": 3, "batch_size": 8,
+    "prompts": {"styles": list(rag.PROMPT_STYLES), "conditions": ["oracle", "retrieved"],
+                "questions": rag.DEV_QUESTIONS, "k": 3, "batch_size": 8, "max_new_tokens": rag.MAX_NEW_TOKENS},
+    "answers": {"conditions": ["closed", "retrieved", "bm25", "oracle"], "k": 3, "batch_size": 8,
                 "max_new_tokens": rag.MAX_NEW_TOKENS},
     "distractor": {"orders": ["gold first", "distractor first"], "batch_size": 8,
                    "max_new_tokens": rag.MAX_NEW_TOKENS},
@@ -75,13 +80,14 @@ def _part_retrieval(found: dict, docs, questions, out_of_scope) -> dict:
     return result
 
 
-def passages_for(condition: str, q: dict, docs: list[dict], index: dict, top: list[int], k: int) -> list[str]:
-    """The passages a question's prompt holds in an ``answers`` condition."""
+def passages_for(condition: str, q: dict, docs: list[dict], index: dict, tops: dict, k: int) -> list[str]:
+    """The passages a question's prompt holds in an ``answers`` condition; ``tops`` maps "minilm" and
+    "bm25" to the question's ranked document indices."""
     if condition == "closed":
         return []
     if condition == "oracle":
         return [docs[index[q["doc"]]]["text"]]
-    return [docs[i]["text"] for i in top[:k]]
+    return [docs[i]["text"] for i in tops["bm25" if condition == "bm25" else "minilm"][:k]]
 
 
 def position_passages(q: dict, docs: list[dict], index: dict, top: list[int], n: int, at: int) -> list[str]:
@@ -93,8 +99,9 @@ def position_passages(q: dict, docs: list[dict], index: dict, top: list[int], n:
     return [docs[i]["text"] for i in order]
 
 
-def _generate(model, tokenizer, questions, passages: list[list[str]], plan: dict) -> list[str]:
-    prompts = [rag.prompt_text(tokenizer, q["question"], p or None) for q, p in zip(questions, passages)]
+def _generate(model, tokenizer, questions, passages: list[list[str]], plan: dict,
+              style: str = rag.DEFAULT_STYLE) -> list[str]:
+    prompts = [rag.prompt_text(tokenizer, q["question"], p or None, style) for q, p in zip(questions, passages)]
     return rag.generate_answers(model, tokenizer, prompts, plan["max_new_tokens"], plan["batch_size"])
 
 
@@ -104,9 +111,25 @@ def _part_answers(model, tokenizer, docs, questions, top) -> dict:
     out = {}
     for cond in plan["conditions"]:
         t0 = time.perf_counter()
-        ps = [passages_for(cond, q, docs, index, t, plan["k"]) for q, t in zip(questions, top)]
+        ps = [passages_for(cond, q, docs, index, {name: t[j] for name, t in top.items()}, plan["k"])
+              for j, q in enumerate(questions)]
         out[cond] = {"replies": _generate(model, tokenizer, questions, ps, plan),
                      "seconds": time.perf_counter() - t0}
+    return out
+
+
+def _part_prompts(model, tokenizer, docs, questions, tops) -> dict:
+    plan = PLAN["prompts"]
+    index = {d["id"]: i for i, d in enumerate(docs)}
+    dev = questions[:plan["questions"]]
+    out = {}
+    for style in plan["styles"]:
+        for cond in plan["conditions"]:
+            t0 = time.perf_counter()
+            ps = [passages_for(cond, q, docs, index, {name: t[j] for name, t in tops.items()}, plan["k"])
+                  for j, q in enumerate(dev)]
+            out[f"{style} / {cond}"] = {"replies": _generate(model, tokenizer, dev, ps, plan, style),
+                                        "seconds": time.perf_counter() - t0}
     return out
 
 
@@ -196,8 +219,11 @@ def run(out=None, parts=PARTS, resume: bool = True) -> dict:
             else:
                 if "retrieval" not in record["parts"]:
                     raise ValueError(f"part {part!r} needs the retrieval part: run it first")
-                top = record["parts"]["retrieval"]["top"]["minilm"]
-                result = globals()[f"_part_{part}"](model, tokenizer, docs, questions, top)
+                tops = record["parts"]["retrieval"]["top"]
+                if part == "position":
+                    result = _part_position(model, tokenizer, docs, questions, tops["minilm"])
+                else:
+                    result = globals()[f"_part_{part}"](model, tokenizer, docs, questions, tops)
         record["parts"][part] = {**result, "seconds_total": time.perf_counter() - t0,
                                  "load_average": [load0, os.getloadavg()],
                                  "code_version": record["code_version"], "made": record["made"]}
