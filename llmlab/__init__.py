@@ -53,9 +53,15 @@ One module per idea; each chapter of the book imports what it explains:
 - ``serving``   the roofline's costs, a lean decoding loop, speculative and prompt-lookup decoding, continuous
   batching on a paged key-value cache (chapter 14)
 - ``distill``   the draft model distilled from SmolLM2's own answers, and its recipe (chapter 14)
+- ``rag``       the frozen document collection, dense, BM25 and fused retrievers, retrieval-augmented answers
+  and how they are judged (chapter 15)
+- ``tools``     a calculator the model calls in a text protocol, the arithmetic problems, the failure modes
+  (chapter 15)
+- ``guardrails`` input checks (similarity to the collection, names it holds) and an output check (a passage
+  supports the reply) (chapter 15)
 - ``prompt_tuning_real`` prompt tuning, p-tuning, few-shot and last-layer fine-tuning compared on the real model (chapter 10)
 - ``records``   the recorded experiments: one module per file in ``results/``, each with its plan, ``run``,
-  ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-14)
+  ``load`` and ``main`` (``python -m llmlab.records.<name>``; chapters 1, 4-15)
 - ``exercises`` the checks the exercise notebooks call (every chapter)
 - ``book``      glue computed numbers into the book's prose (every chapter)
 - ``stats``     intervals, paired tests and the verdicts the prose glues for every comparison (every chapter)

@@ -38,7 +38,7 @@ LIFECYCLE = [
     ("Deploy", ["optimise for inference", "augment the model", "build the application"]),
 ]
 #: the chapters of this book that run each stage of :data:`LIFECYCLE`
-STAGE_CHAPTERS = {"Scope": "1", "Select": "1, 3, 4, 8", "Adapt and align": "4, 9, 10, 11, 12, 13", "Deploy": "1, 6, 7, 14"}
+STAGE_CHAPTERS = {"Scope": "1", "Select": "1, 3, 4, 8", "Adapt and align": "4, 9, 10, 11, 12, 13", "Deploy": "1, 6, 7, 14, 15"}
 
 
 def draw_lifecycle(ax=None):

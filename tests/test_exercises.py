@@ -45,7 +45,7 @@ def test_there_are_sources_for_the_written_chapters():
     assert {"01_lifecycle", "02_transformers", "03_pretraining", "04_prompting", "05_sampling",
             "06_memory_quantization", "07_multi_gpu", "08_scaling_laws", "09_domain_adaptation",
             "10_prompt_tuning", "11_evaluation", "12_finetuning", "13_alignment",
-            "14_serving"} <= set(SOURCES)
+            "14_serving", "15_augmentation"} <= set(SOURCES)
     for name, source in SOURCES.items():
         # chapter 7 covers three kinds of parallelism: one more exercise than the others may have
         assert 3 <= len(source.exercises()) <= (7 if name == "07_multi_gpu" else 6), name
@@ -576,7 +576,8 @@ def test_a_result_of_an_unexpected_kind_is_reported_not_raised(capsys):
 
 @pytest.mark.parametrize("check", [ex.check_fsdp_quiz, ex.check_icl_quiz, ex.check_scaling_quiz,
                                    ex.check_domain_quiz, ex.check_peft_quiz, ex.check_finetuning_quiz,
-                                   ex.check_alignment_quiz, ex.check_serving_quiz])
+                                   ex.check_alignment_quiz, ex.check_serving_quiz,
+                                   ex.check_augmentation_quiz])
 def test_every_quiz_names_the_wrong_answer_and_gives_a_hint(check, capsys):
     """Take the quiz's own questions from its solution source, answer one of them wrongly."""
     name = next(n for n, s in SOURCES.items() for e in s.exercises()

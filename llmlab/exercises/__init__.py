@@ -54,6 +54,8 @@ Checks by chapter:
   :func:`check_best_of_n`, :func:`check_bradley_terry`, :func:`check_alignment_quiz`
 - 14 (serving, :mod:`.ch14_serving`): :func:`check_kv_bytes`, :func:`check_speculative_speedup`,
   :func:`check_block_table`, :func:`check_prompt_lookup`, :func:`check_serving_quiz`
+- 15 (augmentation, :mod:`.ch15_augmentation`): :func:`check_cosine_search`, :func:`check_recall_at_k`,
+  :func:`check_tool_call`, :func:`check_supported`, :func:`check_augmentation_quiz`
 
 ``__all__`` lists the checks the notebooks call (``tests/test_exercises.py`` checks that every one
 of them is used); ``check_flip_labels`` and ``check_calibrate`` are importable too.
@@ -140,6 +142,13 @@ from .ch14_serving import (
     check_serving_quiz,
     check_speculative_speedup,
 )
+from .ch15_augmentation import (
+    check_augmentation_quiz,
+    check_cosine_search,
+    check_recall_at_k,
+    check_supported,
+    check_tool_call,
+)
 
 __all__ = [
     "check_fit_to_context", "check_greedy_completion", "check_model_card_numbers", "check_lifecycle_quiz",
@@ -162,4 +171,5 @@ __all__ = [
     "check_lora_trainable", "check_merge", "check_nf4_codes", "check_smallest_rank", "check_finetuning_quiz",
     "check_dpo", "check_advantages", "check_best_of_n", "check_bradley_terry", "check_alignment_quiz",
     "check_kv_bytes", "check_speculative_speedup", "check_block_table", "check_prompt_lookup", "check_serving_quiz",
+    "check_cosine_search", "check_recall_at_k", "check_tool_call", "check_supported", "check_augmentation_quiz",
 ]

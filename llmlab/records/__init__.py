@@ -29,7 +29,8 @@ Modules: ``sampling_sweep``, ``sampling_playground`` (chapter 5); ``lifecycle_co
 (chapter 6); ``pipeline_bubble`` (chapter 7); ``scaling_sweep``, ``bench_cpu`` (chapter 8);
 ``domain_adaptation`` (chapter 9); ``prompt_tuning_real``, ``prompt_tuning_tasks`` (chapter 10);
 ``evaluation_formats``, ``evaluation_judge``, ``evaluation_harness``, ``evaluation_contamination``
-(chapter 11); ``finetuning`` (chapter 12); ``alignment`` (chapter 13); ``serving`` (chapter 14).
+(chapter 11); ``finetuning`` (chapter 12); ``alignment`` (chapter 13); ``serving`` (chapter 14);
+``augmentation`` (chapter 15).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ import time
 
 import torch
 
-from .. import lifecycle, rag, tools, zoo
+from .. import _checks, lifecycle, rag, tools, zoo
 from ..provenance import stamp
 from . import read_json, result_path, write_json
 
@@ -57,8 +57,16 @@ PLAN = {
 }
 
 
+def _check_docs(docs) -> None:
+    if isinstance(docs, (str, bytes)) or not isinstance(docs, (list, tuple)) or not docs \
+            or not all(isinstance(d, dict) and "text" in d for d in docs):
+        raise _checks.ArgumentTypeError("docs must be the list of documents rag.load_documents returns "
+                                        "(dicts with 'text')")
+
+
 def retrievers(docs: list[dict]) -> dict:
     """The three retrievers of the plan over the collection's texts: ``{"minilm", "bm25", "hybrid"}``."""
+    _check_docs(docs)
     texts = [d["text"] for d in docs]
     dense = rag.Retriever(texts)
     sparse = rag.BM25Retriever(texts)
@@ -83,6 +91,7 @@ def _part_retrieval(found: dict, docs, questions, out_of_scope) -> dict:
 def passages_for(condition: str, q: dict, docs: list[dict], index: dict, tops: dict, k: int) -> list[str]:
     """The passages a question's prompt holds in an ``answers`` condition; ``tops`` maps "minilm" and
     "bm25" to the question's ranked document indices."""
+    _checks.choice("condition", condition, PLAN["answers"]["conditions"])
     if condition == "closed":
         return []
     if condition == "oracle":
@@ -93,6 +102,8 @@ def passages_for(condition: str, q: dict, docs: list[dict], index: dict, tops: d
 def position_passages(q: dict, docs: list[dict], index: dict, top: list[int], n: int, at: int) -> list[str]:
     """``n`` passages: MiniLM's nearest ``n - 1`` wrong documents in rank order, with the gold one
     inserted at position ``at`` (1 = first)."""
+    n = _checks.integer("n", n, low=2)
+    at = _checks.integer("at", at, low=1, high=n)
     gold = index[q["doc"]]
     wrong = [i for i in top if i != gold][:n - 1]
     order = wrong[:at - 1] + [gold] + wrong[at - 1:]
