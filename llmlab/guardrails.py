@@ -71,11 +71,11 @@ def fit_threshold(in_scope: list[float], out_of_scope: list[float]) -> float:
 
 
 def names(question: str) -> list[str]:
-    """The capitalised words of ``question`` that may name something: not the question's opening word
-    words such as What or In, in order, without repeats."""
+    """The capitalised words of ``question`` that may name something, without a possessive 's and
+    without question words and openers such as What or In; in order, without repeats."""
     found = []
-    for w in re.findall(r"[A-Z][\w'-]*", _question(question)):
-        w = w.strip("'-")
+    for w in re.findall(r"[A-Z][\w'\u2019-]*", _question(question)):
+        w = re.sub(r"['\u2019]s$", "", w).strip("'\u2019-")  # Velmora's -> Velmora
         if w.lower() not in _NOT_NAMES and w not in found:
             found.append(w)
     return found

@@ -207,8 +207,12 @@ class Retriever:
 
     def scores(self, query: str) -> torch.Tensor:
         """The cosine similarity of ``query`` to every document, ``(N,)``."""
-        q = self.embed([_query(query)])[0]
-        return self.embeddings @ q
+        return self.scores_many([query])[0]
+
+    def scores_many(self, queries: list[str]) -> torch.Tensor:
+        """The cosine similarity of each query to every document, ``(Q, N)``: the queries embedded in
+        batches, then one matrix product."""
+        return self.embed([_query(q) for q in queries]) @ self.embeddings.T
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` documents most similar to ``query``: ``[(index, cosine), ...]``, best first."""
@@ -251,6 +255,10 @@ class BM25Retriever:
             out += self.idf[t] * f * (self.k1 + 1) / (f + self.norm)
         return out
 
+    def scores_many(self, queries: list[str]) -> torch.Tensor:
+        """:meth:`scores` of each query, stacked: ``(Q, N)``."""
+        return torch.stack([self.scores(q) for q in queries])
+
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best-scoring documents for ``query``: ``[(index, score), ...]``, best first."""
         return _top(self.scores(query), _k(k, len(self.documents)))
@@ -265,8 +273,8 @@ class HybridRetriever:
         if isinstance(retrievers, (str, bytes)) or not isinstance(retrievers, (list, tuple)) or len(retrievers) < 2:
             raise _checks.ArgumentTypeError("retrievers must be a list of at least two retrievers")
         for r in retrievers:
-            if not hasattr(r, "scores") or not hasattr(r, "documents"):
-                raise _checks.ArgumentTypeError(f"every retriever needs .scores and .documents, got "
+            if not hasattr(r, "scores_many") or not hasattr(r, "documents"):
+                raise _checks.ArgumentTypeError(f"every retriever needs .scores_many and .documents, got "
                                                 f"{type(r).__name__}")
         if any(r.documents != retrievers[0].documents for r in retrievers):
             raise ValueError("every retriever must search the same documents, in the same order")
@@ -276,11 +284,15 @@ class HybridRetriever:
 
     def scores(self, query: str) -> torch.Tensor:
         """The fused score of every document, ``(N,)``."""
-        fused = torch.zeros(len(self.documents), dtype=torch.float64)
+        return self.scores_many([query])[0]
+
+    def scores_many(self, queries: list[str]) -> torch.Tensor:
+        """The fused score of every document for each query, ``(Q, N)``."""
+        fused = torch.zeros(len(queries), len(self.documents), dtype=torch.float64)
         for r in self.retrievers:
-            order = torch.sort(r.scores(query), descending=True, stable=True).indices
+            order = torch.sort(r.scores_many(queries), dim=1, descending=True, stable=True).indices  # (Q, N)
             ranks = torch.empty_like(order)
-            ranks[order] = torch.arange(1, len(order) + 1)
+            ranks.scatter_(1, order, torch.arange(1, order.size(1) + 1).expand_as(order).contiguous())
             fused += 1.0 / (self.k + ranks.double())
         return fused
 
@@ -291,14 +303,14 @@ class HybridRetriever:
 
 def gold_ranks(retriever, questions: list[dict], doc_index: dict[str, int]) -> list[int]:
     """The rank (1 = first) at which ``retriever`` puts each question's gold document, searching all."""
-    if not hasattr(retriever, "scores"):
-        raise _checks.ArgumentTypeError(f"retriever must have .scores (a Retriever, BM25Retriever or "
+    if not hasattr(retriever, "scores_many"):
+        raise _checks.ArgumentTypeError(f"retriever must have .scores_many (a Retriever, BM25Retriever or "
                                         f"HybridRetriever), got {type(retriever).__name__}")
-    ranks = []
-    for q in questions:
-        order = torch.sort(retriever.scores(q["question"]), descending=True, stable=True).indices.tolist()
-        ranks.append(order.index(doc_index[q["doc"]]) + 1)
-    return ranks
+    if not questions:
+        return []
+    scores = retriever.scores_many([q["question"] for q in questions])  # (Q, N)
+    order = torch.sort(scores, dim=1, descending=True, stable=True).indices.tolist()
+    return [o.index(doc_index[q["doc"]]) + 1 for o, q in zip(order, questions)]
 
 
 def recall_at_k(ranks: list[int], k: int) -> float:

@@ -734,7 +734,7 @@ CASES = [
     case("rag", "BM25Retriever", [[{"text": "a cat"}]], exc=TE, match=r"d\['text'\]"),
     case("rag", "BM25Retriever", [["a cat"]], {"k1": -1.0}, exc=VE, match="k1"),
     case("rag", "HybridRetriever", [[42]], exc=TE, match="retrievers must be a list of at least two"),
-    case("rag", "gold_ranks", [42, [], {}], exc=TE, match="retriever must have .scores"),
+    case("rag", "gold_ranks", [42, [], {}], exc=TE, match="retriever must have .scores_many"),
     case("rag", "recall_at_k", [[], 1], exc=TE, match="ranks must be a non-empty list"),
     case("rag", "recall_at_k", [[0, 2], 1], exc=VE, match="each rank"),
     case("rag", "recall_at_k", [[1, 2], 0], exc=VE, match="k must be a positive int"),

@@ -132,6 +132,8 @@ def test_fit_threshold_separates_and_prefers_the_lower_cut():
 def test_names_and_names_check():
     assert guardrails.names("In what year was Velmora founded by Osric Tamm?") == ["Velmora", "Osric", "Tamm"]
     assert guardrails.names("How many legs does a spider have?") == []
+    assert guardrails.names("What is Marisol Venn's best-known work?") == ["Marisol", "Venn"]
+    assert guardrails.names("Who made Velmora\u2019s tiles?") == ["Velmora"]
     docs = ["Velmora lies on the Sallow.", "Osric Tamm was a miller."]
     assert guardrails.names_check("When was Velmora founded?", docs)[0]
     ok, why = guardrails.names_check("When was Dunmarsh founded?", docs)
@@ -191,3 +193,18 @@ def test_bad_input_is_refused_clearly(dense):
     with pytest.raises(ValueError, match="normalise to nothing"):
         rag.contains_answer("the", "the")
     assert math.isfinite(guardrails.top_similarity(dense, "cat"))
+
+
+def test_batched_scores_rank_like_one_query_at_a_time(dense):
+    qs = ["a kitten on a rug", "puppies and cats", "shares dropped", "wet weather ahead"]
+    sparse = rag.BM25Retriever(DOCS)
+    hybrid = rag.HybridRetriever([dense, sparse])
+    for r in (dense, sparse, hybrid):
+        many = r.scores_many(qs)
+        assert many.shape == (len(qs), len(DOCS))
+        for row, q in zip(many, qs):
+            torch.testing.assert_close(row.double(), r.scores(q).double(), atol=1e-5, rtol=1e-5)
+    items = [{"question": q, "doc": d} for q, d in zip(qs, "adde")]
+    ranks = rag.gold_ranks(dense, items, {"a": 0, "d": 3, "e": 4})
+    assert ranks == [[i for i, _ in dense.search(q["question"], 5)].index({"a": 0, "d": 3, "e": 4}[q["doc"]]) + 1
+                     for q in items]
