@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from . import _checks
+from .chat import _greedy
 from .evaluation import normalize_answer
 from .retrieval import STOPWORDS, mean_pooled_embeddings, words
 
@@ -387,17 +388,9 @@ def generate_answers(model: torch.nn.Module, tokenizer, prompts: list[str], max_
     prompts = _checks.strings("prompts", prompts)
     max_new_tokens = _checks.positive_int("max_new_tokens", max_new_tokens)
     batch_size = _checks.positive_int("batch_size", batch_size)
-    device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    replies = []
-    for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[start:start + batch_size], padding=True, padding_side="left",
-                          add_special_tokens=False, return_tensors="pt").to(device)
-        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                             eos_token_id=tokenizer.eos_token_id, pad_token_id=pad)
-        new = out[:, batch["input_ids"].size(1):]  # (B, <= max_new_tokens)
-        replies += [t.strip().split("\n")[0].strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
-    return replies
+    # chat's batched greedy loop, each reply cut at its first line break
+    return [r.split("\n")[0].strip() for r in _greedy(model, tokenizer, prompts, max_new_tokens, batch_size,
+                                                       add_special_tokens=False)]
 
 
 def answer(model: torch.nn.Module, tokenizer, question: str, retriever, k: int = 3) -> str:
