@@ -116,32 +116,26 @@ def _generate(model, tokenizer, questions, passages: list[list[str]], plan: dict
     return rag.generate_answers(model, tokenizer, prompts, plan["max_new_tokens"], plan["batch_size"])
 
 
-def _part_answers(model, tokenizer, docs, questions, top) -> dict:
-    plan = PLAN["answers"]
+def _condition(model, tokenizer, docs, questions, tops, cond: str, plan: dict,
+               style: str = rag.DEFAULT_STYLE) -> dict:
+    """The replies to ``questions`` with the passages of ``cond`` (see :func:`passages_for`), timed."""
+    t0 = time.perf_counter()
     index = {d["id"]: i for i, d in enumerate(docs)}
-    out = {}
-    for cond in plan["conditions"]:
-        t0 = time.perf_counter()
-        ps = [passages_for(cond, q, docs, index, {name: t[j] for name, t in top.items()}, plan["k"])
-              for j, q in enumerate(questions)]
-        out[cond] = {"replies": _generate(model, tokenizer, questions, ps, plan),
-                     "seconds": time.perf_counter() - t0}
-    return out
+    ps = [passages_for(cond, q, docs, index, {name: t[j] for name, t in tops.items()}, plan["k"])
+          for j, q in enumerate(questions)]
+    return {"replies": _generate(model, tokenizer, questions, ps, plan, style), "seconds": time.perf_counter() - t0}
+
+
+def _part_answers(model, tokenizer, docs, questions, tops) -> dict:
+    plan = PLAN["answers"]
+    return {cond: _condition(model, tokenizer, docs, questions, tops, cond, plan) for cond in plan["conditions"]}
 
 
 def _part_prompts(model, tokenizer, docs, questions, tops) -> dict:
     plan = PLAN["prompts"]
-    index = {d["id"]: i for i, d in enumerate(docs)}
     dev = questions[:plan["questions"]]
-    out = {}
-    for style in plan["styles"]:
-        for cond in plan["conditions"]:
-            t0 = time.perf_counter()
-            ps = [passages_for(cond, q, docs, index, {name: t[j] for name, t in tops.items()}, plan["k"])
-                  for j, q in enumerate(dev)]
-            out[f"{style} / {cond}"] = {"replies": _generate(model, tokenizer, dev, ps, plan, style),
-                                        "seconds": time.perf_counter() - t0}
-    return out
+    return {f"{style} / {cond}": _condition(model, tokenizer, docs, dev, tops, cond, plan, style)
+            for style in plan["styles"] for cond in plan["conditions"]}
 
 
 def _part_distractor(model, tokenizer, docs, questions) -> dict:
