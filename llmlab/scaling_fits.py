@@ -288,3 +288,69 @@ def fit_frontier(compute: Sequence[float], loss: Sequence[float], level: float =
                 level=level, residual_rms=float(np.sqrt(np.mean(resid ** 2))), extra={"bootstrap": nat})
     return {"power law": plain, "with floor": floor}
 
+
+
+def seed_means(sweep) -> "pd.DataFrame":
+    """One row per (budget, size) point of a sweep run with several seeds: the mean validation
+    loss over the seeds (``val_loss``), their sample standard deviation (``val_loss_sd``, 0 for
+    one seed) and how many there were (``n_seeds``), beside the point's size and tokens.
+    A sweep without a ``seed`` column counts as one seed per point."""
+    _check_sweep(sweep, ("budget_flops", "size", "n_params", "val_loss"))
+    keep = [c for c in ("n_params", "n_non_embedding", "tokens", "flops") if c in sweep.columns]
+    grouped = sweep.groupby(["budget_flops", "size"], sort=True)
+    out = grouped[keep].first()
+    out["val_loss"] = grouped["val_loss"].mean()
+    out["val_loss_sd"] = grouped["val_loss"].std(ddof=1).fillna(0.0)
+    out["n_seeds"] = grouped["val_loss"].size()
+    return out.reset_index()
+
+
+def bootstrap_isoflop(sweep, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """How far seed noise moves the IsoFLOP valley bottoms (:func:`isoflop_minima` of the
+    :func:`seed_means`).
+
+    Each resample draws, at every (budget, size) point, as many seeds as it has, with
+    replacement, averages them, and finds every budget's valley bottom again. Returns
+    ``{"draws": DataFrame (draw, budget_flops, n_opt, tokens_per_param, interior),
+    "intervals": DataFrame per budget (n_opt and tokens_per_param at the seed means, their
+    ``level`` percentile intervals, and the share of draws whose bottom lies inside the sizes
+    trained), "ratio": (geometric mean of tokens per parameter over the budgets whose bottom
+    lies inside at the seed means, and its interval)}``. The interval of a draw-wise quantity
+    is taken over the draws where every one of those budgets has a bottom."""
+    import pandas as pd
+
+    _check_sweep(sweep, ("budget_flops", "size", "n_params", "val_loss"))
+    n_boot = _checks.positive_int("n_boot", n_boot)
+    seed = _checks.non_negative_int("seed", seed)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    means = seed_means(sweep)
+    base = isoflop_minima(means)
+    inside = base.loc[base["interior"], "budget_flops"].tolist()
+    groups = [(key, g["val_loss"].to_numpy(float)) for key, g in sweep.groupby(["budget_flops", "size"], sort=True)]
+    rng = np.random.default_rng(seed)
+    draws, ratios = [], []
+    for i in range(n_boot):
+        sample = means.copy()
+        sample["val_loss"] = [v[rng.integers(0, v.size, v.size)].mean() for _, v in groups]
+        minima = isoflop_minima(sample)
+        minima["draw"] = i
+        draws.append(minima)
+        got = minima.set_index("budget_flops")
+        if all(b in got.index for b in inside):
+            ratios.append(float(np.exp(np.log(got.loc[inside, "tokens_per_param"]).mean())))
+    draws = pd.concat(draws, ignore_index=True)
+    q = [0.5 - level / 2, 0.5 + level / 2]
+    rows = []
+    for _, row in base.iterrows():
+        d = draws[draws["budget_flops"] == row["budget_flops"]]
+        n_lo, n_hi = np.quantile(d["n_opt"], q)
+        r_lo, r_hi = np.quantile(d["tokens_per_param"], q)
+        rows.append({"budget_flops": row["budget_flops"], "n_opt": row["n_opt"], "n_opt_lo": n_lo,
+                     "n_opt_hi": n_hi, "tokens_per_param": row["tokens_per_param"], "tpp_lo": r_lo,
+                     "tpp_hi": r_hi, "interior": row["interior"],
+                     "interior_share": float(d["interior"].sum() / n_boot)})
+    ratio = float(np.exp(np.log(base.loc[base["interior"], "tokens_per_param"]).mean())) if inside else float("nan")
+    r_lo, r_hi = np.quantile(ratios, q) if ratios else (float("nan"), float("nan"))
+    return {"draws": draws, "intervals": pd.DataFrame(rows),
+            "ratio": (ratio, (float(r_lo), float(r_hi))), "n_ratio_draws": len(ratios)}

@@ -32,15 +32,17 @@ SWEEP_SIZES: dict[str, tuple[int, int, int]] = {
 SWEEP_BATCH, SWEEP_SEQ_LEN, SWEEP_LR, SWEEP_EVAL_BATCHES = 8, 128, 3e-3, 32
 
 
-def sweep_model(size: str):
-    """A freshly initialised (seed 0) GPT-2 decoder of sweep size ``size`` (a key of :data:`SWEEP_SIZES`)."""
+def sweep_model(size: str, seed: int = 0):
+    """A freshly initialised GPT-2 decoder of sweep size ``size`` (a key of :data:`SWEEP_SIZES`),
+    its weights drawn with ``seed``."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     if size not in SWEEP_SIZES:
         raise ValueError(f"unknown sweep size {size!r}; sizes: {sorted(SWEEP_SIZES)}")
+    seed = _checks.non_negative_int("seed", seed)
     d, layers, heads = SWEEP_SIZES[size]
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     cfg = GPT2Config(vocab_size=1024, n_positions=SWEEP_SEQ_LEN, n_embd=d, n_layer=layers, n_head=heads,
                      n_inner=4 * d, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0, eos_token_id=0)
     return GPT2LMHeadModel(cfg)
@@ -67,31 +69,36 @@ def sweep_data():
             encode_stories(tokenizer, data.load_corpus("validation")))
 
 
-def sweep_config(size: str, compute_flops: float) -> tuple[int, "TrainConfig"]:
-    """(n_params, TrainConfig) of the run of ``size`` at ``compute_flops``: D = C / (6 N) tokens, rounded to whole steps."""
+def sweep_config(size: str, compute_flops: float, seed: int = 0) -> tuple[int, "TrainConfig"]:
+    """(n_params, TrainConfig) of the run of ``size`` at ``compute_flops``: D = C / (6 N) tokens, rounded
+    to whole steps; ``seed`` orders the training batches."""
     from .train import TrainConfig
 
     c = _checks.positive("compute_flops", compute_flops)
+    seed = _checks.non_negative_int("seed", seed)
     n = count_params(sweep_model(size))["n_params"]
     steps = max(1, round(c / (6 * n) / (SWEEP_BATCH * SWEEP_SEQ_LEN)))
     return n, TrainConfig(steps=steps, batch_size=SWEEP_BATCH, seq_len=SWEEP_SEQ_LEN, lr=SWEEP_LR,
-                          warmup_steps=min(50, steps // 10), eval_every=steps, eval_batches=SWEEP_EVAL_BATCHES, seed=0)
+                          warmup_steps=min(50, steps // 10), eval_every=steps, eval_batches=SWEEP_EVAL_BATCHES, seed=seed)
 
 
-def run_point(size: str, compute_flops: float, train_ids, val_ids) -> dict:
-    """Train sweep size ``size`` for the budget ``compute_flops`` on the CPU; return its CSV row."""
+def run_point(size: str, compute_flops: float, train_ids, val_ids, seed: int = 0) -> dict:
+    """Train sweep size ``size`` for the budget ``compute_flops`` on the CPU; return its CSV row.
+
+    ``seed`` draws the initial weights and orders the batches; the validation windows are the
+    same for every seed, so runs of one point differ only by the seed."""
     import time
 
     from .train import train_causal_lm
 
-    n, cfg = sweep_config(size, compute_flops)
-    model = sweep_model(size)
+    n, cfg = sweep_config(size, compute_flops, seed)
+    model = sweep_model(size, seed)
     counts = count_params(model)
     cpu0 = time.process_time()
     log = train_causal_lm(model, train_ids, val_ids, cfg, device="cpu", progress=False)
     d, layers, heads = SWEEP_SIZES[size]
     tokens = cfg.steps * cfg.tokens_per_step
-    return {"size": size, "n_embd": d, "n_layer": layers, "n_head": heads, **counts,
+    return {"size": size, "seed": seed, "n_embd": d, "n_layer": layers, "n_head": heads, **counts,
             "budget_flops": compute_flops, "tokens": tokens, "flops": training_flops(n, tokens),
             "tokens_per_param": round(tokens / n, 3), "steps": cfg.steps, "batch_size": cfg.batch_size,
             "seq_len": cfg.seq_len, "lr": cfg.lr, "val_loss": log.final_val_loss,
@@ -100,8 +107,8 @@ def run_point(size: str, compute_flops: float, train_ids, val_ids) -> dict:
 
 
 def rerun(points: list[tuple[str, float]], sweep: "pd.DataFrame") -> "pd.DataFrame":
-    """Train the sweep points ``[(size, budget), ...]`` again and set them beside the recorded values
-    of ``sweep`` (the DataFrame of :func:`llmlab.records.scaling_sweep.load`): columns val_loss,
+    """Train the sweep points ``[(size, budget), ...]`` again (seed 0) and set them beside the recorded
+    seed-0 values of ``sweep`` (the DataFrame of :func:`llmlab.records.scaling_sweep.load`): columns val_loss,
     shipped_val_loss, deviation = val_loss - shipped_val_loss, nats per token."""
     import pandas as pd
 
@@ -120,6 +127,8 @@ def rerun(points: list[tuple[str, float]], sweep: "pd.DataFrame") -> "pd.DataFra
     rows = []
     for size, budget in points:
         shipped = sweep[(sweep["size"] == size) & np.isclose(sweep["budget_flops"], budget)]
+        if "seed" in shipped.columns:  # the live run uses seed 0: compare it with seed 0's row
+            shipped = shipped[shipped["seed"] == 0]
         if shipped.empty:
             raise ValueError(f"({size!r}, {budget:g}) is not a point of the shipped sweep; see llmlab.records.scaling_sweep.PLAN")
         row = run_point(size, budget, train_ids, val_ids)

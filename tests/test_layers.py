@@ -31,7 +31,7 @@ LAYERS: dict[int, set[str]] = {
         "chat", "icl", "context_window", "retrieval", "classifier", "prompt_template", "prompt_tuning",
         "lora", "nf4", "orders", "preferences", "alignment", "serving"},
     2: {"recipes", "zoo"},
-    3: {"lifecycle", "cot", "model_card", "prompt_tuning_real", "domain", "quant_real", "sweep", "bench",
+    3: {"lifecycle", "cot", "model_card", "prompt_tuning_real", "domain", "domain_matched", "quant_real", "sweep", "bench",
         "finetune", "distill", "rag", "tools", "guardrails"},
     4: {"widgets", "records", "exercises"},
 }

@@ -15,7 +15,7 @@ from llmlab import records
 RECORDS = ["sampling_sweep", "sampling_playground", "lifecycle_completions", "icl_real", "icl_summaries", "icl_calibration", "icl_cot",
            "prompt_tuning_real", "quant_real", "training_peaks", "domain_adaptation", "scaling_sweep", "bench_cpu",
            "evaluation_contamination", "evaluation_formats", "evaluation_judge", "prompt_tuning_tasks",
-           "evaluation_harness", "finetuning", "alignment", "serving", "augmentation"]
+           "evaluation_harness", "finetuning", "alignment", "serving", "augmentation", "domain_matched"]
 RESULTS = Path(records.__file__).resolve().parent.parent / "results"
 
 

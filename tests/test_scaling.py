@@ -180,8 +180,63 @@ def test_shipped_sweep_records_code_version_and_machine_and_two_orders_of_comput
     assert runs["code_version"].str.len().min() >= 7 and (runs["machine"].str.len() > 0).all()
     assert runs["flops"].max() / runs["flops"].min() >= 100
     assert (runs["flops"] / runs["budget_flops"]).between(0.9, 1.1).all()
-    planned = {(size, c) for c, sizes in scaling_sweep.PLAN for size in sizes}
-    assert set(zip(runs["size"], runs["budget_flops"])) == planned
+    planned = {(size, c, seed) for c, sizes in scaling_sweep.PLAN for size in sizes for seed in scaling_sweep.SEEDS}
+    assert set(zip(runs["size"], runs["budget_flops"], runs["seed"])) == planned
+    assert len(runs) == len(planned)  # every point once per seed, none twice
+
+
+def _synthetic_sweep(noise: float, seeds=(0, 1, 2)):
+    """Points on parabolas in ln N with their bottom at N = 1000 for every budget, plus seed noise."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for budget in (1e10, 1e11):
+        for n in (100, 300, 1000, 3000, 10000):
+            for seed in seeds:
+                loss = 2.0 + 0.1 * (np.log(n) - np.log(1000)) ** 2 + noise * rng.standard_normal()
+                rows.append({"budget_flops": budget, "size": f"n{n}", "n_params": n, "seed": seed,
+                             "tokens": budget / (6 * n), "val_loss": loss})
+    return pd.DataFrame(rows)
+
+
+def test_seed_means_average_the_seeds_of_each_point():
+    runs = _synthetic_sweep(0.05)
+    means = scaling_fits.seed_means(runs)
+    assert len(means) == 10 and (means["n_seeds"] == 3).all()
+    one = runs[(runs["budget_flops"] == 1e11) & (runs["size"] == "n300")]["val_loss"]
+    row = means[(means["budget_flops"] == 1e11) & (means["size"] == "n300")].iloc[0]
+    assert row["val_loss"] == pytest.approx(one.mean()) and row["val_loss_sd"] == pytest.approx(one.std(ddof=1))
+
+
+def test_bootstrap_isoflop_is_tight_without_noise_and_widens_with_it():
+    exact = scaling_fits.bootstrap_isoflop(_synthetic_sweep(0.0), n_boot=50)
+    ratio, (lo, hi) = exact["ratio"]
+    for budget, row in exact["intervals"].set_index("budget_flops").iterrows():
+        assert row["n_opt"] == pytest.approx(1000, rel=1e-6)
+        assert row["n_opt_lo"] == pytest.approx(1000, rel=1e-6) and row["n_opt_hi"] == pytest.approx(1000, rel=1e-6)
+    assert lo == pytest.approx(hi)
+    noisy = scaling_fits.bootstrap_isoflop(_synthetic_sweep(0.05), n_boot=200)
+    widths = noisy["intervals"]["n_opt_hi"] / noisy["intervals"]["n_opt_lo"]
+    assert (widths > 1.05).all()
+    ratio, (lo, hi) = noisy["ratio"]
+    assert lo < ratio < hi and noisy["n_ratio_draws"] > 150
+    with pytest.raises(ValueError, match="n_boot"):
+        scaling_fits.bootstrap_isoflop(_synthetic_sweep(0.0), n_boot=0)
+
+
+def test_sweep_seeds_change_the_weights_and_the_batches():
+    a, b = sweep.sweep_model("s0", 0), sweep.sweep_model("s0", 1)
+    assert not torch_equal(a.transformer.wte.weight, b.transformer.wte.weight)
+    assert sweep.sweep_config("s1", 1e10, 2)[1].seed == 2
+    with pytest.raises(ValueError, match="seed"):
+        sweep.sweep_model("s0", -1)
+
+
+def torch_equal(x, y) -> bool:
+    import torch
+
+    return bool(torch.equal(x, y))
 
 
 def test_a_tiny_sweep_point_trains_and_reports_its_row():

@@ -27,7 +27,7 @@ package writes into ``llmlab/results/``; nothing in llmlab imports this package.
 Modules: ``sampling_sweep``, ``sampling_playground`` (chapter 5); ``lifecycle_completions``
 (chapter 1); ``icl_real``, ``icl_calibration``, ``icl_summaries``, ``icl_cot`` (chapter 4); ``quant_real``, ``training_peaks``
 (chapter 6); ``pipeline_bubble`` (chapter 7); ``scaling_sweep``, ``bench_cpu`` (chapter 8);
-``domain_adaptation`` (chapter 9); ``prompt_tuning_real``, ``prompt_tuning_tasks`` (chapter 10);
+``domain_adaptation``, ``domain_matched`` (chapter 9); ``prompt_tuning_real``, ``prompt_tuning_tasks`` (chapter 10);
 ``evaluation_formats``, ``evaluation_judge``, ``evaluation_harness``, ``evaluation_contamination``
 (chapter 11); ``finetuning`` (chapter 12); ``alignment`` (chapter 13); ``serving`` (chapter 14);
 ``augmentation`` (chapter 15).

@@ -3,8 +3,9 @@
 Tiny GPT-2 models (:data:`llmlab.sweep.SWEEP_SIZES`) trained at every (budget, size) of
 :data:`PLAN` on the CPU (:func:`llmlab.sweep.run_point`), one row per run, stamped with the
 code version and the machine (one line, :func:`llmlab.records.describe`).
-``python -m llmlab.records.scaling_sweep [--out PATH] [--budgets 3e10 1e11]`` makes it (about
-15 CPU-minutes); :func:`load` reads it back as a DataFrame, which :func:`llmlab.sweep.rerun`
+``python -m llmlab.records.scaling_sweep [--out PATH] [--budgets 3e10 1e11] [--seeds 0 1 2]`` makes
+it (about 15 CPU-minutes a seed; resumable, and two processes with their own ``--out`` and
+``--seeds`` are joined by ``--merge A.csv B.csv``); :func:`load` reads it back as a DataFrame, which :func:`llmlab.sweep.rerun`
 and :mod:`llmlab.scaling_fits` take.
 """
 
@@ -47,31 +48,89 @@ def _check_plan(plan) -> list[tuple[float, list[str]]]:
     return plan
 
 
-def run(out=None, plan: list[tuple[float, list[str]]] | None = None, progress: bool = True):
-    """Run every (budget, size) of ``plan`` (default :data:`PLAN`) and write one CSV row per run to
-    ``out`` (default: the shipped file). Rows are written as they finish; each records the code
-    version and the machine of :func:`llmlab.provenance.stamp`. Returns the path written."""
+#: Seeds of every point: each draws the initial weights and the order of the batches.
+SEEDS: tuple[int, ...] = (0, 1, 2)
+
+
+def _check_seeds(seeds) -> tuple[int, ...]:
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (list, tuple)) or not seeds:
+        raise _checks.ArgumentTypeError(f"seeds must be a non-empty list of non-negative ints, e.g. [0, 1, 2], "
+                                        f"got {type(seeds).__name__} {seeds!r:.60}")
+    return tuple(_checks.non_negative_int("seed", s) for s in seeds)
+
+
+def _key(row) -> tuple[str, float, int]:
+    return str(row["size"]), float(row["budget_flops"]), int(row.get("seed", 0) or 0)
+
+
+def run(out=None, plan: list[tuple[float, list[str]]] | None = None, progress: bool = True,
+        seeds=SEEDS):
+    """Run every (budget, size) of ``plan`` (default :data:`PLAN`) with every seed of ``seeds``
+    and write one CSV row per run to ``out`` (default: the shipped file).
+
+    Resumable: the runs already in ``out`` (same size, budget and seed) are kept and skipped; new
+    rows are appended as they finish, each with the code version and the machine of
+    :func:`llmlab.provenance.stamp`. Returns the path written."""
     plan = PLAN if plan is None else _check_plan(plan)
+    seeds = _check_seeds(seeds)
     out = result_path(out, NAME)
     out.parent.mkdir(parents=True, exist_ok=True)
+    done: set[tuple[str, float, int]] = set()
+    fields = None
+    if out.exists() and out.stat().st_size:
+        with open(out, newline="") as f:
+            reader = csv.DictReader(f)
+            fields = reader.fieldnames
+            done = {_key(r) for r in reader}
+    todo = [(c, size, seed) for seed in seeds for c, sizes in plan for size in sizes
+             if (size, float(c), seed) not in done]
+    if not todo:
+        return out
     train_ids, val_ids = sweep_data()
     s = stamp(COMMAND, *CODE)
     meta = {"code_version": s["code_version"], "machine": describe(s["machine"])}
     start = time.perf_counter()
+    with open(out, "a", newline="") as f:
+        writer = None if fields is None else csv.DictWriter(f, fieldnames=fields)
+        for budget, size, seed in todo:
+            row = {**run_point(size, budget, train_ids, val_ids, seed), **meta}
+            if writer is None:
+                writer = csv.DictWriter(f, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+            f.flush()
+            if progress:
+                print(f"C={budget:.0e} {size} seed={seed} N={row['n_params']} D={row['tokens']} "
+                      f"loss={row['val_loss']:.4f} cpu={row['cpu_seconds']:.1f}s wall={row['wall_seconds']:.1f}s "
+                      f"(total {time.perf_counter() - start:.0f}s)", flush=True)
+    return out
+
+
+def merge(paths, out=None):
+    """Join sweep CSV files made in parallel (``--out`` and ``--seeds`` per process) into ``out``
+    (default: the shipped file): one row per (size, budget, seed), the first file's row where
+    two hold the same run, ordered by seed, budget and size as in :data:`PLAN`. Returns the path."""
+    if isinstance(paths, (str, bytes)) or not isinstance(paths, (list, tuple)) or not paths:
+        raise _checks.ArgumentTypeError(f"paths must be a non-empty list of CSV paths, got {type(paths).__name__}")
+    rows: dict[tuple[str, float, int], dict] = {}
+    fields: list[str] = []
+    for p in paths:
+        with open(p, newline="") as f:
+            reader = csv.DictReader(f)
+            for name in reader.fieldnames or []:
+                if name not in fields:
+                    fields.append(name)
+            for r in reader:
+                rows.setdefault(_key(r), r)
+    order = {(size, float(c)): i for i, (c, size) in
+             enumerate((c, size) for c, sizes in PLAN for size in sizes)}
+    out = result_path(out, NAME)
+    ranked = sorted(rows.items(), key=lambda kv: (kv[0][2], order.get(kv[0][:2], len(order)), kv[0]))
     with open(out, "w", newline="") as f:
-        writer = None
-        for budget, sizes in plan:
-            for size in sizes:
-                row = {**run_point(size, budget, train_ids, val_ids), **meta}
-                if writer is None:
-                    writer = csv.DictWriter(f, fieldnames=list(row))
-                    writer.writeheader()
-                writer.writerow(row)
-                f.flush()
-                if progress:
-                    print(f"C={budget:.0e} {size} N={row['n_params']} D={row['tokens']} loss={row['val_loss']:.4f} "
-                          f"cpu={row['cpu_seconds']:.1f}s wall={row['wall_seconds']:.1f}s "
-                          f"(total {time.perf_counter() - start:.0f}s)", flush=True)
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for _, r in ranked:
+            writer.writerow({k: r.get(k, "") for k in fields})
     return out
 
 
@@ -93,11 +152,19 @@ def main(argv: list[str] | None = None) -> int:
                                      "and write the CSV.")
     parser.add_argument("--out", default=None)
     parser.add_argument("--budgets", nargs="*", type=float, help="only these budgets of PLAN (FLOPs)")
+    parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS), help="seeds to run (default: SEEDS)")
+    parser.add_argument("--merge", nargs="*", default=None, metavar="CSV",
+                        help="join these CSV files into --out instead of training")
     args = parser.parse_args(argv)
+    if args.merge is not None:
+        if not args.merge:
+            parser.error("--merge needs at least one CSV file")
+        print(merge(args.merge, args.out))
+        return 0
     plan = PLAN if not args.budgets else [(c, s) for c, s in PLAN if c in args.budgets]
     if not plan:
         parser.error(f"no budget of PLAN matches {args.budgets}; budgets: {[c for c, _ in PLAN]}")
-    print(run(args.out, plan))
+    print(run(args.out, plan, seeds=args.seeds))
     return 0
 
 
