@@ -35,8 +35,16 @@ import numpy as np
 import torch
 
 from . import _checks, data, tokenization, zoo
-from .domain import (RECORD_CONFIG, bloomberg_domain_share, encode_documents, fresh_model, hold_out_phrases,
-                     load_domain_corpus, mix_by_tokens, token_share)
+from .domain import (
+    RECORD_CONFIG,
+    bloomberg_domain_share,
+    encode_documents,
+    fresh_model,
+    hold_out_phrases,
+    load_domain_corpus,
+    mix_by_tokens,
+    token_share,
+)
 from .train import TrainConfig, causal_lm_loss, random_batch, train_loop
 
 #: (name, start, tokenizer, domain share in tokens) of every arm; start is "continued"
@@ -128,17 +136,32 @@ def doc_losses(model, tokenizer, docs: list[str], seq_len: int = 128,
     return nats, np.array([len(d.encode("utf-8")) + 1 for d in docs], dtype=float)
 
 
-def extension_words(tokenizer, docs: list[str], n: int = NEW_TOKENS) -> list[str]:
-    """The ``n`` words of ``docs`` (with the space before them, as a byte-level BPE sees them)
-    whose own token would save the most tokens: count times (pieces - 1) under ``tokenizer``,
-    ties broken alphabetically. Words the tokenizer already holds whole are never chosen."""
+def extension_words(tokenizer, docs: list[str], n: int = NEW_TOKENS, other_texts: list[str] | None = None) -> list[str]:
+    """The ``n`` words of ``docs`` whose own token would save the most tokens: count times
+    (pieces - 1) under ``tokenizer``, ties broken alphabetically.
+
+    Only words after a space are candidates, with that space (as a byte-level BPE sees them):
+    an added token is matched anywhere in the text, so a word without its space ("The") would
+    also match inside other words ("They"). For the same reason a word is skipped when it is
+    the start of a longer word, letter after it, anywhere in ``docs`` or ``other_texts`` (the
+    other text the tokenizer will read): " flow" would cut " flowers" into " flow" and "ers".
+    Words the tokenizer already holds whole are never chosen."""
     _checks.tokenizer("tokenizer", tokenizer)
     docs = _check_docs(docs)
     n = _checks.positive_int("n", n)
-    counts = Counter(w for d in docs for w in _WORD.findall(d))
+    others = [] if other_texts is None else _check_docs(other_texts, "other_texts")
+    counts = Counter(w for d in docs for w in _WORD.findall(d) if w.startswith(" "))
     pieces = {w: len(tokenizer(w, add_special_tokens=False)["input_ids"]) for w in counts}
     saving = sorted(((counts[w] * (pieces[w] - 1), w) for w in counts if pieces[w] > 1), key=lambda t: (-t[0], t[1]))
-    return [w for _, w in saving[:n]]
+    blob = "\n".join(docs + others)
+    chosen = []
+    for _, w in saving:
+        if re.search(re.escape(w) + "[A-Za-z]", blob):
+            continue  # the start of a longer word somewhere: its token would split that word
+        chosen.append(w)
+        if len(chosen) == n:
+            break
+    return chosen
 
 
 def extend_vocabulary(tokenizer, words: list[str]):
@@ -184,6 +207,18 @@ def extend_model(model, old_tokenizer, new_tokenizer) -> int:
     return new - old
 
 
+def extension_words_for_stories(tokenizer, n: int = NEW_TOKENS) -> list[str]:
+    """The words the extended arm adds to the story BPE: :func:`extension_words` of the domain
+    training documents (the chapter's examples held out), checked against every other text the
+    runs read or are scored on (domain validation, the stories, the English passages)."""
+    from .domain import english_passages
+
+    kept, _ = hold_out_phrases(load_domain_corpus("train"))
+    others = (load_domain_corpus("validation") + data.load_corpus("train") + data.load_corpus("validation")
+              + english_passages())
+    return extension_words(tokenizer, kept, n, other_texts=others)
+
+
 def _mix_tokenizer(domain_train: list[str], general_docs: list[str]):
     """The from-scratch mix run's BPE: the domain text and about as many bytes of stories."""
     kept, _ = hold_out_phrases(domain_train)
@@ -207,8 +242,7 @@ def setup(arm: str, seed: int = 0):
     if start == "continued":
         model, tokenizer = zoo.load("stories-1m", device="cpu")
         if tok_kind == "extended":
-            kept, _ = hold_out_phrases(domain_train)
-            extended = extend_vocabulary(tokenizer, extension_words(tokenizer, kept))
+            extended = extend_vocabulary(tokenizer, extension_words_for_stories(tokenizer))
             extend_model(model, tokenizer, extended)
             tokenizer = extended
         return model, tokenizer

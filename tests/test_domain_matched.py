@@ -54,6 +54,12 @@ def test_extension_words_are_split_words_ranked_by_the_tokens_they_save(story):
     for w in words:
         assert len(tok(w, add_special_tokens=False)["input_ids"]) > 1
     assert " the" not in words  # already one token
+    # only words after a space, and none that starts a longer word anywhere it will be read
+    assert all(w.startswith(" ") for w in words)
+    docs = ["The flow of funds. The flow of funds.", "The flow returned."]
+    assert " flow" in domain_matched.extension_words(tok, docs, n=5)
+    assert " flow" not in domain_matched.extension_words(tok, docs, n=5, other_texts=["the flowers grew"])
+    assert "The" not in domain_matched.extension_words(tok, docs, n=5)
 
 
 def test_extended_tokenizer_and_model_start_new_rows_at_the_mean_of_the_pieces(story):

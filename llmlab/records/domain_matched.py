@@ -53,7 +53,8 @@ def run(out=None, seeds=SEEDS, arms=None, progress: bool = True) -> dict:
         for arm in arms:
             if (arm, seed) in done:
                 continue
-            row = run_arm(arm, seed, budget, eval_every=PLAN["eval_every"])
+            row = {**run_arm(arm, seed, budget, eval_every=PLAN["eval_every"]),
+                   "code_version": record["code_version"]}
             record["runs"].append(row)
             record["seconds"] = round(sum(r["seconds"] for r in record["runs"]), 1)
             write_json(record, out, NAME)
@@ -65,8 +66,10 @@ def run(out=None, seeds=SEEDS, arms=None, progress: bool = True) -> dict:
 
 def merge(paths, out=None) -> dict:
     """Join records made in parallel into ``out`` (default: the shipped file): the runs of all,
-    the first file's run where two hold the same (arm, seed), ordered as :data:`PLAN`; the
-    stamp of the first file. Refuses records made with another byte budget."""
+    the first file's run where two hold the same (arm, seed) (so a re-made run goes first),
+    ordered as :data:`PLAN`; every run keeps the code version of the record it came from, the
+    top level the stamp of the first file and all code versions. Refuses records made with
+    another byte budget."""
     if isinstance(paths, (str, bytes)) or not isinstance(paths, (list, tuple)) or not paths:
         raise _checks.ArgumentTypeError(f"paths must be a non-empty list of record paths, got {type(paths).__name__}")
     records = [read_json(p, NAME, COMMAND) for p in paths]
@@ -75,7 +78,7 @@ def merge(paths, out=None) -> dict:
     runs: dict[tuple[str, int], dict] = {}
     for r in records:
         for row in r["runs"]:
-            runs.setdefault(_key(row), row)
+            runs.setdefault(_key(row), {**row, "code_version": row.get("code_version", r["code_version"])})
     order = {arm: i for i, arm in enumerate(PLAN["arms"])}
     merged = {**records[0], "runs": sorted(runs.values(), key=lambda r: (r["seed"], order[r["arm"]]))}
     merged["seconds"] = round(sum(r["seconds"] for r in merged["runs"]), 1)
