@@ -40,6 +40,8 @@ One module per idea; each chapter of the book imports what it explains:
 - ``sweep``     the scaling sweep of tiny models: its sizes, one training point and re-runs (chapter 8)
 - ``bench``     training speed against a plain loop, MFU (chapter 8)
 - ``domain``    tokenizer fertility, the domain corpus, continued pre-training (chapter 9)
+- ``domain_matched`` continued against from-scratch pre-training at matched bytes, seeded, with an
+  extended tokenizer; per-document losses (chapter 9)
 - ``prompt_template`` where a prompt's virtual tokens, fields and answer go; examples as token ids (chapter 10)
 - ``prompt_tuning`` soft prompts and p-tuning's prompt encoder on a frozen model, trained on the answer (chapter 10)
 - ``lora``      LoRA from scratch: low-rank adapters on frozen linear layers, merged, counted, loaded

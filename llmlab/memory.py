@@ -543,8 +543,10 @@ def sharded_gpu_memory(n_params: float, n_gpus: int, sharding_factor: int, zero_
     ``sharding_factor`` 1 is full replication (DDP: nothing is sharded, whatever the stage),
     ``n_gpus`` full sharding, anything between hybrid sharding (FSDP's HYBRID_SHARD: shard
     within a group, replicate across groups). ``offload`` moves the gradients and optimizer
-    states (with the fp32 master weights) to CPU memory, as ZeRO-Offload does (Ren et al. 2021,
+    states (with the fp32 master weights) to CPU memory, ZeRO-Offload's split (Ren et al. 2021,
     "ZeRO-Offload: Democratizing Billion-Scale Model Training"); parameters stay on the GPU.
+    ZeRO-Offload itself is built on stage 2 (whole FP16 parameters on every GPU); with
+    ``zero_stage`` 3 this is ZeRO-3 with the optimizer offloaded, parameter shards on the GPU.
     ``offload="fsdp2"`` is FSDP2's ``CPUOffloadPolicy``, which also keeps the parameter shards in
     CPU memory: with ``zero_stage`` 3 no model state stays on the GPU between uses (the
     gathered parameters of the running block are copied in and freed, not counted here, as

@@ -66,7 +66,7 @@ def training_flops(n_params: float, n_tokens: float) -> float:
     ``n_params`` counts the weights that take part in matrix products (with a tied
     embedding, counted once: the output projection is a matrix product, the input
     lookup is free); the attention scores add ``6 * n_layer * seq_len * d_model`` per
-    token, a few per cent for the models of chapter 8, left out as Kaplan et al. 2020
+    token, 9 to 16 per cent for the models of chapter 8, left out as Kaplan et al. 2020
     do.
     """
     return 6.0 * _checks.positive("n_params", n_params) * _checks.positive("n_tokens", n_tokens)

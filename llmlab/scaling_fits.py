@@ -206,7 +206,9 @@ def _check_sweep(sweep, columns: tuple[str, ...]) -> None:
 def isoflop_minima(sweep) -> "pd.DataFrame":
     """Hoffmann et al. 2022's approach 2: at each budget, fit loss = a (ln N)^2 + b ln N + c over the sizes
     trained and take its minimum. One row per budget with at least 3 sizes: budget_flops, n_opt, tokens_opt
-    (= C / 6 N_opt), tokens_per_param, loss_opt, and interior (the minimum lies inside the sizes trained)."""
+    (= C / 6 N_opt), tokens_per_param, loss_opt, and interior (the minimum lies inside the sizes trained).
+    A budget whose parabola bends the wrong way, or whose vertex lies beyond e^200 parameters
+    either way, gets no row."""
     import pandas as pd
 
     _check_sweep(sweep, ("budget_flops", "n_params", "val_loss"))
@@ -219,6 +221,8 @@ def isoflop_minima(sweep) -> "pd.DataFrame":
         if a <= 0:  # no minimum: the curve bends the wrong way
             continue
         x_opt = -b / (2 * a)
+        if abs(x_opt) > 200:  # a nearly flat parabola: its vertex is nowhere near any model
+            continue
         n_opt = math.exp(x_opt)
         d_opt = budget / (6 * n_opt)
         rows.append({"budget_flops": budget, "n_opt": n_opt, "tokens_opt": d_opt, "tokens_per_param": d_opt / n_opt,

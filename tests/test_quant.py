@@ -405,16 +405,23 @@ def test_quantize_model_4bit_replaces_the_same_layers_as_int8(tiny_gpt2):
     assert quant.state_bytes(q) < quant.state_bytes(quant.quantize_model(tiny_gpt2)) < quant.state_bytes(tiny_gpt2)
 
 
-def test_torchao_int8_weight_only_matches_llmlab_absmax_per_channel():
-    """torchao's INT8 weight-only is symmetric with a scale per output feature: llmlab's absmax, axis 0."""
+def test_torchao_int8_weight_only_scale_is_absmax_over_127_5_per_output_channel():
+    """torchao's INT8 weight-only is symmetric with a scale per output feature, but its scale is
+    max|w| / 127.5 (llmlab's absmax uses 127) and its codes run from -128 to 127: a close grid, not
+    the same one."""
     g = torch.Generator().manual_seed(4)
     model = torch.nn.Sequential(torch.nn.Linear(64, 48), torch.nn.ReLU(), torch.nn.Linear(48, 8))
     q = quant.torchao_quantize(model, "int8_weight_only")
     for i in (0, 2):
-        theirs = q[i].weight.dequantize().float()
-        ours = quant.quantize_absmax(model[i].weight.detach(), axis=0)
-        step = ours.scale  # (out, 1)
-        assert ((theirs - ours.dequantize()).abs() <= step * 1.01).all()  # same grid; a tie may round apart
+        w = model[i].weight.detach()
+        theirs = q[i].weight
+        scale = theirs.scale.reshape(-1, 1).float()  # (out, 1)
+        assert torch.allclose(scale, w.abs().amax(dim=1, keepdim=True) / 127.5, rtol=1e-6, atol=0)
+        codes = torch.clamp(torch.round(w * (1.0 / scale)), -128, 127)
+        assert torch.equal(theirs.qdata.float(), codes)
+        assert torch.equal(theirs.dequantize().float(), codes * scale)
+        ours = quant.quantize_absmax(w, axis=0)
+        assert torch.allclose(ours.scale * 127 / 127.5, scale, rtol=1e-6, atol=0)  # theirs: 0.4% finer
     x = torch.randn(3, 64, generator=g)
     assert torch.allclose(q(x), model(x), atol=0.05)
     # one byte per weight, plus a scale per output feature, plus the float32 biases

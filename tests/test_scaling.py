@@ -267,9 +267,12 @@ def test_scaling_imports_none_of_the_modules_built_on_it():
 
 def test_sweep_record_cli_runs_the_budgets_asked_for(monkeypatch):
     seen = {}
-    monkeypatch.setattr(scaling_sweep, "run", lambda out, plan: seen.update(out=out, plan=plan) or out)
+    monkeypatch.setattr(scaling_sweep, "run",
+                        lambda out, plan, seeds: seen.update(out=out, plan=plan, seeds=seeds) or out)
     assert scaling_sweep.main(["--out", "/tmp/x.csv", "--budgets", "1e10"]) == 0
     assert seen["out"] == "/tmp/x.csv" and [c for c, _ in seen["plan"]] == [1e10]
+    assert seen["seeds"] == list(scaling_sweep.SEEDS)
+    assert scaling_sweep.main(["--out", "/tmp/x.csv", "--seeds", "2"]) == 0 and seen["seeds"] == [2]
     with pytest.raises(SystemExit):
         scaling_sweep.main(["--budgets", "5"])
 
@@ -309,3 +312,26 @@ def test_predicted_days_reproduce_narayanan_et_al_34_days():
     assert grid.loc["175B", 1024] == pytest.approx(33.91, abs=0.01)
     assert grid.loc["175B", 64] == pytest.approx(16 * grid.loc["175B", 1024])
     assert grid.loc["126M", 1024] == pytest.approx(33.91 * 126e6 / 175e9, rel=1e-3)
+
+
+def test_sweep_record_resumes_and_merges(tmp_path, monkeypatch):
+    import pandas as pd
+
+    calls = []
+
+    def fake_point(size, budget, train_ids, val_ids, seed=0):
+        calls.append((size, budget, seed))
+        return {"size": size, "seed": seed, "budget_flops": budget, "val_loss": 1.0 + seed}
+
+    monkeypatch.setattr(scaling_sweep, "run_point", fake_point)
+    monkeypatch.setattr(scaling_sweep, "sweep_data", lambda: (None, None))
+    plan = [(1e10, ["s0", "s1"])]
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    scaling_sweep.run(a, plan, progress=False, seeds=[0])
+    scaling_sweep.run(a, plan, progress=False, seeds=[0, 1])  # seed 0 is there: only seed 1 runs
+    assert calls == [("s0", 1e10, 0), ("s1", 1e10, 0), ("s0", 1e10, 1), ("s1", 1e10, 1)]
+    scaling_sweep.run(b, plan, progress=False, seeds=[2])
+    merged = pd.read_csv(scaling_sweep.merge([a, b], tmp_path / "m.csv"))
+    assert list(zip(merged["size"], merged["seed"])) == [("s0", 0), ("s1", 0), ("s0", 1), ("s1", 1),
+                                                          ("s0", 2), ("s1", 2)]
+
