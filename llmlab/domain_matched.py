@@ -213,6 +213,8 @@ def extension_words_for_stories(tokenizer, n: int = NEW_TOKENS) -> list[str]:
     runs read or are scored on (domain validation, the stories, the English passages)."""
     from .domain import english_passages
 
+    _checks.tokenizer("tokenizer", tokenizer)
+    n = _checks.positive_int("n", n)
     kept, _ = hold_out_phrases(load_domain_corpus("train"))
     others = (load_domain_corpus("validation") + data.load_corpus("train") + data.load_corpus("validation")
               + english_passages())

@@ -255,6 +255,7 @@ CASES = [
     case("domain_matched", "doc_losses", [NAME, None, ["a"]], exc=TE, match=MODEL_HINT),
     case("domain_matched", "extension_words", [None, ["a"]], exc=TE, match="tokenizer"),
     case("domain_matched", "extend_vocabulary", [None, [" a"]], exc=TE, match="tokenizer"),
+    case("domain_matched", "extension_words_for_stories", [None], exc=TE, match="tokenizer"),
     case("domain_matched", "extend_model", [NAME, None, None], exc=TE, match=MODEL_HINT),
     case("domain_matched", "setup", ["resumed"], exc=VE, match="unknown arm"),
     case("domain_matched", "run_arm", ["continued, story BPE", 0, 0], exc=VE, match="budget_bytes"),
