@@ -607,13 +607,20 @@ def run_setup(start: str, domain_share: float, general_docs: list[str]):
     domain_train = load_domain_corpus("train")
     if domain_share >= 1.0:
         tokenizer, label = domain_tokenizer(1024, domain_train), "domain BPE 1,024"
-    else:  # a tokenizer of the mix: the domain text and about as many bytes of general text
-        kept, _ = hold_out_phrases(domain_train)
-        budget, general = sum(map(len, kept)), []
-        for doc in general_docs:
-            if budget <= 0:
-                break
-            general.append(doc)
-            budget -= len(doc)
-        tokenizer, label = tokenization.train_tokenizer(kept + general, 1024), "mix BPE 1,024"
+    else:
+        tokenizer, label = mix_tokenizer(domain_train, general_docs), "mix BPE 1,024"
     return fresh_model(tokenizer), tokenizer, label
+
+
+def mix_tokenizer(domain_train: list[str], general_docs: list[str]):
+    """A 1,024-entry BPE of a mix: the domain training text (the chapter's examples held out)
+    and about as many bytes of ``general_docs``, the from-scratch mix runs' tokenizer."""
+    kept, _ = hold_out_phrases(domain_train)
+    general_docs = _check_texts(general_docs, "general_docs")
+    budget, general = sum(map(len, kept)), []
+    for doc in general_docs:
+        if budget <= 0:
+            break
+        general.append(doc)
+        budget -= len(doc)
+    return tokenization.train_tokenizer(kept + general, 1024)

@@ -43,6 +43,7 @@ from .domain import (
     hold_out_phrases,
     load_domain_corpus,
     mix_by_tokens,
+    mix_tokenizer,
     token_share,
 )
 from .train import TrainConfig, causal_lm_loss, random_batch, train_loop
@@ -221,18 +222,6 @@ def extension_words_for_stories(tokenizer, n: int = NEW_TOKENS) -> list[str]:
     return extension_words(tokenizer, kept, n, other_texts=others)
 
 
-def _mix_tokenizer(domain_train: list[str], general_docs: list[str]):
-    """The from-scratch mix run's BPE: the domain text and about as many bytes of stories."""
-    kept, _ = hold_out_phrases(domain_train)
-    budget, general = sum(map(len, kept)), []
-    for doc in general_docs:
-        if budget <= 0:
-            break
-        general.append(doc)
-        budget -= len(doc)
-    return tokenization.train_tokenizer(kept + general, 1024)
-
-
 def setup(arm: str, seed: int = 0):
     """``(model, tokenizer)`` at the start of one run of ``arm`` (a name of :data:`ARMS`)."""
     names = [a[0] for a in ARMS]
@@ -252,7 +241,7 @@ def setup(arm: str, seed: int = 0):
         kept, _ = hold_out_phrases(domain_train)
         tokenizer = tokenization.train_tokenizer(kept, 1024)
     else:
-        tokenizer = _mix_tokenizer(domain_train, data.load_corpus("train"))
+        tokenizer = mix_tokenizer(domain_train, data.load_corpus("train"))
     return fresh_model(tokenizer, seed=seed), tokenizer
 
 

@@ -245,6 +245,7 @@ CASES = [
     case("domain", "nats_per_byte", [NAME, None, ["a"]], exc=TE, match=MODEL_HINT),
     case("domain", "fresh_model", [None], exc=TE, match="tokenizer"),
     case("domain", "run_setup", ["resumed", 1.0, ["b"]], exc=VE, match="start must be"),
+    case("domain", "mix_tokenizer", [["a doc"], None], exc=TE, match="general_docs"),
     case("domain", "run_setup", ["scratch", 1.5, ["b"]], exc=VE, match="domain_share"),
     case("records.domain_adaptation", "load", [42], exc=TE, match="path"),
     case("records.domain_adaptation", "main", [["--steps", "x"]], exc=SystemExit, match=""),
