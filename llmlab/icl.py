@@ -364,8 +364,11 @@ def accuracy_vs_shots(model, tokenizer, task: ICLTask, shots: Sequence[int] = (0
     differences between episode draws. A prediction is the candidate label word of its
     episode with the highest score (:func:`score_labels`); chance is 1/2. Returns a
     pandas DataFrame with one row per shot count: ``shots``, ``n``, ``correct``,
-    ``accuracy``, ``ci_low``, ``ci_high`` (95% Wilson interval) and ``prompt_tokens``
-    (mean tokens per prompt).
+    ``accuracy``, ``ci_low``, ``ci_high`` (95% Wilson interval), ``prompt_tokens``
+    (mean tokens per prompt) and ``right`` (1/0 per episode, in order: the same episodes
+    for every shot count, and for every model given the same ``seed``, ``n`` and largest
+    shot count, so two rows are compared episode by episode with
+    :func:`llmlab.stats.compare`).
     """
     import pandas as pd
 
@@ -387,10 +390,11 @@ def accuracy_vs_shots(model, tokenizer, task: ICLTask, shots: Sequence[int] = (0
                                 tokenizer, window, e["labels"]) for e in episodes]
         scores = score_labels(model, tokenizer, prompts, [list(e["labels"]) for e in episodes], batch_size=batch_size)
         predicted = scores.argmax(-1).tolist()
-        correct = sum(e["labels"][p] == e["answer"] for e, p in zip(episodes, predicted))
+        right = [int(e["labels"][p] == e["answer"]) for e, p in zip(episodes, predicted)]
+        correct = sum(right)
         low, high = wilson_interval(correct, n)
         rows.append({"shots": k, "n": n, "correct": correct, "accuracy": correct / n, "ci_low": low,
-                     "ci_high": high, "prompt_tokens": sum(p.n_tokens for p in prompts) / n})
+                     "ci_high": high, "prompt_tokens": sum(p.n_tokens for p in prompts) / n, "right": right})
     return pd.DataFrame(rows)
 
 
@@ -625,7 +629,8 @@ def real_accuracy(model, tokenizer, task: str, k: int, condition: str = "natural
     ``condition`` (:func:`relabel`); the candidates are the labels the demonstrations use
     (``foo``/``bar`` when unrelated), and a prediction is right when it names the query's
     true class. Returns counts and accuracy, the 95% Wilson interval, the share of
-    predictions of the first label, mean tokens per prompt and per example; with
+    predictions of the first label, ``right`` (1/0 per query, in item order, for paired
+    tests across conditions), mean tokens per prompt and per example; with
     ``calibrated`` the same after contextual calibration (:func:`calibrate`, content-free
     query ``N/A`` with the same demonstrations). ``n`` keeps the first n items.
     """
@@ -655,7 +660,8 @@ def real_accuracy(model, tokenizer, task: str, k: int, condition: str = "natural
         correct = int((pred == truth).sum())
         low, high = wilson_interval(correct, len(episodes))
         row.update({f"{name}correct": correct, f"{name}accuracy": correct / len(episodes), f"{name}ci_low": low,
-                    f"{name}ci_high": high, f"{name}first_label_share": float((pred == 0).float().mean())})
+                    f"{name}ci_high": high, f"{name}first_label_share": float((pred == 0).float().mean()),
+                    f"{name}right": (pred == truth).long().tolist()})
     row["prompt_tokens"] = sum(p.n_tokens for p in prompts) / len(prompts)
     row["tokens_per_example"] = sum(p.example_tokens for p in prompts) / len(prompts) / k if k else 0.0
     return row

@@ -163,15 +163,21 @@ ARBITRARY_LABELS = {"positive": "foo", "negative": "bar"}
 TRAINED = ("prompt-tuning", "prompt-tuning (label init)", "p-tuning (mlp)", "fine-tuning (last layer)")
 #: the settings of the second comparison (``llmlab.records.prompt_tuning_tasks``): per task, the
 #: baselines (zero-shot, a one-offset bias, balanced few-shot) and the trained methods over
-#: ``seeds``. Learning rates: on "arbitrary" every trained method takes the rate of its
-#: ``lr_grid`` with the lowest validation loss at seed 0 (the same rule for all); on
-#: "sentiment" each takes the first rate of its grid, the rates of :data:`RECORD`.
+#: ``seeds``. Learning rates: on "arbitrary" every trained method runs every rate of its
+#: ``lr_grid`` at every seed, and its reported runs are those at the rate with the lowest
+#: validation loss averaged over the seeds (the same rule for all); on "sentiment" each runs
+#: seed 0 at the first rate of its grid, the rate of :data:`RECORD`. ``long`` trains the
+#: methods it names again at their chosen rate for ``steps`` steps instead of RECORD's.
+#: Balanced few-shot is calibrated with the average of Zhao et al. (2021)'s three
+#: content-free inputs, ``content_free``.
 TASKS_RECORD = {
-    "tasks": ["sentiment", "arbitrary"], "n_virtual": 4, "seeds": [0, 1], "shots": 4,
+    "tasks": ["sentiment", "arbitrary"], "n_virtual": 4, "seeds": [0, 1, 2], "shots": 4,
     "sentiment_methods": ["prompt-tuning", "fine-tuning (last layer)"],
     "arbitrary_methods": list(TRAINED),
     "lr_grid": {"prompt-tuning": [0.03, 0.3], "prompt-tuning (label init)": [0.03, 0.3],
                 "p-tuning (mlp)": [3e-3, 3e-2], "fine-tuning (last layer)": [1e-4, 1e-3]},
+    "long": {"methods": ["prompt-tuning", "prompt-tuning (label init)"], "steps": 100},
+    "content_free": ["N/A", "", "[MASK]"],
 }
 
 
@@ -273,7 +279,7 @@ def label_init_ids(tokenizer, labels: list[str], n_virtual: int, seed: int, voca
 def run_task_one(model, tokenizer, run: dict, data: dict, record: dict = RECORD,
                  settings: dict = TASKS_RECORD) -> dict:
     """One run of the second comparison: ``run`` has ``task``, ``method``, ``seed`` and, for a trained
-    method, ``lr``. Methods: ``"zero-shot"``, ``"bias"`` (:func:`fit_label_bias` on the training
+    method, ``lr`` (and ``steps``, else :data:`RECORD`'s). Methods: ``"zero-shot"``, ``"bias"`` (:func:`fit_label_bias` on the training
     words' zero-shot log-odds), ``"few-shot (balanced)"`` (:func:`balanced_demos`) and
     :data:`TRAINED`, with ``settings["n_virtual"]`` virtual tokens and :data:`RECORD`'s steps and
     batch. The row holds ``correct_items`` (1/0 per test item, in order) for paired tests."""
@@ -301,20 +307,27 @@ def run_task_one(model, tokenizer, run: dict, data: dict, record: dict = RECORD,
             b = fit_label_bias(train_s[:, 0] - train_s[:, 1], first)
             pred, trained, extra = (scores[:, 0] - scores[:, 1] + b <= 0).long(), 1, {"offset": round(b, 4)}
     elif method == "few-shot (balanced)":
-        from .icl import CONTENT_FREE, calibrate
+        from .icl import calibrated_predictions
 
         template = few_shot_template(plain, balanced_demos(data["train"], labels, settings["shots"], seed))
+        inputs = list(settings["content_free"])
         with no_grad:
             scores = candidate_scores(model, tokenizer, template, data["test"], labels)
-            free = candidate_scores(model, tokenizer, template, [{"input": CONTENT_FREE, ANSWER: labels[0]}],
+            free = candidate_scores(model, tokenizer, template, [{"input": x, ANSWER: labels[0]} for x in inputs],
                                     labels)
         pred, trained = scores.argmax(1), 0
-        cal = calibrate(scores, free[0]).argmax(1)  # contextual calibration (Zhao et al. 2021, chapter 4)
-        extra = {"correct_items_calibrated": (cal == truth).long().tolist(),
-                 "first_label_share_calibrated": float((cal == 0).float().mean())}
+        free_of = {x: [round(float(v), 4) for v in f] for x, f in zip(inputs, free)}
+        # contextual calibration (Zhao et al. 2021, chapter 4): each input alone and their average
+        cal = {m: torch.tensor(p) for m, p in calibrated_predictions(scores, free_of).items()}
+        extra = {"scores": [[round(float(v), 4) for v in s] for s in scores], "content_free": free_of,
+                 "correct_items_calibrated": (cal["average"] == truth).long().tolist(),
+                 "first_label_share_calibrated": float((cal["average"] == 0).float().mean()),
+                 "correct_items_by_input": {x: (cal[x] == truth).long().tolist() for x in inputs}}
     elif method in TRAINED:
-        cfg = TrainConfig(steps=record["steps"], batch_size=record["batch_size"], lr=run["lr"],
-                          warmup_steps=record["warmup_steps"], eval_every=record["steps"], eval_batches=3,
+        steps = run.get("steps", record["steps"])
+        steps = _checks.positive_int("run['steps']", steps)
+        cfg = TrainConfig(steps=steps, batch_size=record["batch_size"], lr=run["lr"],
+                          warmup_steps=record["warmup_steps"], eval_every=steps, eval_batches=3,
                           weight_decay=0.0, seed=seed)
         saved = None
         if method == "fine-tuning (last layer)":

@@ -173,6 +173,11 @@ def test_accuracy_table_has_one_row_per_shot_count(stories):
     assert table["shots"].tolist() == [0, 2] and (table["n"] == 12).all()
     assert ((table["ci_low"] <= table["accuracy"]) & (table["accuracy"] <= table["ci_high"])).all()
     assert table["prompt_tokens"].iloc[1] > table["prompt_tokens"].iloc[0]
+    for _, row in table.iterrows():  # one answer per episode, adding up to the count
+        assert len(row["right"]) == 12 and sum(row["right"]) == row["correct"]
+    # the episodes depend on the seed and the largest shot count only, not on the other rows
+    alone = icl.accuracy_vs_shots(model, tokenizer, icl.ICLTask(), shots=(2,), n=12)
+    assert alone["right"].iloc[0] == table["right"].iloc[1]
     with pytest.raises(ValueError, match="shots must be"):
         icl.accuracy_vs_shots(model, tokenizer, icl.ICLTask(), shots=(-1,), n=4)
     with pytest.raises(ValueError, match="task must be"):

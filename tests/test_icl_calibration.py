@@ -85,6 +85,8 @@ def test_the_record_matches_the_plan_and_its_intervals():
     for r in record["rows"]:
         assert math.isclose(r["accuracy"], r["correct"] / r["n"])
         assert (r["ci_low"], r["ci_high"]) == pytest.approx(icl.wilson_interval(r["correct"], r["n"]))
+        assert len(r["right"]) == r["n"] and sum(r["right"]) == r["correct"]  # per query, for paired tests
+        assert set(r["right"]) <= {0, 1}
     assert record["code_version"] and record["machine"]["cpu_count"]
 
 

@@ -64,11 +64,40 @@ def test_per_item_averages_each_item_over_runs():
     assert ptr.per_item(rows) == [1.0, 0.5, 0.5]
 
 
-def test_rate_selection_keeps_the_lowest_validation_loss_of_seed_0():
-    rows = [{"task": "arbitrary", "method": "prompt-tuning", "seed": 0, "lr": lr, "val_loss": v}
-            for lr, v in zip(ptr.TASKS_RECORD["lr_grid"]["prompt-tuning"], [0.9, 0.4])]
-    assert prompt_tuning_tasks.chosen_lr(rows[:1], "arbitrary", "prompt-tuning") is None
-    assert prompt_tuning_tasks.chosen_lr(rows, "arbitrary", "prompt-tuning") == rows[1]["lr"]
+def test_rate_selection_averages_the_validation_loss_over_the_seeds_that_ran_every_rate():
+    grid = ptr.TASKS_RECORD["lr_grid"]["prompt-tuning"]
+    s0, s1 = ptr.TASKS_RECORD["seeds"][:2]
+
+    def row(lr, seed, v, **kw):
+        return {"task": "arbitrary", "method": "prompt-tuning", "seed": seed, "lr": lr, "val_loss": v, **kw}
+
+    rows = [row(grid[0], s0, 0.9)]
+    assert prompt_tuning_tasks.chosen_lr(rows, "arbitrary", "prompt-tuning") is None
+    rows.append(row(grid[1], s0, 0.4))
+    assert prompt_tuning_tasks.chosen_lr(rows, "arbitrary", "prompt-tuning") == grid[1]
+    # a second seed where the second rate fails badly: the mean over both seeds picks the first
+    rows += [row(grid[0], s1, 0.5), row(grid[1], s1, 3.0)]
+    assert prompt_tuning_tasks.probe_losses(rows, "arbitrary", "prompt-tuning") == {
+        grid[0]: [0.9, 0.5], grid[1]: [0.4, 3.0]}
+    assert prompt_tuning_tasks.chosen_lr(rows, "arbitrary", "prompt-tuning") == grid[0]
+    # a seed with one rate only does not count, nor does a long run
+    rows += [row(grid[1], ptr.TASKS_RECORD["seeds"][2], 0.0), row(grid[1], s0, 0.0, steps=100)]
+    assert prompt_tuning_tasks.chosen_lr(rows, "arbitrary", "prompt-tuning") == grid[0]
+
+
+def test_long_runs_wait_for_every_probe_and_take_the_chosen_rate():
+    settings = ptr.TASKS_RECORD
+    plan = prompt_tuning_tasks._trained_plan([], settings)
+    long = [p for p in plan if "steps" in p]
+    assert len(long) == len(settings["long"]["methods"]) * len(settings["seeds"])
+    assert all(p["lr"] is None for p in long)
+    m = settings["long"]["methods"][0]
+    grid = settings["lr_grid"][m]
+    rows = [{"task": "arbitrary", "method": m, "seed": s, "lr": lr, "val_loss": 1.0 if lr == grid[1] else 2.0}
+            for s in settings["seeds"] for lr in grid]
+    long = [p for p in prompt_tuning_tasks._trained_plan(rows, settings) if "steps" in p and p["method"] == m]
+    assert {p["lr"] for p in long} == {grid[1]} and {p["steps"] for p in long} == {settings["long"]["steps"]}
+    assert prompt_tuning_tasks._trained_plan(rows[:-1], settings)[-1]["lr"] is None
 
 
 def test_shipped_record_rows_hold_their_answers_per_word():
@@ -79,7 +108,8 @@ def test_shipped_record_rows_hold_their_answers_per_word():
         assert r["correct"] == sum(r["correct_items"]), r["method"]
         if r["method"] in prompt_tuning_tasks.BASELINES:
             assert r["trainable"] == (1 if r["method"] == "bias" else 0), r["method"]
-    rates = {(r["task"], r["method"], r["seed"]): r["lr"] for r in record["rows"] if "lr" in r}
-    for (task, method, seed), lr in rates.items():  # later seeds use the rate the probes chose
-        if task == "arbitrary" and seed != ptr.TASKS_RECORD["seeds"][0]:
-            assert lr == prompt_tuning_tasks.chosen_lr(record["rows"], task, method)
+    for r in record["rows"]:  # long runs train at the rate the probes chose
+        if "steps" in r:
+            assert r["lr"] == prompt_tuning_tasks.chosen_lr(record["rows"], r["task"], r["method"])
+        if r["method"] == "few-shot (balanced)":
+            assert set(r["content_free"]) == set(ptr.TASKS_RECORD["content_free"])

@@ -5,10 +5,13 @@ Two tasks on the frozen real model (:func:`llmlab.prompt_tuning_real.task_data`)
 sentiment of chapter 4, and the same words with the arbitrary labels "foo"/"bar". Per task:
 zero-shot, the one-offset bias baseline, four balanced demonstrations, and the trained
 methods of :data:`llmlab.prompt_tuning_real.TASKS_RECORD` with four virtual tokens, each
-row holding its right/wrong answer per test word for paired tests. On the arbitrary task
-every trained method first runs seed 0 at each rate of its grid, and keeps the rate with
-the lowest validation loss for the other seeds (:func:`chosen_lr`); on the sentiment task
-the methods run once (seed 0) at the rates of :data:`llmlab.prompt_tuning_real.RECORD`.
+row holding its right/wrong answer per test word for paired tests (and, for few-shot, the
+label scores and the content-free scores its calibration used). On the arbitrary task every
+trained method runs every rate of its grid at every seed, and its reported runs are those at
+the rate with the lowest validation loss averaged over the seeds (:func:`chosen_lr`); the
+prompt-tuning methods then train again at that rate for the longer schedule of
+``TASKS_RECORD["long"]``. On the sentiment task the methods run once (seed 0) at the rates
+of :data:`llmlab.prompt_tuning_real.RECORD`.
 ``python -m llmlab.records.prompt_tuning_tasks`` makes it; the file is rewritten after every
 run, and a stopped run resumes where it stopped.
 """
@@ -50,38 +53,50 @@ def baseline_plan(settings: dict = TASKS_RECORD) -> list[dict]:
     return plan
 
 
-def chosen_lr(rows: list[dict], task: str, method: str, settings: dict = TASKS_RECORD) -> float | None:
-    """The rate of ``method``'s grid with the lowest validation loss at seed 0 on ``task``
-    (None until every rate of the grid has run)."""
+def probe_losses(rows: list[dict], task: str, method: str, settings: dict = TASKS_RECORD) -> dict:
+    """{rate: [validation loss per seed]} of ``method``'s runs on ``task`` at the recorded steps,
+    over the seeds of ``settings`` that have run at every rate of the grid, in seed order."""
     _check_settings(settings)
     if not isinstance(rows, list):
         raise _checks.ArgumentTypeError(f"rows must be a list of rows of the record, got {type(rows).__name__}")
     if method not in settings["lr_grid"]:
         raise ValueError(f"method must be one of {sorted(settings['lr_grid'])}, got {method!r}")
-    probes = {r["lr"]: r["val_loss"] for r in rows
-              if r["task"] == task and r["method"] == method and r["seed"] == settings["seeds"][0]}
+    losses = {(r["lr"], r["seed"]): r["val_loss"] for r in rows
+              if r["task"] == task and r["method"] == method and "steps" not in r and "val_loss" in r}
     grid = settings["lr_grid"][method]
-    if not all(lr in probes for lr in grid):
+    seeds = [s for s in settings["seeds"] if all((lr, s) in losses for lr in grid)]
+    return {lr: [losses[lr, s] for s in seeds] for lr in grid} if seeds else {}
+
+
+def chosen_lr(rows: list[dict], task: str, method: str, settings: dict = TASKS_RECORD) -> float | None:
+    """The rate of ``method``'s grid with the lowest validation loss averaged over the seeds that
+    have run at every rate (:func:`probe_losses`); None until one seed has run them all."""
+    probes = probe_losses(rows, task, method, settings)
+    if not probes:
         return None
-    return min(grid, key=lambda lr: probes[lr])
+    return min(probes, key=lambda lr: sum(probes[lr]) / len(probes[lr]))
 
 
 def _trained_plan(rows: list[dict], settings: dict) -> list[dict]:
-    """The trained runs in the order they run: the sentiment task at seed 0, the arbitrary task's
-    probes (seed 0, every rate), then per further seed the arbitrary task at the chosen rates."""
-    s0, later = settings["seeds"][0], settings["seeds"][1:]
+    """The trained runs in the order they run: the sentiment task at seed 0, the arbitrary task at
+    every seed and every rate, then the long runs at the rates the probes chose once every seed
+    has run every rate (``lr`` None until then)."""
+    s0 = settings["seeds"][0]
     plan = [{"task": "sentiment", "method": m, "seed": s0, "lr": settings["lr_grid"][m][0]}
             for m in settings["sentiment_methods"]]
-    plan += [{"task": "arbitrary", "method": m, "seed": s0, "lr": lr}
+    plan += [{"task": "arbitrary", "method": m, "seed": seed, "lr": lr} for seed in settings["seeds"]
              for m in settings["arbitrary_methods"] for lr in settings["lr_grid"][m]]
-    for seed in later:
-        plan += [{"task": "arbitrary", "method": m, "seed": seed, "lr": chosen_lr(rows, "arbitrary", m, settings)}
-                 for m in settings["arbitrary_methods"]]
+    long = settings["long"]
+    for m in long["methods"]:
+        complete = len(next(iter(probe_losses(rows, "arbitrary", m, settings).values()), [])) == len(settings["seeds"])
+        lr = chosen_lr(rows, "arbitrary", m, settings) if complete else None
+        plan += [{"task": "arbitrary", "method": m, "seed": seed, "lr": lr, "steps": long["steps"]}
+                 for seed in settings["seeds"]]
     return plan
 
 
 def _key(r: dict) -> tuple:
-    return r["task"], r["method"], r["seed"], r.get("lr")
+    return r["task"], r["method"], r["seed"], r.get("lr"), r.get("steps")
 
 
 def run(out=None, settings: dict = TASKS_RECORD, model=None, tokenizer=None, resume: bool = True,
@@ -108,7 +123,7 @@ def run(out=None, settings: dict = TASKS_RECORD, model=None, tokenizer=None, res
             methods = {t: set(BASELINES) | set(settings[f"{t}_methods"]) for t in settings["tasks"]}
             rows = [r for r in old["rows"] if r["task"] in methods and r["method"] in methods[r["task"]]
                     and (r["seed"] is None or r["seed"] in settings["seeds"])
-                    and (r["method"] != "few-shot (balanced)" or "correct_items_calibrated" in r)]
+                    and (r["method"] != "few-shot (balanced)" or "content_free" in r)]
             seconds = old.get("seconds", 0.0)
     for other in merge:
         have = {_key(r) for r in rows}
@@ -138,7 +153,8 @@ def run(out=None, settings: dict = TASKS_RECORD, model=None, tokenizer=None, res
             rows.append(row)
             done.add(_key(row))
             if progress:
-                print(f"{row['task']} {row['method']} seed={row['seed']} lr={row.get('lr')}: "
+                print(f"{row['task']} {row['method']} seed={row['seed']} lr={row.get('lr')} "
+                      f"steps={row.get('steps', RECORD['steps'])}: "
                       f"{row['accuracy']:.2f} in {row['seconds']:.0f} s", flush=True)
             result["seconds"] = round(sum(r["seconds"] for r in rows), 1)
             write_json(result, out, NAME)
