@@ -158,7 +158,10 @@ class Control:
     """One slider of a :func:`static_explorer`: the values it steps through, in order.
 
     ``labels`` are what the panel shows for each value (default: the values);
-    ``value`` is where the slider starts (default: the first value).
+    ``value`` is where the slider starts (default: the first value). A ``text_only``
+    control changes only the line of text under the chart (such as the length of a
+    sampled continuation): the panel stores one text per value in each frame instead of
+    a frame per value.
     """
 
     name: str
@@ -166,6 +169,7 @@ class Control:
     values: list[Any]
     value: Any = None
     labels: list[str] = field(default_factory=list)
+    text_only: bool = False
 
     def __post_init__(self) -> None:
         if not self.values:
@@ -198,11 +202,14 @@ _EXPLORER_SCRIPT = r"""
   function draw() {
     var key = [];
     for (var i = 0; i < inputs.length; i++) {
-      key.push(inputs[i].value);
+      if (!spec.controls[i].text_only) key.push(inputs[i].value);
       root.querySelector("output[data-control='" + inputs[i].getAttribute("data-control") + "']")
         .textContent = spec.controls[i].labels[+inputs[i].value];
     }
-    var frame = spec.frames[key.join(",")];
+    var frame = spec.frames[key.join(",")], textAt = null;
+    for (var i = 0; i < inputs.length; i++) {
+      if (spec.controls[i].text_only) textAt = +inputs[i].value;
+    }
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     var W = 680, H = 330, L = 56, R = 12, T = 34, B = 78, pw = W - L - R, ph = H - T - B;
     var bars = frame.bars, n = bars.labels.length, ns = bars.series.length, ymax = bars.ymax;
@@ -235,7 +242,8 @@ _EXPLORER_SCRIPT = r"""
     }
     svg.setAttribute("aria-label", frame.title);
     root.querySelector(".llmlab-explorer-prefix").textContent = frame.prefix || "";
-    root.querySelector(".llmlab-explorer-text").textContent = frame.text || "";
+    root.querySelector(".llmlab-explorer-text").textContent =
+      (textAt === null ? frame.text : frame.texts[textAt]) || "";
   }
   for (var i = 0; i < inputs.length; i++) inputs[i].addEventListener("input", draw);
   draw();
@@ -252,8 +260,10 @@ def explorer_html(controls: list[Control], frame: Callable[..., dict], title: st
     "values"}], "ylabel": str, "layout": "overlay" | "grouped" | "stacked", "ymax":
     float (optional: default, the largest value of all frames, so that moving a slider
     never rescales the axis)}, "prefix": str, "text": str}`` (``text`` is shown in bold
-    after ``prefix``). All frames are embedded in the page as JSON: keep the number of
-    combinations in the hundreds.
+    after ``prefix``). A ``text_only`` control (at most one) is not part of the frames'
+    combinations: for each of them ``frame`` is called once per value of that control, and
+    only the texts are kept (``texts``, one per value). All frames are embedded in the page
+    as JSON: keep the number of combinations in the hundreds.
     """
     if isinstance(controls, (str, Control)) or not isinstance(controls, (list, tuple)) or not all(
             isinstance(c, Control) for c in controls):
@@ -266,17 +276,31 @@ def explorer_html(controls: list[Control], frame: Callable[..., dict], title: st
     names = [c.name for c in controls]
     if len(set(names)) != len(names):
         raise ValueError(f"control names must be unique, got {names}")
+    text_only = [c for c in controls if c.text_only]
+    if len(text_only) > 1:
+        raise ValueError(f"at most one control can be text_only, got {[c.name for c in text_only]}")
+    charted = [c for c in controls if not c.text_only]
+    if not charted:
+        raise ValueError("every control is text_only: a panel needs at least one control that changes the chart")
     frames = {}
-    for combo in itertools.product(*(range(len(c.values)) for c in controls)):
-        values = {c.name: c.values[i] for c, i in zip(controls, combo)}
-        frames[",".join(map(str, combo))] = frame(**values)
+    for combo in itertools.product(*(range(len(c.values)) for c in charted)):
+        values = {c.name: c.values[i] for c, i in zip(charted, combo)}
+        if text_only:
+            t = text_only[0]
+            each = [frame(**values, **{t.name: v}) for v in t.values]
+            first = dict(each[0])
+            first.pop("text", None)
+            frames[",".join(map(str, combo))] = {**first, "texts": [f.get("text", "") for f in each]}
+        else:
+            frames[",".join(map(str, combo))] = frame(**values)
     peak = max((max(max(s["values"]) for s in f["bars"]["series"]) if f["bars"].get("layout") != "stacked"
                 else max(map(sum, zip(*(s["values"] for s in f["bars"]["series"])))) for f in frames.values()),
                default=1.0)
     for f in frames.values():
         f["bars"].setdefault("ymax", peak or 1.0)
         f["bars"].setdefault("layout", "overlay")
-    data = {"controls": [{"name": c.name, "labels": c.labels} for c in controls], "frames": frames}
+    data = {"controls": [{"name": c.name, "labels": c.labels, "text_only": c.text_only} for c in controls],
+            "frames": frames}
     payload = json.dumps(data, separators=(",", ":"), sort_keys=True)
     safe_payload = payload.replace("</", "<\\/")  # a "</script>" inside a string must not end the tag
     panel_id = "llmlab-explorer-" + hashlib.sha1((title + payload).encode()).hexdigest()[:12]
@@ -315,7 +339,10 @@ PLAYGROUND_GRID = dict(
     min_p=[0.0, 0.1],
 )
 PLAYGROUND_PROMPT = "The old lighthouse keeper opened the door and saw"
-PLAYGROUND_NEW_TOKENS = 24
+PLAYGROUND_NEW_TOKENS = 48
+#: the static panel's "max new tokens" slider: each length is the first tokens of the longest
+#: continuation, which is what sampling with that limit and the same seed draws
+PLAYGROUND_LENGTHS = [6, 12, 24, 48]
 
 
 def playground_frame(model, tokenizer, prompt: str, max_new_tokens: int, seed: int, temperature: float,
@@ -340,17 +367,29 @@ def _frame_key(values: dict) -> str:
 
 
 def playground_frames(model, tokenizer, prompt: str, max_new_tokens: int = PLAYGROUND_NEW_TOKENS, seed: int = 0,
-                      grid: dict[str, list] | None = None) -> dict:
+                      grid: dict[str, list] | None = None, lengths: list[int] | None = None) -> dict:
     """Every frame of the playground for ``grid`` (default :data:`PLAYGROUND_GRID`):
-    ``{"prompt", "max_new_tokens", "seed", "grid", "frames": {key: frame}}``, JSON-ready.
+    ``{"prompt", "max_new_tokens", "seed", "grid", "lengths", "frames": {key: frame}}``,
+    JSON-ready.
 
     The same frames as :func:`playground_frame`, but all the continuations are drawn
     in one batch (:func:`llmlab.sampling.generate_settings`, one row per combination),
-    which on a CPU is many times faster than one call per frame."""
+    which on a CPU is many times faster than one call per frame. Each frame also keeps
+    ``texts``: the continuation cut to each of ``lengths`` new tokens (default
+    :data:`PLAYGROUND_LENGTHS` up to ``max_new_tokens``, and ``max_new_tokens``). Sampling
+    is causal, so the first n tokens are exactly what sampling n tokens with the same seed
+    gives."""
     from .sampling import generate_settings
 
     _checks.non_negative_int("max_new_tokens", max_new_tokens)
     _checks.non_negative_int("seed", seed)
+    if lengths is None:
+        lengths = sorted({n for n in PLAYGROUND_LENGTHS if n < max_new_tokens} | {max_new_tokens})
+    if isinstance(lengths, (str, bytes)) or not isinstance(lengths, (list, tuple)) or not lengths:
+        raise _checks.ArgumentTypeError(f"lengths must be a non-empty list of token counts, got {lengths!r:.80}")
+    lengths = [_checks.positive_int("lengths[i]", n) for n in lengths]
+    if max(lengths) > max_new_tokens:
+        raise ValueError(f"lengths must not exceed max_new_tokens={max_new_tokens}, got {lengths}")
     if grid is not None and (not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values())):
         raise _checks.ArgumentTypeError(f"grid must be a dict of setting -> non-empty list of values, or None, got "
                                         f"{grid!r:.80}")
@@ -376,8 +415,10 @@ def playground_frames(model, tokenizer, prompt: str, max_new_tokens: int = PLAYG
                                     {"name": "after temperature, top-k, top-p, min-p", "color": plot.KEPT,
                                      "values": [round(v, 4) for v in dist.after]}]},
                 "prefix": prompt, "text": tokenizer.decode(rows[0], skip_special_tokens=True),
+                "texts": {str(n): tokenizer.decode(rows[0][:n], skip_special_tokens=True) for n in lengths},
             }
-    return {"prompt": prompt, "max_new_tokens": max_new_tokens, "seed": seed, "grid": grid, "frames": frames}
+    return {"prompt": prompt, "max_new_tokens": max_new_tokens, "seed": seed, "grid": grid, "lengths": lengths,
+            "frames": frames}
 
 
 def static_sampling_playground(model, tokenizer=None, prompt: str | None = None, max_new_tokens: int = 30,
@@ -398,14 +439,17 @@ def static_sampling_playground(model, tokenizer=None, prompt: str | None = None,
                              f"returns), this one lacks {missing}")
         grid, prompt, seed = record["grid"], record["prompt"], record["seed"]
         name = record.get("model", "the model")
+        lengths = record.get("lengths", [])
 
-        def frame(**values) -> dict:
-            return record["frames"][_frame_key(values)]
+        def frame(max_new_tokens=None, **values) -> dict:
+            f = record["frames"][_frame_key(values)]
+            return f if max_new_tokens is None else {**f, "text": f["texts"][str(max_new_tokens)]}
     else:
         if tokenizer is None or prompt is None:
             raise TypeError("static_sampling_playground needs (model, tokenizer, prompt) or a frames record")
         grid = grid or PLAYGROUND_GRID
         name = getattr(getattr(model, "config", None), "name_or_path", "") or "the model"
+        lengths = []
 
         def frame(**values) -> dict:
             return playground_frame(model, tokenizer, prompt, max_new_tokens, seed, **values)
@@ -420,10 +464,15 @@ def static_sampling_playground(model, tokenizer=None, prompt: str | None = None,
         labels = [str(k) if k else "off" for k in values] if key == "top_k" else (
             [f"{v:g}" if v else "off" for v in values] if key == "min_p" else [])
         controls.append(Control(key, label, values, value=start if start in values else None, labels=labels))
+    if lengths:
+        controls.append(Control("max_new_tokens", "max new tokens", list(lengths), value=max(lengths),
+                                text_only=True))
 
-    n = len(list(itertools.product(*grid.values())))
+    n = len(list(itertools.product(*grid.values()))) * max(1, len(lengths))
+    cut = (" A shorter length shows the first tokens of the longest continuation: sampling is causal, so that "
+           "is what the same seed draws with that limit.") if lengths else ""
     note = (f"Runs without a kernel: the chart and the sampled text were computed in advance ({name}) for "
-            f"all {n} combinations of these slider values (prompt and seed {seed} fixed). For any value, "
+            f"all {n} combinations of these slider values (prompt and seed {seed} fixed).{cut} For any value, "
             "any prompt and other seeds, run the live playground: open this chapter in Colab or SageMaker "
             "Studio Lab (links at the top of the page).")
     return static_explorer(controls, frame, title=f"Sampling playground, prompt {prompt!r}", note=note)

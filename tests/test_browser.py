@@ -566,6 +566,25 @@ def test_explorer_embeds_one_frame_per_slider_combination():
     assert "t</script>" not in page
 
 
+def test_a_text_only_control_keeps_one_text_per_value_not_one_frame():
+    from llmlab.widgets import Control, explorer_html
+
+    def frame(a, n):
+        return {"title": f"{a}", "bars": {"labels": ["x"], "series": [{"name": "s", "color": "#000", "values": [a]}]},
+                "text": "abcdef"[:n]}
+
+    controls = [Control("a", "a", [1, 2]), Control("n", "length", [2, 4, 6], value=6, text_only=True)]
+    page = explorer_html(controls, frame, "t")
+    data = json.loads(re.search(r'class="llmlab-explorer-data">(.*?)</script>', page, re.S).group(1))
+    assert sorted(data["frames"]) == ["0", "1"] and 'data-frames="2"' in page
+    assert data["frames"]["1"]["texts"] == ["ab", "abcd", "abcdef"] and "text" not in data["frames"]["1"]
+    assert [c["text_only"] for c in data["controls"]] == [False, True]
+    with pytest.raises(ValueError, match="at most one"):
+        explorer_html([controls[0], controls[1], Control("m", "m", [1], text_only=True)], frame, "t")
+    with pytest.raises(ValueError, match="text_only"):
+        explorer_html([controls[1]], frame, "t")
+
+
 def test_explorer_rejects_bad_controls():
     from llmlab.widgets import Control
 

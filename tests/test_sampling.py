@@ -583,3 +583,32 @@ def test_real_model_beam_search_and_padded_greedy_match_hf(smol):
         theirs = model.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False, eos_token_id=stop,
                                 pad_token_id=stop, no_repeat_ngram_size=2, repetition_penalty=1.2)
         assert torch.equal(ours, theirs)
+
+
+def test_the_playground_lengths_are_what_sampling_with_that_limit_draws():
+    """The static playground's "max new tokens" slider shows the first n tokens of the longest
+    continuation; that is only right if sampling n tokens with the same seed draws them."""
+    from llmlab import widgets
+
+    model, tokenizer = zoo.load("stories-1m", device="cpu")
+    grid = {"temperature": [1.5], "top_k": [0], "top_p": [1.0], "min_p": [0.0]}
+    record = widgets.playground_frames(model, tokenizer, "Once upon a time", max_new_tokens=12, seed=3,
+                                       grid=grid, lengths=[5, 12])
+    (frame,) = record["frames"].values()
+    short = widgets.playground_frames(model, tokenizer, "Once upon a time", max_new_tokens=5, seed=3, grid=grid)
+    (alone,) = short["frames"].values()
+    assert frame["texts"]["5"] == alone["text"] and frame["texts"]["12"] == frame["text"]
+    assert frame["texts"]["5"] != frame["texts"]["12"]
+    with pytest.raises(ValueError, match="lengths"):
+        widgets.playground_frames(model, tokenizer, "hi", max_new_tokens=4, grid=grid, lengths=[8])
+
+
+def test_the_shipped_playground_record_has_a_text_per_length():
+    from llmlab.records import sampling_playground
+
+    record = sampling_playground.load()
+    assert record["lengths"][-1] == record["max_new_tokens"] and len(record["lengths"]) > 1
+    for frame in record["frames"].values():
+        assert list(frame["texts"]) == [str(n) for n in record["lengths"]]
+        assert frame["texts"][str(record["max_new_tokens"])] == frame["text"]
+        assert all(frame["text"].startswith(t) for t in frame["texts"].values())
