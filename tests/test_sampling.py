@@ -611,4 +611,3 @@ def test_the_shipped_playground_record_has_a_text_per_length():
     for frame in record["frames"].values():
         assert list(frame["texts"]) == [str(n) for n in record["lengths"]]
         assert frame["texts"][str(record["max_new_tokens"])] == frame["text"]
-        assert all(frame["text"].startswith(t) for t in frame["texts"].values())
