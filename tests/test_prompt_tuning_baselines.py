@@ -113,3 +113,26 @@ def test_shipped_record_rows_hold_their_answers_per_word():
             assert r["lr"] == prompt_tuning_tasks.chosen_lr(record["rows"], r["task"], r["method"])
         if r["method"] == "few-shot (balanced)":
             assert set(r["content_free"]) == set(ptr.TASKS_RECORD["content_free"])
+
+
+def test_few_shot_calibration_in_the_record_averages_the_three_content_free_inputs():
+    """Recomputed by hand from the stored scores: p(label) / mean over inputs of p_cf(label)."""
+    import math
+
+    record = prompt_tuning_tasks.load()
+    rows = [r for r in record["rows"] if r["method"] == "few-shot (balanced)"]
+    assert rows
+    for r in rows:
+        data = ptr.task_data(r["task"])
+        truth = [data["labels"].index(ex["answer"]) for ex in data["test"]]
+
+        def probs(pair):
+            z = [math.exp(v) for v in pair]
+            return [v / sum(z) for v in z]
+
+        free = [probs(v) for v in r["content_free"].values()]
+        mean_cf = [sum(f[j] for f in free) / len(free) for j in range(2)]
+        pred = [max(range(2), key=lambda j: probs(s)[j] / mean_cf[j]) for s in r["scores"]]
+        assert [int(p == t) for p, t in zip(pred, truth)] == r["correct_items_calibrated"]
+        raw = [max(range(2), key=lambda j: s[j]) for s in r["scores"]]
+        assert [int(p == t) for p, t in zip(raw, truth)] == r["correct_items"]
