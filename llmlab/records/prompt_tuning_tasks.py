@@ -136,19 +136,16 @@ def run(out=None, settings: dict = TASKS_RECORD, model=None, tokenizer=None, res
     done = {_key(r) for r in rows}
     for stage in ("baselines", "trained") if baselines else ("trained",):
         plan = baseline_plan(settings) if stage == "baselines" else None
-        i = 0
-        while True:
+        while True:  # the plan is read again after every run: the long runs need the probes' rates
             if stage == "trained":
-                plan = [p for p in _trained_plan(rows, settings)  # later seeds need the probes' rates
+                plan = [p for p in _trained_plan(rows, settings)
                         if trained_tasks is None or p["task"] in trained_tasks]
                 plan = [p for p in plan if p.get("lr", 0) is not None]  # rates still to be chosen
                 plan = plan[::-1] if reverse else plan
-            if i >= len(plan):
+            todo = [p for p in plan if _key(p) not in done]
+            if not todo:
                 break
-            one = plan[i]
-            i += 1
-            if _key(one) in done:
-                continue
+            one = todo[0]
             row = run_task_one(model, tokenizer, one, data[one["task"]], RECORD, settings)
             rows.append(row)
             done.add(_key(row))
