@@ -108,6 +108,7 @@ def test_shipped_record_rows_hold_their_answers_per_word():
         assert r["correct"] == sum(r["correct_items"]), r["method"]
         if r["method"] in prompt_tuning_tasks.BASELINES:
             assert r["trainable"] == (1 if r["method"] == "bias" else 0), r["method"]
+    assert all(r["code_version"] for r in record["rows"]), "every run keeps the code that made it"
     for r in record["rows"]:  # long runs train at the rate the probes chose
         if "steps" in r:
             assert r["lr"] == prompt_tuning_tasks.chosen_lr(record["rows"], r["task"], r["method"])

@@ -121,13 +121,16 @@ def run(out=None, settings: dict = TASKS_RECORD, model=None, tokenizer=None, res
         old = json.loads(path.read_text())
         if old.get("record") == json.loads(json.dumps(RECORD)):  # keep the rows the settings still plan
             methods = {t: set(BASELINES) | set(settings[f"{t}_methods"]) for t in settings["tasks"]}
-            rows = [r for r in old["rows"] if r["task"] in methods and r["method"] in methods[r["task"]]
+            rows = [{"code_version": old.get("code_version", "unknown"), **r} for r in old["rows"]
+                    if r["task"] in methods and r["method"] in methods[r["task"]]
                     and (r["seed"] is None or r["seed"] in settings["seeds"])
                     and (r["method"] != "few-shot (balanced)" or "content_free" in r)]
             seconds = old.get("seconds", 0.0)
     for other in merge:
         have = {_key(r) for r in rows}
-        rows += [r for r in json.loads(result_path(other, NAME).read_text())["rows"] if _key(r) not in have]
+        other = json.loads(result_path(other, NAME).read_text())
+        rows += [{"code_version": other.get("code_version", "unknown"), **r} for r in other["rows"]
+                 if _key(r) not in have]
     data = {t: task_data(t) for t in settings["tasks"]}
     result = {"what": "chapter 10: baselines and an arbitrary-label task, prompt tuning on the frozen real model",
               "model": zoo.REAL_MODEL, "settings": settings, "record": RECORD,
@@ -147,6 +150,7 @@ def run(out=None, settings: dict = TASKS_RECORD, model=None, tokenizer=None, res
                 break
             one = todo[0]
             row = run_task_one(model, tokenizer, one, data[one["task"]], RECORD, settings)
+            row["code_version"] = result["code_version"]  # each run keeps the code that made it
             rows.append(row)
             done.add(_key(row))
             if progress:
