@@ -3,7 +3,7 @@
 Every decoding setting of :data:`SWEEP_SETTINGS` (greedy, beam search, repetition penalty,
 no-repeat 3-grams, temperatures, top-k, top-p, min-p) on the real model for the open-ended
 requests of :data:`SWEEP_PROMPTS`, through the chat template; each answer scored by its
-repeated 4-grams and the model's own loss. The ten human-written passages of
+repeated 4-grams and the model's own loss. The ten English passages of
 ``llmlab/corpus/english_passages.txt`` are scored the same way, as answers to the requests
 written for them (:data:`HUMAN_PROMPTS`). ``python -m llmlab.records.sampling_sweep --parts
 DIR`` makes it (resuming from the settings already in ``DIR``); :func:`load` reads it back,
@@ -37,7 +37,7 @@ COMMAND = "python -m llmlab.records.sampling_sweep"
 CODE = ("llmlab/sampling.py", "llmlab/chat.py", "llmlab/records/sampling_sweep.py")
 
 #: Open-ended requests (no single right answer), sent through the model's chat template.
-#: Prompts 8 to 17 are the requests that the ten human-written passages of
+#: Prompts 8 to 17 are the requests that the ten English passages of
 #: ``llmlab/corpus/english_passages.txt`` answer, in the file's order (see :data:`HUMAN_PROMPTS`).
 SWEEP_PROMPTS = [
     "Write a short story about a lighthouse keeper.",
@@ -66,10 +66,11 @@ SWEEP_PROMPTS = [
     "Tell me about a city you would like to visit.",
 ]
 
-#: The prompt index of each human-written passage (``domain.english_passages()``, in order).
+#: The prompt index of each reference passage (``domain.english_passages()``, in order).
 HUMAN_PROMPTS = list(range(8, 18))
 
-#: The setting name under which the human-written passages appear in the record's rows.
+#: The setting name under which the reference passages (written for the book, not sampled
+#: from the model; the name is historical) appear in the record's rows.
 HUMAN = "human-written"
 
 
@@ -112,7 +113,7 @@ def _decode_group(model, ids, mask, group: list[dict], max_new_tokens: int, stop
 
 
 def _human_rows(tokenizer, max_new_tokens: int) -> list[tuple[int, list[int]]]:
-    """(prompt index, first ``max_new_tokens`` tokens) of each human-written passage."""
+    """(prompt index, first ``max_new_tokens`` tokens) of each reference passage."""
     from ..domain import english_passages
 
     return [(i, tokenizer(text, add_special_tokens=False)["input_ids"][:max_new_tokens])
@@ -126,7 +127,7 @@ def run(out=None, settings: list[dict] | None = None, prompts: list[str] | None 
     real model and write the record (JSON) to ``out`` (default the shipped
     ``llmlab/results/sampling_sweep.json``; ``False`` writes nothing): per row the prompt,
     sample, new tokens, text, repeated 4-grams and the model's own loss on it (nats per
-    token); plus, with the default prompts, the human-written passages scored the same way
+    token); plus, with the default prompts, the reference passages scored the same way
     as answers to their requests; the stamp of :func:`llmlab.provenance.stamp` and the
     seconds spent. ``parts`` (a folder) keeps each finished setting as a file, so that an
     interrupted run resumes where it stopped. Returns the record."""
@@ -187,9 +188,9 @@ def run(out=None, settings: list[dict] | None = None, prompts: list[str] | None 
 
 
 def _score(model, tokenizer, ids, mask, setting, toks, max_new_tokens, samples, pad) -> list[dict]:
-    """The record's rows of one setting (``None``: the human-written passages)."""
+    """The record's rows of one setting (``None``: the reference passages)."""
     name = setting["name"] if setting else HUMAN
-    if setting is None:  # the human-written passages, answers to their requests
+    if setting is None:  # the reference passages, answers to their requests
         pairs = _human_rows(tokenizer, max_new_tokens)
         index = [(i, 0) for i, _ in pairs]
         toks = [t for _, t in pairs]
