@@ -875,6 +875,8 @@ CASES = [
     case("records.prompt_tuning_tasks", "baseline_plan", ["settings"], exc=TE, match="settings"),
     case("records.prompt_tuning_tasks", "chosen_lr", [[], "arbitrary", "lora"], exc=VE, match="method"),
     case("records.prompt_tuning_tasks", "chosen_lr", ["rows", "arbitrary", "prompt-tuning"], exc=TE, match="rows"),
+    case("records.prompt_tuning_tasks", "probe_losses", [[], "arbitrary", "lora"], exc=VE, match="method"),
+    case("records.prompt_tuning_tasks", "probe_losses", [None, "arbitrary", "prompt-tuning"], exc=TE, match="rows"),
     case("records.prompt_tuning_tasks", "run", [False, "settings"], exc=TE, match="settings"),
     case("records.prompt_tuning_tasks", "load", [42], exc=TE, match="path"),
     case("records.prompt_tuning_tasks", "main", [["--bogus"]], exc=SystemExit, match=""),
