@@ -299,8 +299,8 @@ def explorer_html(controls: list[Control], frame: Callable[..., dict], title: st
     for f in frames.values():
         f["bars"].setdefault("ymax", peak or 1.0)
         f["bars"].setdefault("layout", "overlay")
-    data = {"controls": [{"name": c.name, "labels": c.labels, "text_only": c.text_only} for c in controls],
-            "frames": frames}
+    data = {"controls": [{"name": c.name, "labels": c.labels, **({"text_only": True} if c.text_only else {})}
+                         for c in controls], "frames": frames}
     payload = json.dumps(data, separators=(",", ":"), sort_keys=True)
     safe_payload = payload.replace("</", "<\\/")  # a "</script>" inside a string must not end the tag
     panel_id = "llmlab-explorer-" + hashlib.sha1((title + payload).encode()).hexdigest()[:12]

@@ -578,7 +578,8 @@ def test_a_text_only_control_keeps_one_text_per_value_not_one_frame():
     data = json.loads(re.search(r'class="llmlab-explorer-data">(.*?)</script>', page, re.S).group(1))
     assert sorted(data["frames"]) == ["0", "1"] and 'data-frames="2"' in page
     assert data["frames"]["1"]["texts"] == ["ab", "abcd", "abcdef"] and "text" not in data["frames"]["1"]
-    assert [c["text_only"] for c in data["controls"]] == [False, True]
+    assert [c.get("text_only", False) for c in data["controls"]] == [False, True]
+    assert "text_only" not in data["controls"][0], "a panel without one keeps its old payload"
     with pytest.raises(ValueError, match="at most one"):
         explorer_html([controls[0], controls[1], Control("m", "m", [1], text_only=True)], frame, "t")
     with pytest.raises(ValueError, match="text_only"):
