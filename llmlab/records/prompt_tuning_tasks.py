@@ -88,8 +88,8 @@ def _trained_plan(rows: list[dict], settings: dict) -> list[dict]:
              for m in settings["arbitrary_methods"] for lr in settings["lr_grid"][m]]
     long = settings["long"]
     for m in long["methods"]:
-        complete = len(next(iter(probe_losses(rows, "arbitrary", m, settings).values()), [])) == len(settings["seeds"])
-        lr = chosen_lr(rows, "arbitrary", m, settings) if complete else None
+        seeds_done = next(iter(probe_losses(rows, "arbitrary", m, settings).values()), [])
+        lr = chosen_lr(rows, "arbitrary", m, settings) if len(seeds_done) == len(settings["seeds"]) else None
         plan += [{"task": "arbitrary", "method": m, "seed": seed, "lr": lr, "steps": long["steps"]}
                  for seed in settings["seeds"]]
     return plan
@@ -128,8 +128,8 @@ def run(out=None, settings: dict = TASKS_RECORD, model=None, tokenizer=None, res
             seconds = old.get("seconds", 0.0)
     for other in merge:
         have = {_key(r) for r in rows}
-        other = json.loads(result_path(other, NAME).read_text())
-        rows += [{"code_version": other.get("code_version", "unknown"), **r} for r in other["rows"]
+        part = json.loads(result_path(other, NAME).read_text())
+        rows += [{"code_version": part.get("code_version", "unknown"), **r} for r in part["rows"]
                  if _key(r) not in have]
     data = {t: task_data(t) for t in settings["tasks"]}
     result = {"what": "chapter 10: baselines and an arbitrary-label task, prompt tuning on the frozen real model",
